@@ -1,0 +1,237 @@
+"""The service app factory: every service is built the same way.
+
+``create_service_app`` wires what DESIGN.md asks of each service: the engine and per-request
+session, problem+json errors, the principal on every route of the service's API router, health
+and metrics, request ids in JSON logs, and the background work of the lifespan (the outbox relay
+and the idempotent consumers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import Table, text
+
+from chassis.consumer import Handler, IdempotentConsumer
+from chassis.database import create_engine, create_session_factory
+from chassis.errors import install_problem_handlers
+from chassis.kafka import create_producer, ensure_topics
+from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
+from chassis.outbox import OutboxPublisher, OutboxRelay
+from chassis.principal import require_principal
+from chassis.settings import ServiceSettings, events_topic
+
+log = logging.getLogger("chassis.app")
+
+# Routes a service serves without a principal: probes and scraping by the platform, and the
+# schema the gateway merges. Everything else needs the gateway-signed principal.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+READINESS_TIMEOUT_SECONDS = 2.0
+TOPIC_PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer of a service: its name (the consumer group is ``<service>.<name>``), the
+    producing services whose topics it reads, and a handler per event type."""
+
+    name: str
+    sources: Sequence[str]
+    handlers: Mapping[str, Handler]
+
+
+@dataclass(frozen=True)
+class Messaging:
+    """A service's outbox and inbox tables and the publisher that writes into the outbox."""
+
+    outbox: Table
+    inbox: Table
+    publisher: OutboxPublisher
+
+
+@dataclass
+class Runtime:
+    """What the lifespan started, for readiness and for tests to reach in."""
+
+    relay: OutboxRelay | None = None
+    consumers: list[IdempotentConsumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    router: APIRouter,
+    messaging: Messaging,
+    consumers: Sequence[ConsumerSpec] = (),
+    version: str = "0.1.0",
+    configure: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+    metrics = HttpMetrics(settings.service_name)
+    runtime = Runtime()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        session_factory = create_session_factory(engine)
+        app.state.engine = engine
+        app.state.session_factory = session_factory
+        producer = create_producer(
+            settings.kafka_bootstrap_servers,
+            client_id=settings.service_name,
+            enable_idempotence=settings.kafka_enable_idempotence,
+        )
+        await producer.start()
+        app.state.producer = producer
+        try:
+            topics = {settings.events_topic, settings.dead_letter_topic}
+            topics.update(events_topic(src) for spec in consumers for src in spec.sources)
+            await ensure_topics(
+                settings.kafka_bootstrap_servers, topics, partitions=TOPIC_PARTITIONS
+            )
+            runtime.relay = OutboxRelay(
+                service_name=settings.service_name,
+                database_url=settings.database_url,
+                producer=producer,
+                batch_size=settings.relay_batch_size,
+                poll_interval=settings.relay_poll_interval_seconds,
+                standby_retry=settings.relay_standby_retry_seconds,
+                on_sent=metrics.events_relayed.labels(settings.service_name).inc,
+            )
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+            for spec in consumers:
+                counter = metrics.events_consumed.labels(settings.service_name, spec.name)
+                consumer = IdempotentConsumer(
+                    name=f"{settings.service_name}.{spec.name}",
+                    topics=[events_topic(src) for src in spec.sources],
+                    handlers=spec.handlers,
+                    session_factory=session_factory,
+                    inbox=messaging.inbox,
+                    publisher=messaging.publisher,
+                    dead_letter_topic=settings.dead_letter_topic,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    max_attempts=settings.consumer_max_attempts,
+                    retry_backoff=settings.consumer_retry_backoff_seconds,
+                    on_committed=lambda events, c=counter: c.inc(len(events)),
+                )
+                runtime.consumers.append(consumer)
+                runtime.tasks.append(asyncio.create_task(consumer.run(), name=consumer.name))
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            runtime.tasks.clear()
+            runtime.consumers.clear()
+            await producer.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.internal_key = settings.internal_key.get_secret_value().encode()
+    app.state.runtime = runtime
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(_operations_router(settings, runtime, metrics))
+    app.include_router(router, dependencies=[Depends(require_principal)])
+    if configure is not None:
+        configure(app)
+    _document_problems(app)
+    return app
+
+
+def _operations_router(
+    settings: ServiceSettings, runtime: Runtime, metrics: HttpMetrics
+) -> APIRouter:
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        """The process is up and serving."""
+        return {"status": "ok", "service": settings.service_name}
+
+    @ops.get("/readyz", summary="Readiness", responses={503: {"model": ProblemDetails}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready when the database and the broker answer and the background work is running."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                async with request.app.state.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                await request.app.state.producer.client.fetch_all_metadata()
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"unavailable: {type(exc).__name__}"
+        dead = [t.get_name() for t in runtime.tasks if t.done()]
+        checks["background"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
+        ready = all(v == "ok" for v in checks.values())
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if not ready:
+            body = {
+                "type": "https://chorus.dev/problems/not-ready",
+                "title": "Not ready",
+                "status": 503,
+                "detail": "A dependency is unavailable.",
+                "checks": checks,
+            }
+            return JSONResponse(body, status_code=503, media_type="application/problem+json")
+        return JSONResponse(body)
+
+    @ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return ops
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Add the Problem schema that `problem_responses` refers to, to the OpenAPI document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = ProblemDetails.model_json_schema()
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,115 @@
+"""Alembic helpers shared by every service's migrations.
+
+Each service keeps its own ``migrations/`` (env.py and versions); this module holds what they
+share: running migrations online on the async engine, creating the outbox and inbox with the
+NOTIFY trigger, creating the service's database if it is missing, and ``upgrade``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import import_module
+from pathlib import Path
+
+import asyncpg
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from chassis.consumer import inbox_table
+from chassis.outbox import NOTIFY_CHANNEL, asyncpg_dsn, outbox_table
+
+# NOTIFY inside a transaction is delivered at commit, and never for a rolled-back one; once per
+# statement is enough to wake the relay, which then reads everything unsent.
+NOTIFY_FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION chorus_outbox_notify() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql
+"""
+NOTIFY_TRIGGER_SQL = """
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+FOR EACH STATEMENT EXECUTE FUNCTION chorus_outbox_notify()
+"""
+
+
+def messaging_ddl_metadata() -> MetaData:
+    metadata = MetaData()
+    outbox_table(metadata)
+    inbox_table(metadata)
+    return metadata
+
+
+def create_messaging_tables() -> None:
+    """Inside a migration's upgrade(): the outbox (with its NOTIFY trigger) and the inbox."""
+    messaging_ddl_metadata().create_all(op.get_bind())
+    op.execute(NOTIFY_FUNCTION_SQL)
+    op.execute(NOTIFY_TRIGGER_SQL)
+
+
+def drop_messaging_tables() -> None:
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS chorus_outbox_notify()")
+    messaging_ddl_metadata().drop_all(op.get_bind())
+
+
+def run_migrations(target_metadata: MetaData) -> None:
+    """The body of a service's env.py (online mode, async engine)."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set; run migrations through `chorus migrate`")
+
+    def do_run(connection: Connection) -> None:
+        context.configure(
+            connection=connection, target_metadata=target_metadata, compare_type=True
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+def migrations_path(service: str) -> Path:
+    module = import_module(f"services.{service}")
+    assert module.__file__ is not None
+    return Path(module.__file__).parent / "migrations"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_path(service)))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(slug)s")
+    return config
+
+
+async def ensure_database(database_url: str) -> None:
+    """Create the service's database on its server when it does not exist yet."""
+    url = make_url(database_url)
+    name = url.database
+    assert name, "the database URL names no database"
+    admin_dsn = asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            quoted = '"' + name.replace('"', '""') + '"'
+            await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    """Create the database if needed and run the service's migrations up to `revision`."""
+    asyncio.run(ensure_database(database_url))
+    command.upgrade(alembic_config(service, database_url), revision)

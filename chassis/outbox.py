@@ -1,0 +1,254 @@
+"""The transactional outbox and its relay.
+
+A service writes its events into the ``outbox`` table in the same transaction as the state
+change (``OutboxPublisher.publish``), so both commit or neither does. A statement trigger calls
+``pg_notify`` on insert; PostgreSQL delivers the notification at commit, which wakes the relay
+at once. The relay publishes unsent rows in id order and marks them sent only after the broker
+acknowledged them; a slow poll is only the fallback for a missed notification.
+
+Exactly one relay per service is active: the one holding a session advisory lock. Others wait
+as standbys and take over when its connection goes.
+
+Per-aggregate order: ``publish`` takes a transaction advisory lock on the aggregate id before
+inserting, so two transactions writing events for the same aggregate get outbox ids in commit
+order; the relay sends in id order and the Kafka key (the aggregate id) keeps them on one
+partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.events import CloudEvent, event_source, event_type
+from chassis.settings import events_topic
+
+log = logging.getLogger("chassis.outbox")
+
+NOTIFY_CHANNEL = "chorus_outbox"
+# Namespace of the per-aggregate transaction lock (two-key advisory locks; the relay's
+# single-key lock lives in a separate space).
+AGGREGATE_LOCK_NAMESPACE = 0x0B0C
+SENT_RETENTION = "1 day"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True)),
+        Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+    )
+
+
+def relay_lock_id(service_name: str) -> int:
+    """A stable advisory lock id per service (crc32 is stable across processes, hash() is not)."""
+    return zlib.crc32(f"chorus-outbox-relay:{service_name}".encode())
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL as a plain libpq-style DSN for a raw asyncpg connection."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+
+
+class OutboxPublisher:
+    """Writes a service's events into its outbox, inside the caller's transaction."""
+
+    def __init__(self, service_name: str, table: Table) -> None:
+        self.service_name = service_name
+        self.table = table
+        self.topic = events_topic(service_name)
+
+    async def publish(
+        self,
+        session: AsyncSession,
+        *,
+        aggregate: str,
+        verb: str,
+        subject: str,
+        data: Mapping[str, Any],
+        traceparent: str | None = None,
+    ) -> CloudEvent:
+        event = CloudEvent(
+            source=event_source(self.service_name),
+            type=event_type(self.service_name, aggregate, verb),
+            subject=subject,
+            data=dict(data),
+            traceparent=traceparent,
+        )
+        await self.enqueue(
+            session, event_id=event.id, topic=self.topic, key=subject, payload=event.to_json()
+        )
+        return event
+
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        *,
+        event_id: uuid.UUID,
+        topic: str,
+        key: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Queue raw bytes for a topic; used for events and for dead letters."""
+        await session.execute(
+            select(
+                func.pg_advisory_xact_lock(AGGREGATE_LOCK_NAMESPACE, func.hashtext(key))
+            )
+        )
+        await session.execute(
+            insert(self.table).values(
+                event_id=event_id,
+                topic=topic,
+                key=key,
+                payload=payload,
+                headers=dict(headers or {}),
+            )
+        )
+
+
+RelayHook = Callable[[Sequence[int]], Awaitable[None]]
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the broker. Run one per process; one per service is active."""
+
+    def __init__(
+        self,
+        *,
+        service_name: str,
+        database_url: str,
+        producer: AIOKafkaProducer,
+        batch_size: int = 500,
+        poll_interval: float = 5.0,
+        standby_retry: float = 2.0,
+        after_publish: RelayHook | None = None,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
+        self.service_name = service_name
+        self.dsn = asyncpg_dsn(database_url)
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.standby_retry = standby_retry
+        self.lock_id = relay_lock_id(service_name)
+        # Test seam: runs after the broker acknowledged a batch, before the rows are marked sent.
+        self.after_publish = after_publish
+        self.on_sent = on_sent
+        self.is_leader = False
+        self._wake = asyncio.Event()
+        self._last_cleanup = 0.0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay of %s failed; restarting", self.service_name)
+            self.is_leader = False
+            await asyncio.sleep(self.standby_retry)
+
+    async def _run_once(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(self.dsn)
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
+                return  # another relay is active; try again later
+            self.is_leader = True
+            log.info("outbox relay of %s is active", self.service_name)
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn: lost.set())
+            while not lost.is_set():
+                self._wake.clear()
+                sent = await self._relay_batch(conn)
+                if sent >= self.batch_size:
+                    continue  # more are waiting
+                await self._maybe_cleanup(conn)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            self.is_leader = False
+            # Closing the connection releases the advisory lock for a standby.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def _relay_batch(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, payload, headers FROM outbox"
+            " WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        acks = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+            acks.append(
+                await self.producer.send(
+                    row["topic"],
+                    value=row["payload"],
+                    key=row["key"].encode(),
+                    headers=headers or None,
+                )
+            )
+        # Every record acknowledged before any row is marked: a crash in between re-sends
+        # (at least once), and consumers drop the duplicate by event id.
+        await asyncio.gather(*acks)
+        ids = [row["id"] for row in rows]
+        if self.after_publish is not None:
+            await self.after_publish(ids)
+        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", ids)
+        if self.on_sent is not None:
+            self.on_sent(len(ids))
+        return len(ids)
+
+    async def _maybe_cleanup(self, conn: asyncpg.Connection) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_cleanup < 600:
+            return
+        self._last_cleanup = now
+        await conn.execute(
+            f"DELETE FROM outbox WHERE sent_at < now() - interval '{SENT_RETENTION}'"
+        )

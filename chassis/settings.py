@@ -1,0 +1,54 @@
+"""Settings shared by every service; each service subclasses with its own env prefix.
+
+Every value comes from the environment (``<SERVICE>_<FIELD>``, e.g. ``INVENTORY_DATABASE_URL``).
+The internal key that signs the principal header has no default: a service that does not know it
+cannot tell a forged principal from a real one, so it refuses to start.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = Field(description="Short name, e.g. 'inventory'; names topics and sources")
+    database_url: str = Field(
+        description="SQLAlchemy URL of the service's own database (postgresql+asyncpg://...)"
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap_servers: str = Field(default="localhost:9092")
+    kafka_enable_idempotence: bool = Field(
+        default=True,
+        description="Idempotent producer; the embedded broker has none, so the dev run turns it off",
+    )
+    internal_key: SecretStr = Field(
+        description="HMAC key shared with the gateway to verify the principal header",
+        min_length=16,
+    )
+    relay_poll_interval_seconds: float = Field(
+        default=5.0, gt=0, description="Fallback outbox poll when no NOTIFY arrives"
+    )
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_standby_retry_seconds: float = Field(
+        default=2.0, gt=0, description="How often a standby relay tries to take the lock"
+    )
+    consumer_max_attempts: int = Field(default=3, ge=1, le=20)
+    consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    log_level: str = Field(default="INFO")
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+
+    @property
+    def events_topic(self) -> str:
+        return events_topic(self.service_name)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"chorus.{self.service_name}.dlq"
+
+
+def events_topic(service_name: str) -> str:
+    """One topic per producing service."""
+    return f"chorus.{service_name}.events"

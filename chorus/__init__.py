@@ -1,0 +1,1 @@
+"""The `chorus` command: the embedded run, migrations and dev tokens."""

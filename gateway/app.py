@@ -1,0 +1,199 @@
+"""The gateway app: ``/api/<service>/<path>`` to the service, authenticated and streamed.
+
+The upstream client is aiohttp: measured on our 2-core machines, a Starlette proxy over aiohttp
+kept 5,800 requests/s where httpx's pool stalled at 490 (DESIGN.md). Bodies are streamed both
+ways; nothing is buffered whole in the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+import aiohttp
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.background import BackgroundTask
+
+from chassis.errors import Unauthorized, install_problem_handlers, problem_response
+from chassis.observability import (
+    TRACEPARENT_HEADER,
+    HttpMetrics,
+    RequestContextMiddleware,
+    configure_logging,
+    request_id_var,
+)
+from chassis.principal import PRINCIPAL_HEADER, sign_principal
+from gateway.auth import TokenVerifier, grants_from_claims
+from gateway.settings import GatewaySettings, get_settings
+
+log = logging.getLogger("gateway")
+
+# Hop-by-hop headers (RFC 9110 7.6.1) and those the gateway sets itself.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+NOT_FORWARDED = HOP_BY_HOP | {"authorization", PRINCIPAL_HEADER, "content-length"}
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging("gateway", settings.log_level)
+    upstreams = settings.upstreams()
+    internal_key = settings.internal_key.get_secret_value().encode()
+    metrics = HttpMetrics("gateway")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(
+            limit=settings.max_connections, limit_per_host=settings.max_connections,
+            keepalive_timeout=30,
+        )
+        http = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        app.state.http = http
+        app.state.verifier = TokenVerifier(settings, http)
+        try:
+            yield
+        finally:
+            await http.close()
+
+    app = FastAPI(
+        title="Chorus gateway",
+        description="The single entry point of Chorus: `/api/<service>/...`.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The gateway is up."""
+        return {"status": "ok", "service": "gateway"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> dict[str, str]:
+        """The gateway holds no state of its own; ready once serving."""
+        return {"status": "ready"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.api_route("/api/{service}/{path:path}", methods=METHODS, include_in_schema=False)
+    async def proxy(service: str, path: str, request: Request) -> Response:
+        upstream = upstreams.get(service)
+        if upstream is None:
+            return problem_response(
+                404, "not-found", "Not found", f"There is no service named {service!r}.",
+                instance=request.url.path,
+            )
+        claims = await request.app.state.verifier.verify(request.headers.get("authorization"))
+        request_id = request_id_var.get()
+        principal = sign_principal(
+            internal_key,
+            sub=str(claims["sub"]),
+            name=claims.get("name") if isinstance(claims.get("name"), str) else None,
+            grants=grants_from_claims(claims),
+            request_id=request_id,
+        )
+        return await _forward(request, f"{upstream}/{path}", principal, request_id, settings)
+
+    return app
+
+
+async def _forward(
+    request: Request,
+    url: str,
+    principal: str,
+    request_id: str | None,
+    settings: GatewaySettings,
+) -> Response:
+    http: aiohttp.ClientSession = request.app.state.http
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
+    headers[PRINCIPAL_HEADER] = principal
+    if request_id:
+        headers["x-request-id"] = request_id
+    if TRACEPARENT_HEADER not in headers:
+        headers[TRACEPARENT_HEADER] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    client = request.client
+    if client is not None:
+        prior = request.headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{prior}, {client.host}" if prior else client.host
+    headers["x-forwarded-proto"] = request.url.scheme
+    headers["x-forwarded-host"] = request.headers.get("host", "")
+
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    body = request.stream() if has_body else None
+    if has_body and "content-length" in request.headers:
+        # Keep the length so the upstream can refuse oversized bodies before reading them.
+        headers["content-length"] = request.headers["content-length"]
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=settings.connect_timeout_seconds,
+        sock_read=settings.upstream_timeout_seconds,
+    )
+    try:
+        upstream = await http.request(
+            request.method,
+            url,
+            params=list(request.query_params.multi_items()),
+            headers=headers,
+            data=body,
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except TimeoutError:
+        return problem_response(
+            504, "upstream-timeout", "Upstream timeout",
+            "The service did not answer in time.", instance=request.url.path,
+        )
+    except aiohttp.ClientError as exc:
+        log.warning("upstream %s unreachable: %r", url, exc)
+        return problem_response(
+            502, "bad-gateway", "Bad gateway", "The service is unavailable.",
+            instance=request.url.path,
+        )
+    response_headers = {
+        k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
+        and k.lower() != "x-request-id"
+    }
+    return StreamingResponse(
+        _relay_body(upstream),
+        status_code=upstream.status,
+        headers=response_headers,
+        background=BackgroundTask(upstream.release),
+    )
+
+
+async def _relay_body(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.content.iter_any():
+            yield chunk
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        # Headers are already sent; all we can do is cut the response short and say why.
+        log.warning("upstream body broke off: %r", exc)
+        upstream.close()
+
+
+__all__ = ["Unauthorized", "create_app"]

@@ -1,0 +1,22 @@
+"""The approvals service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import create_service_app
+from services.approvals.api import router
+from services.approvals.events import consumers
+from services.approvals.models import messaging
+from services.approvals.settings import ApprovalsSettings, get_settings
+
+
+def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or get_settings(),
+        title="Chorus approvals",
+        description="Approval policies inherited down the district tree, approval requests, decisions, delegation and the snapshot of what was approved.",
+        router=router,
+        messaging=messaging,
+        consumers=consumers,
+    )

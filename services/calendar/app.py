@@ -1,0 +1,22 @@
+"""The calendar service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import create_service_app
+from services.calendar.api import router
+from services.calendar.events import consumers
+from services.calendar.models import messaging
+from services.calendar.settings import CalendarSettings, get_settings
+
+
+def create_app(settings: CalendarSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or get_settings(),
+        title="Chorus calendar",
+        description="Editorial calendars, campaigns, posts with per-platform variants, the asset library, the style guide and its checks, blackout periods and iCalendar feeds.",
+        router=router,
+        messaging=messaging,
+        consumers=consumers,
+    )

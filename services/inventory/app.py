@@ -1,0 +1,22 @@
+"""The inventory service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import create_service_app
+from services.inventory.api import router
+from services.inventory.events import consumers
+from services.inventory.models import messaging
+from services.inventory.settings import InventorySettings, get_settings
+
+
+def create_app(settings: InventorySettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or get_settings(),
+        title="Chorus inventory",
+        description="Every social account of the organisation, official or not: districts, accounts, owners, status, takedowns, detection, import and export, and the audit trail.",
+        router=router,
+        messaging=messaging,
+        consumers=consumers,
+    )

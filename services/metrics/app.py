@@ -1,0 +1,22 @@
+"""The metrics service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import create_service_app
+from services.metrics.api import router
+from services.metrics.events import consumers
+from services.metrics.models import messaging
+from services.metrics.settings import MetricsSettings, get_settings
+
+
+def create_app(settings: MetricsSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or get_settings(),
+        title="Chorus metrics",
+        description="KPI definitions, polling schedules, collected samples, rollups up the organisation, targets, alerts and reports.",
+        router=router,
+        messaging=messaging,
+        consumers=consumers,
+    )

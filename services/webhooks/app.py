@@ -1,0 +1,22 @@
+"""The webhooks service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import create_service_app
+from services.webhooks.api import router
+from services.webhooks.events import consumers
+from services.webhooks.models import messaging
+from services.webhooks.settings import WebhooksSettings, get_settings
+
+
+def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or get_settings(),
+        title="Chorus webhooks",
+        description="Outbound subscriptions with signed, retried and replayable deliveries, and verified inbound scheduler callbacks.",
+        router=router,
+        messaging=messaging,
+        consumers=consumers,
+    )
