@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -99,6 +98,10 @@ class IdempotentConsumer:
         self.before_offset_commit = before_offset_commit
         self.on_committed = on_committed
         self.assigned = asyncio.Event()
+        # Counts since start, for metrics and for tests that must see a duplicate absorbed.
+        self.handled = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
         self._kafka: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
@@ -168,12 +171,14 @@ class IdempotentConsumer:
         if handler is None:
             return None  # a topic carries many types; this consumer reads only some
         if not await self._claim(session, event.id, event.type):
+            self.duplicates += 1
             return None  # seen before: no second effect
         error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with session.begin_nested():
                     await handler(session, event)
+                self.handled += 1
                 return event
             except Exception as exc:
                 error = exc
@@ -205,7 +210,8 @@ class IdempotentConsumer:
         *,
         attempts: int,
     ) -> None:
-        error_text = "".join(traceback.format_exception_only(error)).strip()[:MAX_ERROR_HEADER]
+        self.dead_lettered += 1
+        error_text = f"{type(error).__name__}: {error}"[:MAX_ERROR_HEADER]
         log.error("consumer %s: event %s dead-lettered: %s", self.name, event_id, error_text)
         headers: dict[str, Any] = {
             "chorus-dlq-consumer": self.name,

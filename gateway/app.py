@@ -48,6 +48,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", PRINCIPAL_HEADER, "content-length"}
+# The gateway's own server adds these; the upstream's copies would be duplicates.
+NOT_RETURNED = HOP_BY_HOP | {"date", "server", "x-request-id"}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -175,8 +177,7 @@ async def _forward(
             instance=request.url.path,
         )
     response_headers = {
-        k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
-        and k.lower() != "x-request-id"
+        k: v for k, v in upstream.headers.items() if k.lower() not in NOT_RETURNED
     }
     return StreamingResponse(
         _relay_body(upstream),
