@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import Table, text
@@ -169,6 +170,17 @@ def create_service_app(
         configure(app)
     _document_problems(app)
     return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, frozenset[str]]]:
+    """Every (path, methods) the app serves, included routers flattened."""
+    table = []
+    for route in iter_route_contexts(app.routes):
+        path = getattr(route, "path", None)
+        methods = getattr(route, "methods", None)
+        if path is not None:
+            table.append((str(path), frozenset(methods or ())))
+    return table
 
 
 def _operations_router(

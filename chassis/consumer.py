@@ -19,6 +19,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -63,6 +64,13 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "event_id"),
     )
+
+
+@dataclass
+class BatchOutcome:
+    handled: list[CloudEvent] = field(default_factory=list)
+    duplicates: int = 0
+    dead_lettered: int = 0
 
 
 class IdempotentConsumer:
@@ -118,7 +126,7 @@ class IdempotentConsumer:
                 if not batch:
                     continue
                 try:
-                    handled = await self._handle_batch(batch)
+                    outcome = await self._handle_batch(batch)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -127,6 +135,9 @@ class IdempotentConsumer:
                         kafka.seek(tp, records[0].offset)
                     await asyncio.sleep(max(self.retry_backoff, 0.1))
                     continue
+                self.handled += len(outcome.handled)
+                self.duplicates += outcome.duplicates
+                self.dead_lettered += outcome.dead_lettered
                 if self.before_offset_commit is not None:
                     await self.before_offset_commit()
                 offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
@@ -137,7 +148,7 @@ class IdempotentConsumer:
                     # and the inbox drops them.
                     log.warning("consumer %s: offset commit failed: %r", self.name, exc)
                 if self.on_committed is not None:
-                    self.on_committed(handled)
+                    self.on_committed(outcome.handled)
         finally:
             self.assigned.clear()
             with contextlib.suppress(Exception):
@@ -145,41 +156,73 @@ class IdempotentConsumer:
 
     async def _handle_batch(
         self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> list[CloudEvent]:
-        handled: list[CloudEvent] = []
-        async with self.session_factory() as session, session.begin():
-            for records in batch.values():
-                for record in records:
-                    event = await self._handle_record(session, record)
-                    if event is not None:
-                        handled.append(event)
-        return handled
-
-    async def _handle_record(
-        self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]
-    ) -> CloudEvent | None:
+    ) -> BatchOutcome:
+        records = [record for records in batch.values() for record in records]
         try:
-            event = CloudEvent.from_json(record.value or b"")
-        except ValidationError as exc:
-            unreadable_id = uuid.uuid5(
-                UNREADABLE_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}"
-            )
-            if await self._claim(session, unreadable_id, "unreadable"):
-                await self._dead_letter(session, record, unreadable_id, exc, attempts=1)
-            return None
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return None  # a topic carries many types; this consumer reads only some
-        if not await self._claim(session, event.id, event.type):
-            self.duplicates += 1
-            return None  # seen before: no second effect
-        error: BaseException | None = None
+            # Fast path: the whole batch in one transaction, no savepoints.
+            async with self.session_factory() as session, session.begin():
+                return await self._apply(session, records, careful=False)
+        except Exception as exc:
+            log.info("consumer %s: batch failed (%r); retrying one event at a time", self.name, exc)
+        async with self.session_factory() as session, session.begin():
+            return await self._apply(session, records, careful=True)
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        *,
+        careful: bool,
+    ) -> BatchOutcome:
+        """Claim the batch's events in the inbox with one statement, then run the handlers of
+        the newly claimed ones in order. Careful mode isolates each handler in a savepoint,
+        retries it, and dead-letters it when it keeps failing."""
+        outcome = BatchOutcome()
+        readable: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent, Handler]] = []
+        for record in records:
+            try:
+                event = CloudEvent.from_json(record.value or b"")
+            except ValidationError as exc:
+                unreadable_id = uuid.uuid5(
+                    UNREADABLE_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}"
+                )
+                if await self._claim(session, [(unreadable_id, "unreadable")]):
+                    await self._dead_letter(session, record, unreadable_id, exc, attempts=1)
+                    outcome.dead_lettered += 1
+                continue
+            handler = self.handlers.get(event.type)
+            if handler is not None:  # a topic carries many types; this consumer reads some
+                readable.append((record, event, handler))
+        if not readable:
+            return outcome
+        claimed = await self._claim(session, [(e.id, e.type) for _, e, _ in readable])
+        for record, event, handler in readable:
+            if event.id not in claimed:
+                outcome.duplicates += 1  # seen before: no second effect
+                continue
+            claimed.discard(event.id)  # the same event twice in one batch is a duplicate too
+            if not careful:
+                await handler(session, event)
+                outcome.handled.append(event)
+            elif await self._handle_carefully(session, record, event, handler):
+                outcome.handled.append(event)
+            else:
+                outcome.dead_lettered += 1
+        return outcome
+
+    async def _handle_carefully(
+        self,
+        session: AsyncSession,
+        record: ConsumerRecord[bytes, bytes],
+        event: CloudEvent,
+        handler: Handler,
+    ) -> bool:
+        error: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with session.begin_nested():
                     await handler(session, event)
-                self.handled += 1
-                return event
+                return True
             except Exception as exc:
                 error = exc
                 log.warning(
@@ -190,16 +233,22 @@ class IdempotentConsumer:
                     await asyncio.sleep(self.retry_backoff * attempt)
         assert error is not None
         await self._dead_letter(session, record, event.id, error, attempts=self.max_attempts)
-        return None
+        return False
 
-    async def _claim(self, session: AsyncSession, event_id: uuid.UUID, event_type: str) -> bool:
+    async def _claim(
+        self, session: AsyncSession, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        """Insert inbox rows; returns the ids that were not there before."""
         result = await session.execute(
             insert(self.inbox)
-            .values(consumer=self.name, event_id=event_id, event_type=event_type)
+            .values([
+                {"consumer": self.name, "event_id": event_id, "event_type": event_type}
+                for event_id, event_type in events
+            ])
             .on_conflict_do_nothing()
             .returning(self.inbox.c.event_id)
         )
-        return result.first() is not None
+        return set(result.scalars())
 
     async def _dead_letter(
         self,
@@ -210,7 +259,6 @@ class IdempotentConsumer:
         *,
         attempts: int,
     ) -> None:
-        self.dead_lettered += 1
         error_text = f"{type(error).__name__}: {error}"[:MAX_ERROR_HEADER]
         log.error("consumer %s: event %s dead-lettered: %s", self.name, event_id, error_text)
         headers: dict[str, Any] = {

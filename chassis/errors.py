@@ -21,7 +21,7 @@ TYPE_BASE = "https://chorus.dev/problems/"
 log = logging.getLogger("chassis.errors")
 
 
-class Problem(Exception):  # noqa: N818 - it is the RFC's name for it
+class Problem(Exception):
     """An error with an RFC 9457 rendering. Subclass per domain error."""
 
     status: ClassVar[int] = 500

@@ -38,9 +38,9 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    TextClause,
+    bindparam,
     func,
-    insert,
-    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -94,6 +94,7 @@ class OutboxPublisher:
         self.service_name = service_name
         self.table = table
         self.topic = events_topic(service_name)
+        self._statement: TextClause | None = None
 
     async def publish(
         self,
@@ -129,19 +130,33 @@ class OutboxPublisher:
     ) -> None:
         """Queue raw bytes for a topic; used for events and for dead letters."""
         await session.execute(
-            select(
-                func.pg_advisory_xact_lock(AGGREGATE_LOCK_NAMESPACE, func.hashtext(key))
-            )
+            self._enqueue_statement,
+            {
+                "namespace": AGGREGATE_LOCK_NAMESPACE,
+                "event_id": event_id,
+                "topic": topic,
+                "key": key,
+                "payload": payload,
+                "headers": dict(headers or {}),
+            },
         )
-        await session.execute(
-            insert(self.table).values(
-                event_id=event_id,
-                topic=topic,
-                key=key,
-                payload=payload,
-                headers=dict(headers or {}),
+
+    @property
+    def _enqueue_statement(self) -> TextClause:
+        if self._statement is None:
+            # One round trip: the MATERIALIZED CTE takes the aggregate's lock before the row,
+            # and so its identity value, is made.
+            self._statement = text(
+                "WITH locked AS MATERIALIZED ("
+                " SELECT pg_advisory_xact_lock(:namespace, hashtext(:key)))"
+                f" INSERT INTO {self.table.name} (event_id, topic, key, payload, headers)"
+                " SELECT :event_id, :topic, :key, :payload, :headers FROM locked"
+            ).bindparams(
+                bindparam("event_id", type_=UUID(as_uuid=True)),
+                bindparam("payload", type_=LargeBinary),
+                bindparam("headers", type_=JSONB),
             )
-        )
+        return self._statement
 
 
 RelayHook = Callable[[Sequence[int]], Awaitable[None]]
@@ -187,8 +202,19 @@ class OutboxRelay:
             self.is_leader = False
             await asyncio.sleep(self.standby_retry)
 
+    async def _connect(self) -> asyncpg.Connection:
+        # Cancelling asyncpg mid-handshake leaves a failed future nobody reads; let the
+        # handshake finish, then close, so a quick shutdown stays clean.
+        connecting = asyncio.ensure_future(asyncpg.connect(self.dsn))
+        try:
+            return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await (await connecting).close(timeout=2)
+            raise
+
     async def _run_once(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self.dsn)
+        conn = await self._connect()
         try:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
                 return  # another relay is active; try again later

@@ -22,7 +22,7 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(default="localhost:9092")
     kafka_enable_idempotence: bool = Field(
         default=True,
-        description="Idempotent producer; the embedded broker has none, so the dev run turns it off",
+        description="Idempotent producer; off in the dev run, whose broker has none",
     )
     internal_key: SecretStr = Field(
         description="HMAC key shared with the gateway to verify the principal header",

@@ -12,10 +12,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from urllib.parse import quote, unquote
 
 import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.background import BackgroundTask
 
@@ -117,9 +119,24 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             grants=grants_from_claims(claims),
             request_id=request_id,
         )
-        return await _forward(request, f"{upstream}/{path}", principal, request_id, settings)
+        url = f"{upstream}/{_raw_subpath(request, service, path)}"
+        return await _forward(request, url, principal, request_id, settings)
 
     return app
+
+
+def _raw_subpath(request: Request, service: str, path: str) -> str:
+    """The path after ``/api/<service>/`` as the client sent it, still percent-encoded.
+
+    The decoded ``path`` would turn an encoded ``/``, ``?`` or ``#`` into structure: a client's
+    ``items%3Fdistrict=d2`` would reach the service as the query ``?district=d2``.
+    """
+    raw_path: bytes | None = request.scope.get("raw_path")
+    if raw_path is not None:
+        parts = raw_path.decode("latin-1").split("/", 3)
+        if len(parts) == 4 and unquote(parts[2]) == service:
+            return parts[3]
+    return quote(path)
 
 
 async def _forward(
@@ -130,7 +147,10 @@ async def _forward(
     settings: GatewaySettings,
 ) -> Response:
     http: aiohttp.ClientSession = request.app.state.http
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
+    # A multidict: a header the client repeats reaches the service with every value.
+    headers = CIMultiDict(
+        (k, v) for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED
+    )
     headers[PRINCIPAL_HEADER] = principal
     if request_id:
         headers["x-request-id"] = request_id
@@ -161,7 +181,6 @@ async def _forward(
             url,
             params=list(request.query_params.multi_items()),
             headers=headers,
-            data=body,
             timeout=timeout,
             allow_redirects=False,
         )
@@ -176,15 +195,19 @@ async def _forward(
             502, "bad-gateway", "Bad gateway", "The service is unavailable.",
             instance=request.url.path,
         )
-    response_headers = {
-        k: v for k, v in upstream.headers.items() if k.lower() not in NOT_RETURNED
-    }
-    return StreamingResponse(
+    response = StreamingResponse(
         _relay_body(upstream),
         status_code=upstream.status,
-        headers=response_headers,
         background=BackgroundTask(upstream.release),
     )
+    # The upstream's header lines as bytes: a dict of decoded strings would keep one of each
+    # repeated header (Set-Cookie) and fail with a 500 on a value outside latin-1.
+    response.raw_headers = [
+        (name.lower(), value)
+        for name, value in upstream.raw_headers
+        if name.decode("latin-1").lower() not in NOT_RETURNED
+    ]
+    return response
 
 
 async def _relay_body(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

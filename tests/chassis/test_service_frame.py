@@ -1,0 +1,134 @@
+"""Every service is built on the same frame: these tests run against all five, each on its own
+migrated database and the real broker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from importlib import import_module
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from chassis.app import PUBLIC_PATHS, route_table
+from chassis.principal import PRINCIPAL_HEADER, sign_principal
+from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
+
+pytestmark = pytest.mark.asyncio
+
+SERVICES = ["inventory", "calendar", "approvals", "metrics", "webhooks"]
+
+
+def build_app(service: str, database_url: str, infrastructure: Infrastructure) -> FastAPI:
+    settings_module = import_module(f"services.{service}.settings")
+    settings_class = getattr(settings_module, f"{service.capitalize()}Settings")
+    settings = settings_class(
+        database_url=database_url,
+        kafka_bootstrap_servers=infrastructure.bootstrap_servers,
+        kafka_enable_idempotence=infrastructure.idempotence,
+        internal_key=INTERNAL_KEY,
+    )
+    app: FastAPI = import_module(f"services.{service}.app").create_app(settings)
+    return app
+
+
+@pytest_asyncio.fixture(params=SERVICES)
+async def service(
+    request: pytest.FixtureRequest, infrastructure: Infrastructure
+) -> AsyncIterator[tuple[str, FastAPI, httpx.AsyncClient]]:
+    name: str = request.param
+    database_url = await migrated_database(infrastructure, name)
+    app = build_app(name, database_url, infrastructure)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield name, app, client
+
+
+def principal_header(**grants: list[str]) -> dict[str, str]:
+    return {PRINCIPAL_HEADER: sign_principal(INTERNAL_KEY.encode(), sub="u1", grants=grants)}
+
+
+def concrete_path(path: str) -> str:
+    """A route template with every parameter filled with a plausible value."""
+    return re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", path)
+
+
+async def test_health_readiness_and_metrics_are_served(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    name, _app, client = service
+    health = await client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "service": name}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "background": "ok"}
+    await client.get("/me", headers=principal_header())
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert f'chorus_http_requests_total{{method="GET",route="/me",service="{name}",status="200"}}' \
+        in metrics.text
+
+
+async def test_every_route_refuses_a_request_without_a_valid_principal(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    _name, app, client = service
+    protected = [(p, m) for p, m in route_table(app) if p not in PUBLIC_PATHS]
+    assert ("/me", frozenset({"GET"})) in protected
+    forged = sign_principal(b"not-the-gateway-key-0000", sub="mallory", grants={"hq": ["viewer"]})
+    expired = sign_principal(INTERNAL_KEY.encode(), sub="u1", grants={}, ttl=-60)
+    for template, methods in protected:
+        path = concrete_path(template)
+        for method in sorted(methods):
+            for headers in ({}, {PRINCIPAL_HEADER: forged}, {PRINCIPAL_HEADER: expired},
+                            {PRINCIPAL_HEADER: "garbage"}):
+                response = await client.request(method, path, headers=headers)
+                assert response.status_code == 401, (method, path, headers, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["type"].endswith("/unauthorized")
+
+
+async def test_public_routes_are_only_the_operational_ones(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    _name, app, client = service
+    served = {path for path, _methods in route_table(app)}
+    assert PUBLIC_PATHS <= served
+    for path in served - PUBLIC_PATHS:
+        response = await client.get(concrete_path(path))
+        assert response.status_code in (401, 405), path
+
+
+async def test_example_route_answers_the_principal(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    name, _app, client = service
+    response = await client.get("/me", headers=principal_header(d1=["viewer", "analyst"]))
+    assert response.status_code == 200
+    assert response.json() == {"service": name, "user": "u1",
+                               "districts": {"d1": ["analyst", "viewer"]}}
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+async def test_unknown_route_is_problem_json(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    _name, _app, client = service
+    response = await client.get("/no/such/route", headers=principal_header())
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+async def test_openapi_documents_the_problem_schema(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    _name, _app, client = service
+    document = (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    assert "Problem" in document["components"]["schemas"]
+    assert "/me" in document["paths"]
