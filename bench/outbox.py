@@ -27,18 +27,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text, insert, text  # noqa: E402
-from sqlalchemy.dialects.postgresql import UUID  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+from sqlalchemy import Column, Integer, MetaData, Table, Text, insert, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.consumer import IdempotentConsumer, inbox_table  # noqa: E402
-from chassis.database import create_engine, create_session_factory  # noqa: E402
-from chassis.events import CloudEvent  # noqa: E402
-from chassis.kafka import create_producer, ensure_topics  # noqa: E402
-from chassis.migrations import NOTIFY_FUNCTION_SQL, NOTIFY_TRIGGER_SQL  # noqa: E402
-from chassis.outbox import OutboxPublisher, OutboxRelay, outbox_table  # noqa: E402
-from chassis.settings import events_topic  # noqa: E402
-from chorus.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
+from chassis.consumer import IdempotentConsumer, inbox_table
+from chassis.database import create_engine, create_session_factory
+from chassis.events import CloudEvent
+from chassis.kafka import create_producer, ensure_topics
+from chassis.migrations import NOTIFY_FUNCTION_SQL, NOTIFY_TRIGGER_SQL
+from chassis.outbox import OutboxPublisher, OutboxRelay, outbox_table
+from chassis.settings import events_topic
+from chorus.embedded import EmbeddedBroker, EmbeddedPostgres
 
 PRODUCER = "benchsource"
 CONSUMER = "benchsink"
@@ -90,7 +90,7 @@ async def _producer(url: str, bootstrap: str, phases: list[dict[str, Any]]) -> l
     await kafka.start()
     relay = OutboxRelay(service_name=PRODUCER, database_url=url, producer=kafka)
     relay_task = asyncio.create_task(relay.run())
-    while not relay.is_leader:
+    while not relay.is_leader:  # noqa: ASYNC110 - the relay exposes a flag, not an event
         await asyncio.sleep(0.01)
     results = []
     for phase in phases:
@@ -120,10 +120,10 @@ async def _producer(url: str, bootstrap: str, phases: list[dict[str, Any]]) -> l
                 pending = {t for t in pending if not t.done()}
             await asyncio.gather(*pending)
         else:  # burst: `writers` concurrent writers, as fast as they go
-            counter = iter(range(phase["count"]))
+            numbers = iter(range(phase["count"]))
 
-            async def writer() -> None:
-                for i in counter:
+            async def writer(numbers: Any = numbers) -> None:
+                for i in numbers:
                     await write_one(i)
 
             await asyncio.gather(*(writer() for _ in range(phase["writers"])))
@@ -205,7 +205,7 @@ async def measure(
     child.start()
     total = sum(p["count"] for p in phases)
     deadline = time.time() + 300
-    while len(effect_times) < total and time.time() < deadline:
+    while len(effect_times) < total and time.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     results = await asyncio.to_thread(results_queue.get, True, 120)
     child.join(30)
@@ -213,8 +213,10 @@ async def measure(
     await asyncio.gather(consumer_task, return_exceptions=True)
     await engine.dispose()
 
-    print(f"outbox -> broker -> inbox on the embedded stack "
-          f"({'fsync off' if args.no_fsync else 'durable'}, 2 processes)")
+    print(
+        f"outbox -> broker -> inbox on the embedded stack "
+        f"({'fsync off' if args.no_fsync else 'durable'}, 2 processes)"
+    )
     for phase, result in zip(phases, results, strict=True):
         commits: dict[str, float] = result["commits"]
         latencies = sorted(
@@ -228,14 +230,20 @@ async def measure(
         rate = len(latencies) / (last_effect - first_commit)
         p50 = statistics.median(latencies)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
-        label = (f"{phase['name']}: {phase['count']} events"
-                 + (f" offered at {phase['rate']}/s" if phase["rate"]
-                    else f" from {phase['writers']} writers"))
+        label = f"{phase['name']}: {phase['count']} events" + (
+            f" offered at {phase['rate']}/s"
+            if phase["rate"]
+            else f" from {phase['writers']} writers"
+        )
         print(f"  {label}")
-        print(f"    end to end      {rate:8.0f} events/s  (writers alone: "
-              f"{phase['count'] / result['write_seconds']:.0f}/s)")
-        print(f"    commit->effect  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
-              f"max {latencies[-1]:6.1f} ms   lost {missing}")
+        print(
+            f"    end to end      {rate:8.0f} events/s  (writers alone: "
+            f"{phase['count'] / result['write_seconds']:.0f}/s)"
+        )
+        print(
+            f"    commit->effect  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
+            f"max {latencies[-1]:6.1f} ms   lost {missing}"
+        )
 
 
 def main() -> None:

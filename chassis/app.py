@@ -26,6 +26,7 @@ from sqlalchemy import Table, text
 from chassis.consumer import Handler, IdempotentConsumer
 from chassis.database import create_engine, create_session_factory
 from chassis.errors import install_problem_handlers
+from chassis.events import CloudEvent
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
 from chassis.outbox import OutboxPublisher, OutboxRelay
@@ -136,7 +137,7 @@ def create_service_app(
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     max_attempts=settings.consumer_max_attempts,
                     retry_backoff=settings.consumer_retry_backoff_seconds,
-                    on_committed=lambda events, c=counter: c.inc(len(events)),
+                    on_committed=_count_into(counter),
                 )
                 runtime.consumers.append(consumer)
                 runtime.tasks.append(asyncio.create_task(consumer.run(), name=consumer.name))
@@ -170,6 +171,13 @@ def create_service_app(
         configure(app)
     _document_problems(app)
     return app
+
+
+def _count_into(counter: Any) -> Callable[[Sequence[CloudEvent]], None]:
+    def count(events: Sequence[CloudEvent]) -> None:
+        counter.inc(len(events))
+
+    return count
 
 
 def route_table(app: FastAPI) -> list[tuple[str, frozenset[str]]]:

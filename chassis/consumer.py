@@ -227,7 +227,12 @@ class IdempotentConsumer:
                 error = exc
                 log.warning(
                     "consumer %s: %s %s failed (attempt %d/%d): %r",
-                    self.name, event.type, event.id, attempt, self.max_attempts, exc,
+                    self.name,
+                    event.type,
+                    event.id,
+                    attempt,
+                    self.max_attempts,
+                    exc,
                 )
                 if attempt < self.max_attempts:
                     await asyncio.sleep(self.retry_backoff * attempt)
@@ -241,10 +246,12 @@ class IdempotentConsumer:
         """Insert inbox rows; returns the ids that were not there before."""
         result = await session.execute(
             insert(self.inbox)
-            .values([
-                {"consumer": self.name, "event_id": event_id, "event_type": event_type}
-                for event_id, event_type in events
-            ])
+            .values(
+                [
+                    {"consumer": self.name, "event_id": event_id, "event_type": event_type}
+                    for event_id, event_type in events
+                ]
+            )
             .on_conflict_do_nothing()
             .returning(self.inbox.c.event_id)
         )

@@ -64,9 +64,7 @@ def run_migrations(target_metadata: MetaData) -> None:
         raise RuntimeError("sqlalchemy.url is not set; run migrations through `chorus migrate`")
 
     def do_run(connection: Connection) -> None:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, compare_type=True
-        )
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -151,8 +151,6 @@ class RequestContextMiddleware:
             self.metrics.latency.labels(self.metrics.service_name, method, route_name).observe(
                 elapsed
             )
-            self.log.info(
-                "%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000
-            )
+            self.log.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000)
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)

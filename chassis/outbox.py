@@ -82,9 +82,7 @@ def relay_lock_id(service_name: str) -> int:
 
 def asyncpg_dsn(database_url: str) -> str:
     """The SQLAlchemy URL as a plain libpq-style DSN for a raw asyncpg connection."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(
-        hide_password=False
-    )
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class OutboxPublisher:

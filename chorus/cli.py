@@ -49,7 +49,9 @@ class DevPorts:
 
     def all(self) -> dict[str, int]:
         return {
-            "gateway": self.gateway, "postgres": self.postgres, "broker": self.broker,
+            "gateway": self.gateway,
+            "postgres": self.postgres,
+            "broker": self.broker,
             **self.services,
         }
 
@@ -67,9 +69,7 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
     return values
 
 
-def service_env(
-    name: str, database_url: str, bootstrap: str, internal_key: str
-) -> dict[str, str]:
+def service_env(name: str, database_url: str, bootstrap: str, internal_key: str) -> dict[str, str]:
     prefix = name.upper()
     return {
         f"{prefix}_DATABASE_URL": database_url,
@@ -89,9 +89,18 @@ def gateway_env(ports: DevPorts, internal_key: str, jwt_secret: str) -> dict[str
 
 def uvicorn_command(app_factory: str, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", app_factory, "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-        "--timeout-graceful-shutdown", "10",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app_factory,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
     ]
 
 
@@ -174,15 +183,20 @@ def command_dev(args: argparse.Namespace) -> int:
     ports = DevPorts.from_env()
     busy = [f"{name} ({port})" for name, port in ports.all().items() if port_in_use(port)]
     if busy:
-        print(f"chorus: ports already in use: {', '.join(busy)}. Is another `chorus dev` running?"
-              " Set CHORUS_DEV_*_PORT to move them.", file=sys.stderr)
+        print(
+            f"chorus: ports already in use: {', '.join(busy)}. Is another `chorus dev` running?"
+            " Set CHORUS_DEV_*_PORT to move them.",
+            file=sys.stderr,
+        )
         return 1
     state = STATE_DIR.resolve()
     keys = dev_secrets(state)
     postgres = EmbeddedPostgres(state / "postgres" / "data", port=ports.postgres)
     broker = EmbeddedBroker(state / "broker", port=ports.broker)
-    print(f"chorus: starting PostgreSQL on 127.0.0.1:{ports.postgres} (data in {postgres.data_dir})",
-          flush=True)
+    print(
+        f"chorus: starting PostgreSQL on 127.0.0.1:{ports.postgres} (data in {postgres.data_dir})",
+        flush=True,
+    )
     postgres.start()
     try:
         for name in SERVICES:
@@ -211,20 +225,26 @@ async def _supervise(
         await supervisor.start("broker", broker.command(), {})
         for name, port in ports.services.items():
             env = service_env(
-                name, postgres.url(f"chorus_{name}"), broker.bootstrap_servers,
+                name,
+                postgres.url(f"chorus_{name}"),
+                broker.bootstrap_servers,
                 keys["internal_key"],
             )
-            await supervisor.start(name, uvicorn_command(f"services.{name}.app:create_app", port),
-                                   env)
+            await supervisor.start(
+                name, uvicorn_command(f"services.{name}.app:create_app", port), env
+            )
         await supervisor.start(
-            "gateway", uvicorn_command("gateway.app:create_app", ports.gateway),
+            "gateway",
+            uvicorn_command("gateway.app:create_app", ports.gateway),
             gateway_env(ports, keys["internal_key"], keys["jwt_secret"]),
         )
         urls = {name: f"http://127.0.0.1:{port}/readyz" for name, port in ports.services.items()}
         urls["gateway"] = f"http://127.0.0.1:{ports.gateway}/readyz"
         if await wait_ready(urls, supervisor.stopping):
             token = issue_dev_token(
-                keys["jwt_secret"], sub="dev", name="Dev user",
+                keys["jwt_secret"],
+                sub="dev",
+                name="Dev user",
                 grants=[f"{DEV_DISTRICT}:regional_manager"],
             )
             gateway = f"http://127.0.0.1:{ports.gateway}"
@@ -251,7 +271,8 @@ def command_migrate(args: argparse.Namespace) -> int:
     for name in names:
         settings_module = import_module(f"services.{name}.settings")
         settings_class = next(
-            getattr(settings_module, attr) for attr in dir(settings_module)
+            getattr(settings_module, attr)
+            for attr in dir(settings_module)
             if attr.endswith("Settings") and attr != "ServiceSettings"
         )
         url = os.environ.get(
@@ -271,8 +292,7 @@ def command_token(args: argparse.Namespace) -> int:
         if not sep or not district or not role:
             print(f"chorus: a grant is district:role, not {grant!r}", file=sys.stderr)
             return 2
-    print(issue_dev_token(secret, sub=args.user, grants=args.grant, name=args.name,
-                          ttl=args.ttl))
+    print(issue_dev_token(secret, sub=args.user, grants=args.grant, name=args.name, ttl=args.ttl))
     return 0
 
 

@@ -60,7 +60,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -79,9 +81,7 @@ def die_with_parent() -> None:
 
 
 class EmbeddedPostgres:
-    def __init__(
-        self, data_dir: Path, *, port: int | None = None, durable: bool = True
-    ) -> None:
+    def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
         self.bin = postgres_bin_dir()
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
@@ -111,9 +111,9 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(self.run_as)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin",
-                 self.run_as],
-                check=True, capture_output=True,
+                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", self.run_as],
+                check=True,
+                capture_output=True,
             )
             entry = pwd.getpwnam(self.run_as)
         _open_for_others(self.bin.parent, recursive=True)
@@ -131,8 +131,15 @@ class EmbeddedPostgres:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
             )
         self._stop_leftover()
         options = [
@@ -146,8 +153,18 @@ class EmbeddedPostgres:
             # Tests and benchmarks of the dev stack: nothing here must survive a power cut.
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         result = self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
-            "-o", " ".join(options), "start", check=False,
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(options),
+            "start",
+            check=False,
         )
         if result.returncode != 0:
             log_tail = self.log_file.read_text(errors="replace")[-3000:]
@@ -163,7 +180,14 @@ class EmbeddedPostgres:
 
     def create_database(self, name: str) -> None:
         exists = self._run(
-            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tAc",
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-tAc",
             f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
         ).stdout.strip()
         if exists != "1":
@@ -197,10 +221,14 @@ class EmbeddedBroker:
     def command(self) -> list[str]:
         address = f"tcp://127.0.0.1:{self.port}"
         return [
-            str(tansu_binary(self.work_dir / "bin")), "broker",
-            "--listener-url", address,
-            "--advertised-listener-url", address,
-            "--storage-engine", "memory://tansu/",
+            str(tansu_binary(self.work_dir / "bin")),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
         ]
 
     def start(self, log: IO[bytes] | None = None) -> None:

@@ -10,12 +10,17 @@ from services.approvals.events import consumers
 from services.approvals.models import messaging
 from services.approvals.settings import ApprovalsSettings, get_settings
 
+SERVICE_DESCRIPTION = (
+    "Approval policies inherited down the district tree, approval requests, decisions, "
+    "delegation and the snapshot of what was approved."
+)
+
 
 def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or get_settings(),
         title="Chorus approvals",
-        description="Approval policies inherited down the district tree, approval requests, decisions, delegation and the snapshot of what was approved.",
+        description=SERVICE_DESCRIPTION,
         router=router,
         messaging=messaging,
         consumers=consumers,

@@ -18,4 +18,4 @@ class ApprovalsSettings(ServiceSettings):
 
 @lru_cache
 def get_settings() -> ApprovalsSettings:
-    return ApprovalsSettings()  # type: ignore[call-arg]  # internal_key comes from the environment
+    return ApprovalsSettings()  # internal_key comes from the environment

@@ -10,12 +10,17 @@ from services.calendar.events import consumers
 from services.calendar.models import messaging
 from services.calendar.settings import CalendarSettings, get_settings
 
+SERVICE_DESCRIPTION = (
+    "Editorial calendars, campaigns, posts with per-platform variants, the asset library, the "
+    "style guide and its checks, blackout periods and iCalendar feeds."
+)
+
 
 def create_app(settings: CalendarSettings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or get_settings(),
         title="Chorus calendar",
-        description="Editorial calendars, campaigns, posts with per-platform variants, the asset library, the style guide and its checks, blackout periods and iCalendar feeds.",
+        description=SERVICE_DESCRIPTION,
         router=router,
         messaging=messaging,
         consumers=consumers,

@@ -11,6 +11,4 @@ Base = declarative_base()
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
-messaging = Messaging(
-    outbox=outbox, inbox=inbox, publisher=OutboxPublisher("calendar", outbox)
-)
+messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("calendar", outbox))

@@ -18,4 +18,4 @@ class CalendarSettings(ServiceSettings):
 
 @lru_cache
 def get_settings() -> CalendarSettings:
-    return CalendarSettings()  # type: ignore[call-arg]  # internal_key comes from the environment
+    return CalendarSettings()  # internal_key comes from the environment

@@ -1,1 +1,3 @@
-"""The inventory service: every social account of the organisation, official or not: districts, accounts, owners, status, takedowns, detection, import and export, and the audit trail."""
+"""The inventory service: every social account of the organisation, official or not: districts,
+accounts, owners, status, takedowns, detection, import and export, and the audit trail.
+"""

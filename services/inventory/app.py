@@ -10,12 +10,17 @@ from services.inventory.events import consumers
 from services.inventory.models import messaging
 from services.inventory.settings import InventorySettings, get_settings
 
+SERVICE_DESCRIPTION = (
+    "Every social account of the organisation, official or not: districts, accounts, owners, "
+    "status, takedowns, detection, import and export, and the audit trail."
+)
+
 
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or get_settings(),
         title="Chorus inventory",
-        description="Every social account of the organisation, official or not: districts, accounts, owners, status, takedowns, detection, import and export, and the audit trail.",
+        description=SERVICE_DESCRIPTION,
         router=router,
         messaging=messaging,
         consumers=consumers,

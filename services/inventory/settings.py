@@ -18,4 +18,4 @@ class InventorySettings(ServiceSettings):
 
 @lru_cache
 def get_settings() -> InventorySettings:
-    return InventorySettings()  # type: ignore[call-arg]  # internal_key comes from the environment
+    return InventorySettings()  # internal_key comes from the environment

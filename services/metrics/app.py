@@ -10,12 +10,17 @@ from services.metrics.events import consumers
 from services.metrics.models import messaging
 from services.metrics.settings import MetricsSettings, get_settings
 
+SERVICE_DESCRIPTION = (
+    "KPI definitions, polling schedules, collected samples, rollups up the organisation, "
+    "targets, alerts and reports."
+)
+
 
 def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or get_settings(),
         title="Chorus metrics",
-        description="KPI definitions, polling schedules, collected samples, rollups up the organisation, targets, alerts and reports.",
+        description=SERVICE_DESCRIPTION,
         router=router,
         messaging=messaging,
         consumers=consumers,

@@ -18,4 +18,4 @@ class MetricsSettings(ServiceSettings):
 
 @lru_cache
 def get_settings() -> MetricsSettings:
-    return MetricsSettings()  # type: ignore[call-arg]  # internal_key comes from the environment
+    return MetricsSettings()  # internal_key comes from the environment

@@ -1,1 +1,3 @@
-"""The webhooks service: outbound subscriptions with signed, retried and replayable deliveries, and verified inbound scheduler callbacks."""
+"""The webhooks service: outbound subscriptions with signed, retried and replayable deliveries, and
+verified inbound scheduler callbacks.
+"""

@@ -10,12 +10,17 @@ from services.webhooks.events import consumers
 from services.webhooks.models import messaging
 from services.webhooks.settings import WebhooksSettings, get_settings
 
+SERVICE_DESCRIPTION = (
+    "Outbound subscriptions with signed, retried and replayable deliveries, and verified "
+    "inbound scheduler callbacks."
+)
+
 
 def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or get_settings(),
         title="Chorus webhooks",
-        description="Outbound subscriptions with signed, retried and replayable deliveries, and verified inbound scheduler callbacks.",
+        description=SERVICE_DESCRIPTION,
         router=router,
         messaging=messaging,
         consumers=consumers,

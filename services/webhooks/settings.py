@@ -18,4 +18,4 @@ class WebhooksSettings(ServiceSettings):
 
 @lru_cache
 def get_settings() -> WebhooksSettings:
-    return WebhooksSettings()  # type: ignore[call-arg]  # internal_key comes from the environment
+    return WebhooksSettings()  # internal_key comes from the environment

@@ -186,22 +186,22 @@ async def service_pair(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 40.0, interval: float = 0.05
+    check: Callable[[], Awaitable[bool]], *, within: float = 40.0, interval: float = 0.05
 ) -> None:
     """Wait for an effect rather than sleeping: consumer-group joins on the embedded broker take
     seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         if await check():
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
 
 
-async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[
-    tuple[bytes, dict[str, bytes]]
-]:
+async def read_topic(
+    bootstrap: str, topic: str, expected: int, within: float = 20.0
+) -> list[tuple[bytes, dict[str, bytes]]]:
     """Every record of a topic from the beginning (no consumer group)."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await reader.start()
@@ -214,7 +214,7 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
         reader.assign(tps)
         await reader.seek_to_beginning(*tps)
         found: list[tuple[bytes, dict[str, bytes]]] = []
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while len(found) < expected and asyncio.get_running_loop().time() < deadline:
             batch = await reader.getmany(timeout_ms=200)
             for records in batch.values():

@@ -116,7 +116,9 @@ async def test_consumer_crash_after_transaction_before_offset_commit(
             raise ProcessDied
 
         first = consumer.consumer(
-            producer.name, handlers_for(producer, consumer), before_offset_commit=crash_before_commit
+            producer.name,
+            handlers_for(producer, consumer),
+            before_offset_commit=crash_before_commit,
         )
         first_task = consumer.run(first)
         event = await write_thing(producer, "thing-b", version=1)
@@ -230,8 +232,10 @@ async def test_thousand_events_of_ten_aggregates_arrive_in_per_aggregate_order(
                 subject = queue.get_nowait()
                 async with producer.sessions() as session, session.begin():
                     version = await session.scalar(
-                        update(things).where(things.c.id == subject)
-                        .values(version=things.c.version + 1).returning(things.c.version)
+                        update(things)
+                        .where(things.c.id == subject)
+                        .values(version=things.c.version + 1)
+                        .returning(things.c.version)
                     )
                     await producer.publish(session, subject, version=version)
                     await asyncio.sleep(rng.random() / 1000)  # widen the race
@@ -241,7 +245,7 @@ async def test_thousand_events_of_ten_aggregates_arrive_in_per_aggregate_order(
         async def all_arrived() -> bool:
             return await count(consumer.sessions, consumer.effects) == 1000
 
-        await eventually(all_arrived, timeout=90)
+        await eventually(all_arrived, within=90)
         seen: dict[str, list[int]] = defaultdict(list)
         for row in await consumer.effect_rows():
             seen[str(row["subject"])].append(int(row["version"]))  # type: ignore[call-overload]
@@ -276,8 +280,14 @@ async def test_events_of_one_aggregate_commit_one_after_another(
         assert order == ["first committed", "second inserted"]
         async with producer.sessions() as session:
             payloads = (
-                await session.execute(select(producer.outbox.c.payload).order_by(producer.outbox.c.id))
-            ).scalars().all()
+                (
+                    await session.execute(
+                        select(producer.outbox.c.payload).order_by(producer.outbox.c.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert [json.loads(p)["data"]["n"] for p in payloads] == [1, 2]
 
 
@@ -290,10 +300,13 @@ async def test_rolled_back_transaction_publishes_nothing(infrastructure: Infrast
         class Abort(Exception):
             pass
 
-        with pytest.raises(Abort):
+        async def publish_then_fail() -> None:
             async with producer.sessions() as session, session.begin():
                 await producer.publish(session, "ghost", version=1)
                 raise Abort
+
+        with pytest.raises(Abort):
+            await publish_then_fail()
         marker = await write_thing(producer, "ghost", version=2)  # same key: same partition
 
         async def marker_arrived() -> bool:

@@ -11,8 +11,9 @@ KEY = b"k" * 32
 
 
 def test_round_trip_keeps_user_and_grants() -> None:
-    header = sign_principal(KEY, sub="ana", name="Ana", grants={"fr": ["viewer", "contributor"]},
-                            request_id="r1")
+    header = sign_principal(
+        KEY, sub="ana", name="Ana", grants={"fr": ["viewer", "contributor"]}, request_id="r1"
+    )
     principal = verify_principal(KEY, header)
     assert principal.sub == "ana"
     assert principal.name == "Ana"

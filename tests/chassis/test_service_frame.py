@@ -69,8 +69,10 @@ async def test_health_readiness_and_metrics_are_served(
     await client.get("/me", headers=principal_header())
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
-    assert f'chorus_http_requests_total{{method="GET",route="/me",service="{name}",status="200"}}' \
+    assert (
+        f'chorus_http_requests_total{{method="GET",route="/me",service="{name}",status="200"}}'
         in metrics.text
+    )
 
 
 async def test_every_route_refuses_a_request_without_a_valid_principal(
@@ -84,8 +86,12 @@ async def test_every_route_refuses_a_request_without_a_valid_principal(
     for template, methods in protected:
         path = concrete_path(template)
         for method in sorted(methods):
-            for headers in ({}, {PRINCIPAL_HEADER: forged}, {PRINCIPAL_HEADER: expired},
-                            {PRINCIPAL_HEADER: "garbage"}):
+            for headers in (
+                {},
+                {PRINCIPAL_HEADER: forged},
+                {PRINCIPAL_HEADER: expired},
+                {PRINCIPAL_HEADER: "garbage"},
+            ):
                 response = await client.request(method, path, headers=headers)
                 assert response.status_code == 401, (method, path, headers, response.text)
                 assert response.headers["content-type"] == "application/problem+json"
@@ -97,7 +103,7 @@ async def test_public_routes_are_only_the_operational_ones(
 ) -> None:
     _name, app, client = service
     served = {path for path, _methods in route_table(app)}
-    assert PUBLIC_PATHS <= served
+    assert served >= PUBLIC_PATHS
     for path in served - PUBLIC_PATHS:
         response = await client.get(concrete_path(path))
         assert response.status_code in (401, 405), path
@@ -109,8 +115,11 @@ async def test_example_route_answers_the_principal(
     name, _app, client = service
     response = await client.get("/me", headers=principal_header(d1=["viewer", "analyst"]))
     assert response.status_code == 200
-    assert response.json() == {"service": name, "user": "u1",
-                               "districts": {"d1": ["analyst", "viewer"]}}
+    assert response.json() == {
+        "service": name,
+        "user": "u1",
+        "districts": {"d1": ["analyst", "viewer"]},
+    }
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 

@@ -112,9 +112,16 @@ def test_chorus_dev_serves_through_the_gateway_and_stops_cleanly() -> None:
                 process.kill()
         reader.join(5)
     assert code == 0, "".join(lines[-30:])
-    all_ports = [ports["CHORUS_DEV_GATEWAY_PORT"], ports["CHORUS_DEV_POSTGRES_PORT"],
-                 ports["CHORUS_DEV_BROKER_PORT"], *range(base, base + 5)]
-    leftovers = processes_mentioning(str(state), f"127.0.0.1:{ports['CHORUS_DEV_BROKER_PORT']}",
-                                     *(f"--port {p} " for p in all_ports))
+    all_ports = [
+        ports["CHORUS_DEV_GATEWAY_PORT"],
+        ports["CHORUS_DEV_POSTGRES_PORT"],
+        ports["CHORUS_DEV_BROKER_PORT"],
+        *range(base, base + 5),
+    ]
+    leftovers = processes_mentioning(
+        str(state),
+        f"127.0.0.1:{ports['CHORUS_DEV_BROKER_PORT']}",
+        *(f"--port {p} " for p in all_ports),
+    )
     assert leftovers == []
     assert [p for p in all_ports if not _free(p)] == []
