@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chassis.consumer import inbox_table
+from chassis.database import new_metadata
 from chassis.outbox import NOTIFY_CHANNEL, asyncpg_dsn, outbox_table
 
 # NOTIFY inside a transaction is delivered at commit, and never for a rolled-back one; once per
@@ -38,7 +39,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION chorus_outbox_notify()
 
 
 def messaging_ddl_metadata() -> MetaData:
-    metadata = MetaData()
+    metadata = new_metadata()  # the services' naming convention, so constraint names match
     outbox_table(metadata)
     inbox_table(metadata)
     return metadata

@@ -48,6 +48,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.events import CloudEvent, event_source, event_type
+from chassis.observability import traceparent_var
 from chassis.settings import events_topic
 
 log = logging.getLogger("chassis.outbox")
@@ -109,7 +110,8 @@ class OutboxPublisher:
             type=event_type(self.service_name, aggregate, verb),
             subject=subject,
             data=dict(data),
-            traceparent=traceparent,
+            # The request's trace context travels on with the event it caused.
+            traceparent=traceparent or traceparent_var.get(),
         )
         await self.enqueue(
             session, event_id=event.id, topic=self.topic, key=subject, payload=event.to_json()

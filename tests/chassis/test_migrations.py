@@ -1,0 +1,80 @@
+"""Each service's migrations: up, down and up again, and models that match them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from importlib import import_module
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from chassis.database import create_engine
+from chassis.migrations import alembic_config, upgrade
+from tests.conftest import Infrastructure
+
+pytestmark = pytest.mark.asyncio
+
+SERVICES = ["inventory", "calendar", "approvals", "metrics", "webhooks"]
+
+
+async def tables_and_triggers(url: str) -> tuple[set[str], set[str]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            tables = set(
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                    )
+                ).scalars()
+            )
+            triggers = set(
+                (
+                    await conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+                ).scalars()
+            )
+        return tables, triggers
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_migrations_go_up_down_and_up(infrastructure: Infrastructure, service: str) -> None:
+    url = infrastructure.database_url(f"mig_{service}_{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(upgrade, service, url)  # also creates the database
+    tables, triggers = await tables_and_triggers(url)
+    assert {"outbox", "inbox", "alembic_version"} <= tables
+    assert "outbox_notify" in triggers
+
+    await asyncio.to_thread(command.downgrade, alembic_config(service, url), "base")
+    tables, triggers = await tables_and_triggers(url)
+    assert tables == {"alembic_version"}
+    assert triggers == set()
+
+    await asyncio.to_thread(upgrade, service, url)
+    tables, _ = await tables_and_triggers(url)
+    assert {"outbox", "inbox"} <= tables
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_models_match_migrations(infrastructure: Infrastructure, service: str) -> None:
+    url = infrastructure.database_url(f"cmp_{service}_{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(upgrade, service, url)
+    metadata = import_module(f"services.{service}.models").Base.metadata
+
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(differences)
+    finally:
+        await engine.dispose()
+    assert diff == []
