@@ -41,6 +41,7 @@ class MiniService:
     bootstrap: str
     idempotence: bool
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    relays: list[OutboxRelay] = field(default_factory=list)
     producers: list[AIOKafkaProducer] = field(default_factory=list)
 
     @property
@@ -63,6 +64,7 @@ class MiniService:
         )
         task = asyncio.create_task(relay.run())
         self.tasks.append(task)
+        self.relays.append(relay)
         return task
 
     def consumer(

@@ -325,3 +325,29 @@ def _things(service: MiniService):  # type: ignore[no-untyped-def]
     return Table(
         "things", MetaData(), Column("id", Text, primary_key=True), Column("version", Integer)
     )
+
+
+async def test_one_relay_per_service_is_active_and_a_standby_takes_over(
+    infrastructure: Infrastructure,
+) -> None:
+    async with service_pair(infrastructure) as (producer, _consumer):
+        first_task = await producer.start_relay()
+        second_task = await producer.start_relay()
+        first, second = producer.relays
+
+        async def one_leader() -> bool:
+            return [first.is_leader, second.is_leader].count(True) == 1
+
+        await eventually(one_leader)
+        await asyncio.sleep(0.5)  # the standby keeps trying, and keeps failing to take over
+        assert [first.is_leader, second.is_leader].count(True) == 1
+        leader_task, standby = (first_task, second) if first.is_leader else (second_task, first)
+        leader_task.cancel()
+        await asyncio.gather(leader_task, return_exceptions=True)
+
+        async def standby_leads() -> bool:
+            return standby.is_leader
+
+        await eventually(standby_leads, within=10)
+        await write_thing(producer, "after-failover", version=1)
+        await eventually(lambda: _zero(unsent(producer)), within=10)

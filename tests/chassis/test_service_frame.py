@@ -3,7 +3,9 @@ migrated database and the real broker."""
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from collections.abc import AsyncIterator
 from importlib import import_module
 
@@ -141,3 +143,43 @@ async def test_openapi_documents_the_problem_schema(
     assert document["openapi"].startswith("3.1")
     assert "Problem" in document["components"]["schemas"]
     assert "/me" in document["paths"]
+
+
+async def test_readiness_fails_while_the_database_is_unreachable(
+    infrastructure: Infrastructure,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app = build_app(
+        "inventory", f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/x", infrastructure
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["checks"]["database"].startswith("unavailable")
+    assert response.json()["checks"]["broker"] == "ok"
+
+
+async def test_logs_are_json_lines_carrying_the_request_id(
+    infrastructure: Infrastructure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database_url = await migrated_database(infrastructure, "metrics")
+    app = build_app("metrics", database_url, infrastructure)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            response = await client.get(
+                "/me", headers={**principal_header(), "x-request-id": "req-42"}
+            )
+    assert response.headers["x-request-id"] == "req-42"
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    access = [entry for entry in lines if entry["logger"] == "chorus.access"]
+    assert access, lines
+    assert access[-1]["request_id"] == "req-42"
+    assert access[-1]["service"] == "metrics"
+    assert access[-1]["message"].startswith("GET /me 200")
