@@ -25,7 +25,7 @@ from sqlalchemy import Table, text
 
 from chassis.consumer import Handler, IdempotentConsumer
 from chassis.database import create_engine, create_session_factory
-from chassis.errors import install_problem_handlers
+from chassis.errors import install_problem_handlers, problem_response
 from chassis.events import CloudEvent
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
@@ -220,18 +220,11 @@ def _operations_router(
             checks["broker"] = f"unavailable: {type(exc).__name__}"
         dead = [t.get_name() for t in runtime.tasks if t.done()]
         checks["background"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
-        ready = all(v == "ok" for v in checks.values())
-        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
-        if not ready:
-            body = {
-                "type": "https://chorus.dev/problems/not-ready",
-                "title": "Not ready",
-                "status": 503,
-                "detail": "A dependency is unavailable.",
-                "checks": checks,
-            }
-            return JSONResponse(body, status_code=503, media_type="application/problem+json")
-        return JSONResponse(body)
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        return problem_response(
+            503, "not-ready", "Not ready", "A dependency is unavailable.", checks=checks
+        )
 
     @ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -269,11 +269,8 @@ def command_migrate(args: argparse.Namespace) -> int:
 
     names = [args.service] if args.service else list(SERVICES)
     for name in names:
-        settings_module = import_module(f"services.{name}.settings")
-        settings_class = next(
-            getattr(settings_module, attr)
-            for attr in dir(settings_module)
-            if attr.endswith("Settings") and attr != "ServiceSettings"
+        settings_class = getattr(
+            import_module(f"services.{name}.settings"), f"{name.capitalize()}Settings"
         )
         url = os.environ.get(
             f"{name.upper()}_DATABASE_URL", settings_class.model_fields["database_url"].default
