@@ -7,7 +7,6 @@ ways; nothing is buffered whole in the gateway.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -16,7 +15,7 @@ from urllib.parse import quote, unquote
 
 import aiohttp
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.background import BackgroundTask
@@ -65,7 +64,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(
-            limit=settings.max_connections, limit_per_host=settings.max_connections,
+            limit=settings.max_connections,
+            limit_per_host=settings.max_connections,
             keepalive_timeout=30,
         )
         http = aiohttp.ClientSession(
@@ -107,7 +107,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         upstream = upstreams.get(service)
         if upstream is None:
             return problem_response(
-                404, "not-found", "Not found", f"There is no service named {service!r}.",
+                404,
+                "not-found",
+                "Not found",
+                f"There is no service named {service!r}.",
                 instance=request.url.path,
             )
         claims = await request.app.state.verifier.verify(request.headers.get("authorization"))
@@ -181,18 +184,25 @@ async def _forward(
             url,
             params=list(request.query_params.multi_items()),
             headers=headers,
+            data=body,
             timeout=timeout,
             allow_redirects=False,
         )
     except TimeoutError:
         return problem_response(
-            504, "upstream-timeout", "Upstream timeout",
-            "The service did not answer in time.", instance=request.url.path,
+            504,
+            "upstream-timeout",
+            "Upstream timeout",
+            "The service did not answer in time.",
+            instance=request.url.path,
         )
     except aiohttp.ClientError as exc:
         log.warning("upstream %s unreachable: %r", url, exc)
         return problem_response(
-            502, "bad-gateway", "Bad gateway", "The service is unavailable.",
+            502,
+            "bad-gateway",
+            "Bad gateway",
+            "The service is unavailable.",
             instance=request.url.path,
         )
     response = StreamingResponse(
@@ -214,7 +224,7 @@ async def _relay_body(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in upstream.content.iter_any():
             yield chunk
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # Headers are already sent; all we can do is cut the response short and say why.
         log.warning("upstream body broke off: %r", exc)
         upstream.close()

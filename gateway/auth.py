@@ -18,6 +18,7 @@ from gateway.settings import GatewaySettings
 
 MAX_TOKEN_LENGTH = 8192
 MAX_GRANTS = 500
+JWKS_MIN_REFETCH_SECONDS = 30
 
 
 class TokenVerifier:
@@ -79,10 +80,15 @@ class TokenVerifier:
 
     async def _key_set(self, *, refresh: bool) -> jwt.PyJWKSet:
         async with self._jwks_lock:
-            fresh = time.monotonic() - self._jwks_fetched_at < self.settings.jwks_cache_seconds
-            if self._jwks is not None and fresh and not refresh:
+            age = time.monotonic() - self._jwks_fetched_at
+            fresh = age < self.settings.jwks_cache_seconds
+            # A refetch for an unknown kid is allowed once per interval, so tokens with made-up
+            # kids cannot turn the gateway into a load on the identity provider.
+            recently = age < JWKS_MIN_REFETCH_SECONDS
+            if self._jwks is not None and (recently or (fresh and not refresh)):
                 return self._jwks
-            assert self.http is not None and self.settings.jwks_url
+            assert self.http is not None
+            assert self.settings.jwks_url
             try:
                 async with self.http.get(
                     self.settings.jwks_url, timeout=aiohttp.ClientTimeout(total=5)

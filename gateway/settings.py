@@ -20,7 +20,9 @@ class GatewaySettings(BaseSettings):
     internal_key: SecretStr = Field(
         min_length=16, description="HMAC key that signs the principal header for the services"
     )
-    jwt_secret: SecretStr | None = Field(default=None, description="HS256 secret (dev)")
+    jwt_secret: SecretStr | None = Field(
+        default=None, min_length=16, description="HS256 secret (the embedded run)"
+    )
     jwks_url: str | None = Field(default=None, description="JWKS URL for RS256 tokens")
     jwks_cache_seconds: int = Field(default=300, ge=10)
     jwt_issuer: str | None = None
@@ -52,4 +54,4 @@ class GatewaySettings(BaseSettings):
 
 @lru_cache
 def get_settings() -> GatewaySettings:
-    return GatewaySettings()  # type: ignore[call-arg]  # the secrets come from the environment
+    return GatewaySettings()  # internal_key comes from the environment

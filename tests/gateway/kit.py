@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -127,10 +128,12 @@ class EchoUpstream:
         return response
 
 
-def jwks_app(jwks: dict[str, Any]) -> Starlette:
-    """An identity provider's key endpoint: `/jwks.json`."""
+def jwks_app(jwks: dict[str, Any], fetches: list[float] | None = None) -> Starlette:
+    """An identity provider's key endpoint: `/jwks.json`; each fetch is noted in `fetches`."""
 
     async def keys(request: Request) -> JSONResponse:
+        if fetches is not None:
+            fetches.append(time.monotonic())
         return JSONResponse(jwks)
 
     return Starlette(routes=[Route("/jwks.json", keys)])
