@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -27,15 +26,6 @@ NAMING_CONVENTION = {
 
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def declarative_base() -> type[DeclarativeBase]:
-    """A fresh declarative base per service: one metadata each, for its own Alembic."""
-
-    class Base(DeclarativeBase):
-        metadata = new_metadata()
-
-    return Base
 
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import DeclarativeBase
+
 from chassis.app import Messaging
 from chassis.consumer import inbox_table
-from chassis.database import declarative_base
+from chassis.database import new_metadata
 from chassis.outbox import OutboxPublisher, outbox_table
 
-Base = declarative_base()
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from chassis.database import SessionDep
 from chassis.principal import PrincipalDep
+from services.inventory.accounts.endpoints import router as accounts_router
+from services.inventory.districts.endpoints import router as districts_router
+from services.inventory.platforms import load_registry
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter()
+router.include_router(districts_router)
+router.include_router(accounts_router)
 
 
 class Caller(BaseModel):
@@ -16,7 +22,7 @@ class Caller(BaseModel):
     districts: dict[str, list[str]]
 
 
-@router.get("/me", response_model=Caller, summary="Who is calling")
+@router.get("/me", response_model=Caller, summary="Who is calling", tags=["inventory"])
 async def who_am_i(principal: PrincipalDep) -> Caller:
     """The caller as the inventory service sees them: user id and roles per district."""
     return Caller(
@@ -24,3 +30,27 @@ async def who_am_i(principal: PrincipalDep) -> Caller:
         user=principal.sub,
         districts={d: sorted(roles) for d, roles in principal.grants.items()},
     )
+
+
+class PlatformOut(BaseModel):
+    key: str
+    name: str
+    handle_pattern: str
+    profile_url_template: str
+    dormant_after_days: int
+
+
+@router.get("/platforms", response_model=list[PlatformOut], tags=["platforms"])
+async def list_platforms(session: SessionDep, principal: PrincipalDep) -> list[PlatformOut]:
+    """The platforms Chorus knows, with their handle rules."""
+    registry = await load_registry(session)
+    return [
+        PlatformOut(
+            key=r.key,
+            name=r.name,
+            handle_pattern=r.handle_re.pattern,
+            profile_url_template=r.profile_url_template,
+            dormant_after_days=r.dormant_after_days,
+        )
+        for r in sorted(registry.platforms.values(), key=lambda r: r.key)
+    ]

@@ -7,7 +7,6 @@ import json
 import re
 import socket
 from collections.abc import AsyncIterator
-from importlib import import_module
 
 import httpx
 import pytest
@@ -17,23 +16,11 @@ from fastapi import FastAPI
 from chassis.app import PUBLIC_PATHS, route_table
 from chassis.principal import PRINCIPAL_HEADER, sign_principal
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
+from tests.kit import build_app
 
 pytestmark = pytest.mark.asyncio
 
 SERVICES = ["inventory", "calendar", "approvals", "metrics", "webhooks"]
-
-
-def build_app(service: str, database_url: str, infrastructure: Infrastructure) -> FastAPI:
-    settings_module = import_module(f"services.{service}.settings")
-    settings_class = getattr(settings_module, f"{service.capitalize()}Settings")
-    settings = settings_class(
-        database_url=database_url,
-        kafka_bootstrap_servers=infrastructure.bootstrap_servers,
-        kafka_enable_idempotence=infrastructure.idempotence,
-        internal_key=INTERNAL_KEY,
-    )
-    app: FastAPI = import_module(f"services.{service}.app").create_app(settings)
-    return app
 
 
 @pytest_asyncio.fixture(params=SERVICES)

@@ -1,0 +1,70 @@
+"""Cursor pagination with a maximum page size.
+
+A cursor is the sort key of the last item served, opaque to clients (URL-safe base64 of JSON).
+Keyset pagination stays fast on deep pages and stable while rows are added, which offsets are
+not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from chassis.errors import BadRequest
+
+DEFAULT_PAGE_SIZE = 50
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last page"
+    )
+
+
+class PageRequest(BaseModel):
+    limit: int
+    after: list[Any] | None
+
+
+class InvalidCursor(BadRequest):
+    type_slug = "invalid-cursor"
+    title = "Invalid cursor"
+
+
+def encode_cursor(key: list[Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    if not isinstance(key, list):
+        raise InvalidCursor("The cursor is not one this API issued.")
+    return key
+
+
+def page_request(
+    request: Request,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Items per page (the service's maximum applies)")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=1000, description="From `next_cursor`")] = None,
+) -> PageRequest:
+    maximum: int = request.app.state.settings.max_page_size
+    size = min(limit or DEFAULT_PAGE_SIZE, maximum)
+    return PageRequest(limit=size, after=decode_cursor(cursor) if cursor else None)
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+
+Status = Literal[
+    "pending",
+    "official",
+    "unofficial",
+    "rogue",
+    "fan",
+    "duplicate",
+    "dormant",
+    "orphaned",
+    "archived",
+]
+Tag = Field(min_length=1, max_length=50, pattern=r"^[^\s,][^,]*$")
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # BCP 47, e.g. fr, pt-BR
+COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
+
+
+class Owner(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    person: str = Field(min_length=1, max_length=200, description="User id of the person")
+    role: Literal["primary", "backup"]
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    active: bool = Field(default=True, description="False once the person has left")
+
+
+class AccountFields(BaseModel):
+    """What a caller may set on an account (all optional in an update)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=300)
+    purpose: str | None = Field(default=None, max_length=2000)
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    notes: str | None = Field(default=None, max_length=10_000)
+    owners: list[Owner] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _clean(self) -> AccountFields:
+        for tag in self.tags:
+            if not 1 <= len(tag) <= 50 or "," in tag or tag != tag.strip():
+                raise ValueError(f"tag {tag!r}: 1 to 50 characters, no comma, no edge spaces")
+        self.tags = sorted(set(self.tags))
+        if len({o.person for o in self.owners}) != len(self.owners):
+            raise ValueError("a person appears twice among the owners")
+        return self
+
+
+class AccountCreate(AccountFields):
+    platform: str | None = Field(default=None, max_length=50)
+    handle: str | None = Field(default=None, max_length=300)
+    profile_url: str | None = Field(
+        default=None, max_length=2048, description="Instead of platform and handle"
+    )
+    district_id: str = Field(pattern=DISTRICT_ID_PATTERN)
+    status: Status = "pending"
+    duplicate_of: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> AccountCreate:
+        if self.profile_url is None and (self.platform is None or self.handle is None):
+            raise ValueError("give platform and handle, or a profile_url")
+        if self.status == "archived":
+            raise ValueError("an account is not registered as archived")
+        return self
+
+
+class AccountUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=300)
+    purpose: str | None = Field(default=None, max_length=2000)
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    notes: str | None = Field(default=None, max_length=10_000)
+    owners: list[Owner] | None = Field(default=None, max_length=20)
+    district_id: str | None = Field(
+        default=None, pattern=DISTRICT_ID_PATTERN, description="Move it to another district"
+    )
+
+    @model_validator(mode="after")
+    def _clean(self) -> AccountUpdate:
+        if self.tags is not None:
+            AccountFields(tags=self.tags)  # same rules as on creation
+            self.tags = sorted(set(self.tags))
+        if self.owners is not None and len({o.person for o in self.owners}) != len(self.owners):
+            raise ValueError("a person appears twice among the owners")
+        return self
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status
+    duplicate_of: uuid.UUID | None = Field(
+        default=None, description="The original, when the status is duplicate"
+    )
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Flag(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    reason: str
+    score: float | None
+    details: dict[str, object]
+    created_at: datetime
+
+
+class AccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    platform: str
+    handle: str
+    profile_url: str
+    display_name: str | None
+    district_id: str
+    status: Status
+    duplicate_of: uuid.UUID | None
+    purpose: str | None
+    language: str | None
+    country: str | None
+    tags: list[str]
+    notes: str | None
+    owners: list[Owner] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
+    last_activity_at: datetime | None
+    version: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    action: str
+    actor: str
+    at: datetime
+    request_id: str | None
+    changes: dict[str, object]
+
+
+class SummaryRow(BaseModel):
+    district_id: str
+    platform: str
+    status: Status
+    count: int
+
+
+class PresenceSummary(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_platform: dict[str, int]
+    by_district: dict[str, int]
+    rows: list[SummaryRow]

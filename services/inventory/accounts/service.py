@@ -1,0 +1,330 @@
+"""Accounts: the organisation's presence on every platform, official or not.
+
+Status changes follow TRANSITIONS only; anything else is a 422 that lists what is allowed.
+Every change is audited and published (`account.registered`, `account.updated`,
+`account.status_changed`) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, NotFound, Unprocessable
+from services.inventory import audit
+from services.inventory.access import Scope
+from services.inventory.accounts import repository
+from services.inventory.accounts.schemas import (
+    AccountCreate,
+    AccountOut,
+    AccountUpdate,
+    Flag,
+    Owner,
+    StatusChange,
+)
+from services.inventory.districts.service import districts
+from services.inventory.models import Account, messaging
+from services.inventory.platforms import Registry
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"official", "unofficial", "rogue", "fan", "duplicate", "archived"}),
+    "official": frozenset({"dormant", "orphaned", "duplicate", "archived"}),
+    "unofficial": frozenset({"official", "rogue", "fan", "duplicate", "archived"}),
+    "rogue": frozenset({"official", "unofficial", "archived"}),
+    "fan": frozenset({"official", "unofficial", "rogue", "archived"}),
+    "duplicate": frozenset({"unofficial", "archived"}),
+    "dormant": frozenset({"official", "orphaned", "archived"}),
+    "orphaned": frozenset({"official", "dormant", "archived"}),
+    "archived": frozenset({"pending"}),
+}
+EDITABLE = ("display_name", "purpose", "language", "country", "tags", "notes")
+
+
+class AccountNotFound(NotFound):
+    type_slug = "account-not-found"
+    title = "Account not found"
+
+
+class AccountExists(Conflict):
+    type_slug = "account-exists"
+    title = "The account is already in the inventory"
+
+
+class IllegalTransition(Unprocessable):
+    type_slug = "illegal-status-transition"
+    title = "That status change is not allowed"
+
+
+class InvalidDuplicate(Unprocessable):
+    type_slug = "invalid-duplicate"
+    title = "Not a valid original for a duplicate"
+
+
+def search_text(handle_key: str, display_name: str | None) -> str:
+    return f"{handle_key} {display_name or ''}".strip().lower()
+
+
+def snapshot(account: Account, owners: list[Owner]) -> dict[str, Any]:
+    """The account as events carry it."""
+    return {
+        "id": str(account.id),
+        "platform": account.platform,
+        "handle": account.handle,
+        "profile_url": account.profile_url,
+        "display_name": account.display_name,
+        "district_id": account.district_id,
+        "status": account.status,
+        "duplicate_of": str(account.duplicate_of) if account.duplicate_of else None,
+        "purpose": account.purpose,
+        "language": account.language,
+        "country": account.country,
+        "tags": list(account.tags),
+        "owners": [o.model_dump() for o in owners],
+        "version": account.version,
+    }
+
+
+class AccountService:
+    async def out(self, session: AsyncSession, accounts: list[Account]) -> list[AccountOut]:
+        ids = [a.id for a in accounts]
+        owners = await repository.owners_of(session, ids)
+        flags = await repository.open_flags_of(session, ids)
+        return [
+            AccountOut.model_validate(a).model_copy(
+                update={
+                    "owners": [Owner.model_validate(o) for o in owners.get(a.id, [])],
+                    "flags": [Flag.model_validate(f) for f in flags.get(a.id, [])],
+                }
+            )
+            for a in accounts
+        ]
+
+    async def get_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        account_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+    ) -> tuple[Account, str]:
+        found = await repository.get_with_path(session, account_id, for_update=for_update)
+        if found is None or not scope.can_read(found[1]):
+            raise AccountNotFound(f"No account {account_id}.")
+        return found
+
+    async def register(
+        self, session: AsyncSession, scope: Scope, registry: Registry, data: AccountCreate
+    ) -> Account:
+        if data.profile_url is not None:
+            rules, raw_handle = registry.parse_url(data.profile_url)
+            if data.platform is not None and registry.get(data.platform).key != rules.key:
+                raise Unprocessable(
+                    f"The URL is a {rules.name} profile, not {data.platform}.",
+                    platform=rules.key,
+                )
+        else:
+            assert data.platform is not None
+            assert data.handle is not None
+            rules, raw_handle = registry.get(data.platform), data.handle
+        handle, handle_key = rules.normalise(raw_handle)
+        district = await districts.get_visible(session, scope, data.district_id)
+        scope.require_manage(district.path, f"accounts of district {district.id!r}")
+        existing = await repository.find_by_key(session, rules.key, handle_key)
+        if existing is not None:
+            raise AccountExists(
+                f"{rules.name} {handle!r} is already registered.",
+                existing_account_id=str(existing.id),
+            )
+        if data.status == "duplicate":
+            await self._check_original(session, scope, data.duplicate_of, rules.key, None)
+        elif data.duplicate_of is not None:
+            raise InvalidDuplicate("duplicate_of goes with the status duplicate only.")
+        account = Account(
+            id=uuid.uuid4(),
+            platform=rules.key,
+            handle=handle,
+            handle_key=handle_key,
+            profile_url=rules.profile_url(handle),
+            display_name=data.display_name,
+            district_id=district.id,
+            purpose=data.purpose,
+            language=data.language,
+            country=data.country,
+            tags=data.tags,
+            notes=data.notes,
+            status=data.status,
+            duplicate_of=data.duplicate_of,
+            search_text=search_text(handle_key, data.display_name),
+            created_by=scope.principal.sub,
+        )
+        session.add(account)
+        await session.flush()
+        await repository.replace_owners(session, account.id, [o.model_dump() for o in data.owners])
+        await session.refresh(account)
+        state = snapshot(account, data.owners)
+        await audit.record(
+            session,
+            entity_type="account",
+            entity_id=account.id,
+            action="registered",
+            actor=scope.principal.sub,
+            changes=state,
+        )
+        await messaging.publisher.publish(
+            session, aggregate="account", verb="registered", subject=str(account.id), data=state
+        )
+        return account
+
+    async def update(
+        self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: AccountUpdate
+    ) -> Account:
+        account, path = await self.get_visible(session, scope, account_id, for_update=True)
+        scope.require_manage(path, "this account")
+        owners_before = [
+            Owner.model_validate(o)
+            for o in (await repository.owners_of(session, [account.id])).get(account.id, [])
+        ]
+        before = snapshot(account, owners_before)
+        given = data.model_dump(exclude_unset=True)
+        if "district_id" in given and given["district_id"] != account.district_id:
+            target = await districts.get_visible(session, scope, given["district_id"])
+            scope.require_manage(target.path, f"accounts of district {target.id!r}")
+            account.district_id = target.id
+        for field in EDITABLE:
+            if field in given:
+                setattr(account, field, given[field] if field != "tags" else given[field] or [])
+        owners_after = owners_before
+        if data.owners is not None:
+            owners_after = data.owners
+            await repository.replace_owners(
+                session, account.id, [o.model_dump() for o in data.owners]
+            )
+        after = snapshot(account, owners_after)
+        changes = audit.diff(before, after)
+        if not changes:
+            return account
+        account.search_text = search_text(account.handle_key, account.display_name)
+        account.version += 1
+        account.updated_at = func.now()
+        await session.flush()
+        await session.refresh(account)
+        await audit.record(
+            session,
+            entity_type="account",
+            entity_id=account.id,
+            action="updated",
+            actor=scope.principal.sub,
+            changes=changes,
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="account",
+            verb="updated",
+            subject=str(account.id),
+            data={**snapshot(account, owners_after), "changed": sorted(changes)},
+        )
+        return account
+
+    async def change_status(
+        self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: StatusChange
+    ) -> Account:
+        account, path = await self.get_visible(session, scope, account_id, for_update=True)
+        scope.require_manage(path, "this account")
+        return await self.apply_status(
+            session,
+            account,
+            data.status,
+            actor=scope.principal.sub,
+            reason=data.reason,
+            duplicate_of=data.duplicate_of,
+            scope=scope,
+        )
+
+    async def apply_status(
+        self,
+        session: AsyncSession,
+        account: Account,
+        status: str,
+        *,
+        actor: str,
+        reason: str | None,
+        duplicate_of: uuid.UUID | None = None,
+        scope: Scope | None = None,
+    ) -> Account:
+        """The one place a status changes (endpoints, approvals and detection come here)."""
+        allowed = TRANSITIONS[account.status]
+        if status not in allowed:
+            raise IllegalTransition(
+                f"An account that is {account.status} cannot become {status}.",
+                current=account.status,
+                allowed=sorted(allowed),
+            )
+        if status == "duplicate":
+            await self._check_original(session, scope, duplicate_of, account.platform, account.id)
+        elif duplicate_of is not None:
+            raise InvalidDuplicate("duplicate_of goes with the status duplicate only.")
+        previous = account.status
+        account.status = status
+        account.duplicate_of = duplicate_of if status == "duplicate" else None
+        account.version += 1
+        account.updated_at = func.now()
+        await session.flush()
+        await session.refresh(account)
+        change: dict[str, Any] = {"status": [previous, status]}
+        if reason:
+            change["reason"] = reason
+        if account.duplicate_of:
+            change["duplicate_of"] = str(account.duplicate_of)
+        await audit.record(
+            session,
+            entity_type="account",
+            entity_id=account.id,
+            action="status_changed",
+            actor=actor,
+            changes=change,
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="account",
+            verb="status_changed",
+            subject=str(account.id),
+            data={
+                "id": str(account.id),
+                "platform": account.platform,
+                "handle": account.handle,
+                "district_id": account.district_id,
+                "status": status,
+                "previous_status": previous,
+                "duplicate_of": str(account.duplicate_of) if account.duplicate_of else None,
+                "reason": reason,
+                "version": account.version,
+            },
+        )
+        return account
+
+    async def _check_original(
+        self,
+        session: AsyncSession,
+        scope: Scope | None,
+        original_id: uuid.UUID | None,
+        platform: str,
+        account_id: uuid.UUID | None,
+    ) -> None:
+        if original_id is None:
+            raise InvalidDuplicate("A duplicate names its original in duplicate_of.")
+        if original_id == account_id:
+            raise InvalidDuplicate("An account cannot duplicate itself.")
+        found = await repository.get_with_path(session, original_id)
+        if found is None or (scope is not None and not scope.can_read(found[1])):
+            raise InvalidDuplicate(f"No account {original_id} to be the original.")
+        original = found[0]
+        if original.platform != platform:
+            raise InvalidDuplicate("The original is on another platform.")
+        if original.status == "duplicate":
+            raise InvalidDuplicate("The original is itself a duplicate; name its original.")
+
+
+accounts = AccountService()

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from chassis.database import SessionDep
+from chassis.errors import Forbidden, problem_responses
+from chassis.pagination import Page, PageDep, encode_cursor
+from chassis.principal import PrincipalDep
+from services.inventory.access import scope_of
+from services.inventory.districts.schemas import (
+    DISTRICT_ID_PATTERN,
+    DistrictCreate,
+    DistrictMove,
+    DistrictOut,
+    DistrictRename,
+)
+from services.inventory.districts.service import (
+    DistrictExists,
+    DistrictNotFound,
+    InvalidTree,
+    districts,
+)
+
+router = APIRouter(prefix="/districts", tags=["districts"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DistrictOut,
+    responses=problem_responses(Forbidden, DistrictNotFound, DistrictExists, InvalidTree),
+)
+async def create_district(
+    data: DistrictCreate, session: SessionDep, principal: PrincipalDep
+) -> DistrictOut:
+    """Create a district under a parent the caller manages (a top-level region needs a
+    regional_manager grant on its own id)."""
+    scope = await scope_of(session, principal)
+    return DistrictOut.model_validate(await districts.create(session, scope, data))
+
+
+@router.get("", response_model=Page[DistrictOut])
+async def list_districts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    under: Annotated[
+        str | None, Query(pattern=DISTRICT_ID_PATTERN, description="Only this subtree")
+    ] = None,
+) -> Page[DistrictOut]:
+    """The districts the caller can see, in tree order (parents before children)."""
+    scope = await scope_of(session, principal)
+    rows = await districts.list_visible(session, scope, page, under)
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return Page(
+        items=[DistrictOut.model_validate(r) for r in rows],
+        next_cursor=encode_cursor([rows[-1].path]) if more else None,
+    )
+
+
+@router.get(
+    "/{district_id}", response_model=DistrictOut, responses=problem_responses(DistrictNotFound)
+)
+async def get_district(
+    district_id: str, session: SessionDep, principal: PrincipalDep
+) -> DistrictOut:
+    """One district the caller can see."""
+    scope = await scope_of(session, principal)
+    return DistrictOut.model_validate(await districts.get_visible(session, scope, district_id))
+
+
+@router.patch(
+    "/{district_id}",
+    response_model=DistrictOut,
+    responses=problem_responses(DistrictNotFound, Forbidden),
+)
+async def rename_district(
+    district_id: str, data: DistrictRename, session: SessionDep, principal: PrincipalDep
+) -> DistrictOut:
+    """Rename a district (its id, used in grants, never changes)."""
+    scope = await scope_of(session, principal)
+    return DistrictOut.model_validate(await districts.rename(session, scope, district_id, data))
+
+
+@router.post(
+    "/{district_id}/move",
+    response_model=DistrictOut,
+    responses=problem_responses(DistrictNotFound, Forbidden, InvalidTree),
+)
+async def move_district(
+    district_id: str, data: DistrictMove, session: SessionDep, principal: PrincipalDep
+) -> DistrictOut:
+    """Move a district and everything under it to a new parent."""
+    scope = await scope_of(session, principal)
+    return DistrictOut.model_validate(await districts.move(session, scope, district_id, data))

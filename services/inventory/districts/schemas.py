@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DistrictId = str
+DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Kind = Literal["region", "district", "team"]
+
+
+class DistrictCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        pattern=DISTRICT_ID_PATTERN,
+        description="Stable slug, chosen once (tokens grant roles on it)",
+        examples=["fr-marketing"],
+    )
+    name: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    parent_id: str | None = Field(default=None, pattern=DISTRICT_ID_PATTERN)
+
+
+class DistrictRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class DistrictMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: str = Field(pattern=DISTRICT_ID_PATTERN)
+
+
+class DistrictOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: Kind
+    parent_id: str | None
+    path: str = Field(description="Ids from the root down, dot-separated")
+    created_at: datetime
+    updated_at: datetime

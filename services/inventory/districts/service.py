@@ -1,0 +1,201 @@
+"""Districts: a tree of regions, districts and teams, owned here and replicated elsewhere
+through the district events."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.pagination import PageRequest
+from services.inventory import audit
+from services.inventory.access import Scope
+from services.inventory.districts.schemas import DistrictCreate, DistrictMove, DistrictRename
+from services.inventory.models import District, messaging
+
+KIND_RANK = {"region": 0, "district": 1, "team": 2}
+
+
+class DistrictNotFound(NotFound):
+    type_slug = "district-not-found"
+    title = "District not found"
+
+
+class DistrictExists(Conflict):
+    type_slug = "district-exists"
+    title = "District already exists"
+
+
+class InvalidTree(Unprocessable):
+    type_slug = "invalid-district-tree"
+    title = "The district tree does not allow this"
+
+
+def snapshot(district: District) -> dict[str, object]:
+    return {
+        "id": district.id,
+        "name": district.name,
+        "kind": district.kind,
+        "parent_id": district.parent_id,
+        "path": district.path,
+    }
+
+
+class DistrictService:
+    async def get_visible(self, session: AsyncSession, scope: Scope, district_id: str) -> District:
+        district = await session.get(District, district_id)
+        if district is None or not scope.can_read(district.path):
+            raise DistrictNotFound(f"No district {district_id!r}.")
+        return district
+
+    async def create(self, session: AsyncSession, scope: Scope, data: DistrictCreate) -> District:
+        if data.parent_id is None:
+            # A root needs a regional manager grant naming it: the organisation's first act.
+            if "regional_manager" not in scope.principal.roles_on(data.id):
+                raise Forbidden("Creating a top-level district needs regional_manager on it.")
+            if data.kind != "region":
+                raise InvalidTree("A top-level district is a region.")
+            path = data.id
+        else:
+            parent = await self.get_visible(session, scope, data.parent_id)
+            scope.require_manage(parent.path, f"district {parent.id!r}")
+            _check_kinds(parent.kind, data.kind)
+            path = f"{parent.path}.{data.id}"
+        if await session.get(District, data.id) is not None:
+            raise DistrictExists(f"A district {data.id!r} exists already.", district_id=data.id)
+        district = District(
+            id=data.id, name=data.name, kind=data.kind, parent_id=data.parent_id, path=path
+        )
+        session.add(district)
+        await session.flush()
+        await session.refresh(district)
+        await audit.record(
+            session,
+            entity_type="district",
+            entity_id=district.id,
+            action="created",
+            actor=scope.principal.sub,
+            changes=snapshot(district),
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="district",
+            verb="created",
+            subject=district.id,
+            data=snapshot(district),
+        )
+        return district
+
+    async def rename(
+        self, session: AsyncSession, scope: Scope, district_id: str, data: DistrictRename
+    ) -> District:
+        district = await self.get_visible(session, scope, district_id)
+        scope.require_manage(district.path, f"district {district.id!r}")
+        if district.name == data.name:
+            return district
+        previous = district.name
+        district.name = data.name
+        district.updated_at = func.now()
+        await session.flush()
+        await session.refresh(district)
+        await audit.record(
+            session,
+            entity_type="district",
+            entity_id=district.id,
+            action="renamed",
+            actor=scope.principal.sub,
+            changes={"name": [previous, data.name]},
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="district",
+            verb="renamed",
+            subject=district.id,
+            data={**snapshot(district), "previous_name": previous},
+        )
+        return district
+
+    async def move(
+        self, session: AsyncSession, scope: Scope, district_id: str, data: DistrictMove
+    ) -> District:
+        district = await self.get_visible(session, scope, district_id)
+        scope.require_manage(district.path, f"district {district.id!r}")
+        parent = await self.get_visible(session, scope, data.parent_id)
+        scope.require_manage(parent.path, f"district {parent.id!r}")
+        if parent.path == district.path or parent.path.startswith(district.path + "."):
+            raise InvalidTree("A district cannot move under itself or one of its own.")
+        _check_kinds(parent.kind, district.kind)
+        if district.parent_id == parent.id:
+            return district
+        old_path, new_path = district.path, f"{parent.path}.{district.id}"
+        previous_parent = district.parent_id
+        # Lock the subtree so a concurrent move cannot interleave.
+        await session.execute(
+            select(District.id).where(text("path <@ CAST(:p AS ltree)")).with_for_update(),
+            {"p": old_path},
+        )
+        await session.execute(
+            update(District)
+            .where(text("path <@ CAST(:old AS ltree)"))
+            .values(
+                path=text(
+                    "CASE WHEN path = CAST(:old AS ltree) THEN CAST(:new AS ltree)"
+                    " ELSE CAST(:new AS ltree) || subpath(path, nlevel(CAST(:old AS ltree))) END"
+                ),
+                updated_at=func.now(),
+            )
+            .execution_options(synchronize_session=False),
+            {"old": old_path, "new": new_path},
+        )
+        await session.execute(
+            update(District).where(District.id == district.id).values(parent_id=parent.id)
+        )
+        await session.refresh(district)
+        await audit.record(
+            session,
+            entity_type="district",
+            entity_id=district.id,
+            action="moved",
+            actor=scope.principal.sub,
+            changes={"parent_id": [previous_parent, parent.id], "path": [old_path, new_path]},
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="district",
+            verb="moved",
+            subject=district.id,
+            data={
+                **snapshot(district),
+                "previous_parent_id": previous_parent,
+                "previous_path": old_path,
+            },
+        )
+        return district
+
+    async def list_visible(
+        self, session: AsyncSession, scope: Scope, page: PageRequest, under: str | None
+    ) -> list[District]:
+        if not scope.read_paths:
+            return []
+        query = select(District).where(
+            text("districts.path <@ CAST(:read AS ltree[])").bindparams(read=list(scope.read_paths))
+        )
+        if under is not None:
+            root = await self.get_visible(session, scope, under)
+            query = query.where(
+                text("districts.path <@ CAST(:under AS ltree)").bindparams(under=root.path)
+            )
+        if page.after:
+            query = query.where(
+                text("districts.path > CAST(:after AS ltree)").bindparams(after=str(page.after[0]))
+            )
+        query = query.order_by(District.path).limit(page.limit + 1)
+        return list((await session.execute(query)).scalars())
+
+
+def _check_kinds(parent_kind: str, child_kind: str) -> None:
+    if KIND_RANK[child_kind] < KIND_RANK[parent_kind]:
+        raise InvalidTree(f"A {child_kind} cannot sit under a {parent_kind}.")
+
+
+districts = DistrictService()

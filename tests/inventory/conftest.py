@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.conftest import Infrastructure
+from tests.kit import RunningService, as_user, running_service
+
+HQ_ADMIN = as_user("regina", hq="regional_manager")
+
+
+@pytest_asyncio.fixture
+async def inventory(infrastructure: Infrastructure) -> AsyncIterator[RunningService]:
+    """The inventory service with a small organisation:
+    hq (region) > fr (district) > fr-paris (team); hq > de (district)."""
+    async with running_service(infrastructure, "inventory") as service:
+        for body in (
+            {"id": "hq", "name": "Headquarters", "kind": "region"},
+            {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq"},
+            {"id": "fr-paris", "name": "Paris", "kind": "team", "parent_id": "fr"},
+            {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq"},
+        ):
+            response = await service.client.post("/districts", json=body, headers=HQ_ADMIN)
+            assert response.status_code == 201, response.text
+        yield service
