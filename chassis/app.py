@@ -114,6 +114,9 @@ def create_service_app(
             await ensure_topics(
                 settings.kafka_bootstrap_servers, topics, partitions=TOPIC_PARTITIONS
             )
+            if settings.process_role == "web":
+                yield  # serves HTTP only; a worker process relays and consumes
+                return
             runtime.relay = OutboxRelay(
                 service_name=settings.service_name,
                 database_url=settings.database_url,
@@ -127,7 +130,7 @@ def create_service_app(
             for spec in consumers:
                 counter = metrics.events_consumed.labels(settings.service_name, spec.name)
                 consumer = IdempotentConsumer(
-                    name=f"{settings.service_name}.{spec.name}",
+                    name=f"{settings.consumer_group_prefix or settings.service_name}.{spec.name}",
                     topics=[events_topic(src) for src in spec.sources],
                     handlers=spec.handlers,
                     session_factory=session_factory,

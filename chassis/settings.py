@@ -7,6 +7,8 @@ cannot tell a forged principal from a real one, so it refuses to start.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +39,14 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    process_role: Literal["all", "web", "worker"] = Field(
+        default="all",
+        description="web: HTTP only; worker: also the outbox relay, consumers and jobs; all: both",
+    )
+    consumer_group_prefix: str | None = Field(
+        default=None,
+        description="Consumer groups are <prefix>.<consumer>; the service name by default",
+    )
     log_level: str = Field(default="INFO")
     max_page_size: int = Field(default=100, ge=1, le=1000)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import import_module
@@ -19,7 +20,11 @@ from chassis.principal import PRINCIPAL_HEADER, sign_principal
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
 
 
-def build_app(service: str, database_url: str, infrastructure: Infrastructure) -> FastAPI:
+def build_app(
+    service: str, database_url: str, infrastructure: Infrastructure, role: str = "all"
+) -> FastAPI:
+    """The service's app; with role "web" it serves HTTP only (no relay, no consumers), which
+    is all most API tests need. Consumer groups get a unique prefix per app."""
     settings_class = getattr(
         import_module(f"services.{service}.settings"), f"{service.capitalize()}Settings"
     )
@@ -28,6 +33,8 @@ def build_app(service: str, database_url: str, infrastructure: Infrastructure) -
         kafka_bootstrap_servers=infrastructure.bootstrap_servers,
         kafka_enable_idempotence=infrastructure.idempotence,
         internal_key=INTERNAL_KEY,
+        process_role=role,
+        consumer_group_prefix=f"test-{uuid.uuid4().hex[:8]}.{service}",
     )
     app: FastAPI = import_module(f"services.{service}.app").create_app(settings)
     return app
@@ -70,10 +77,10 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    infrastructure: Infrastructure, service: str
+    infrastructure: Infrastructure, service: str, role: str = "web"
 ) -> AsyncIterator[RunningService]:
     database_url = await migrated_database(infrastructure, service)
-    app = build_app(service, database_url, infrastructure)
+    app = build_app(service, database_url, infrastructure, role)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:

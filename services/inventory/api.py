@@ -8,12 +8,23 @@ from pydantic import BaseModel
 from chassis.database import SessionDep
 from chassis.principal import PrincipalDep
 from services.inventory.accounts.endpoints import router as accounts_router
+from services.inventory.availability.endpoints import router as availability_router
+from services.inventory.detection.endpoints import router as detection_router
 from services.inventory.districts.endpoints import router as districts_router
 from services.inventory.platforms import load_registry
+from services.inventory.requests.endpoints import router as requests_router
+from services.inventory.takedowns.endpoints import router as takedowns_router
+from services.inventory.transfer.endpoints import router as transfer_router
 
 router = APIRouter()
+# Fixed paths (import, export, detection) before /accounts/{account_id}.
+router.include_router(transfer_router)
+router.include_router(detection_router)
 router.include_router(districts_router)
 router.include_router(accounts_router)
+router.include_router(requests_router)
+router.include_router(takedowns_router)
+router.include_router(availability_router)
 
 
 class Caller(BaseModel):

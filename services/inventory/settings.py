@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
@@ -14,6 +15,15 @@ class InventorySettings(ServiceSettings):
 
     service_name: str = "inventory"
     database_url: str = "postgresql+asyncpg://postgres@localhost:5432/chorus_inventory"
+
+    availability_probe_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    availability_probe_concurrency: int = Field(default=8, ge=1, le=64)
+    availability_user_agent: str = "Chorus handle availability check"
+    dormant_scan_cron: str = Field(default="17 3 * * *", description="When dormancy is checked")
+    duplicate_scan_cron: str = Field(default="47 3 * * *", description="Near-duplicate scan")
+    duplicate_similarity_threshold: float = Field(default=0.6, gt=0, le=1)
+    import_max_rows: int = Field(default=200_000, ge=1)
+    import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
 
 
 @lru_cache
