@@ -27,6 +27,7 @@ from chassis.consumer import Handler, IdempotentConsumer
 from chassis.database import create_engine, create_session_factory
 from chassis.errors import install_problem_handlers, problem_response
 from chassis.events import CloudEvent
+from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
 from chassis.outbox import OutboxPublisher, OutboxRelay
@@ -88,6 +89,7 @@ def create_service_app(
     router: APIRouter,
     messaging: Messaging,
     consumers: Sequence[ConsumerSpec] = (),
+    periodic_jobs: Sequence[PeriodicJob] = (),
     version: str = "0.1.0",
     configure: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
@@ -108,15 +110,21 @@ def create_service_app(
         )
         await producer.start()
         app.state.producer = producer
+        jobs = JobQueue(settings, session_factory, periodic_jobs) if periodic_jobs else None
+        app.state.jobs = jobs
         try:
+            if jobs is not None:
+                await jobs.open()
             topics = {settings.events_topic, settings.dead_letter_topic}
             topics.update(events_topic(src) for spec in consumers for src in spec.sources)
             await ensure_topics(
                 settings.kafka_bootstrap_servers, topics, partitions=TOPIC_PARTITIONS
             )
             if settings.process_role == "web":
-                yield  # serves HTTP only; a worker process relays and consumes
+                yield  # serves HTTP only; a worker process relays, consumes and runs jobs
                 return
+            if jobs is not None:
+                runtime.tasks.append(asyncio.create_task(jobs.run_worker(), name="job-worker"))
             runtime.relay = OutboxRelay(
                 service_name=settings.service_name,
                 database_url=settings.database_url,
@@ -151,6 +159,8 @@ def create_service_app(
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
             runtime.tasks.clear()
             runtime.consumers.clear()
+            if jobs is not None:
+                await jobs.close()
             await producer.stop()
             await engine.dispose()
 

@@ -8,6 +8,7 @@ NOTIFY trigger, creating the service's database if it is missing, and ``upgrade`
 from __future__ import annotations
 
 import asyncio
+import re
 from importlib import import_module
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.util import await_only
 
 from chassis.consumer import inbox_table
 from chassis.database import new_metadata
@@ -56,6 +58,42 @@ def drop_messaging_tables() -> None:
     op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.execute("DROP FUNCTION IF EXISTS chorus_outbox_notify()")
     messaging_ddl_metadata().drop_all(op.get_bind())
+
+
+def create_job_queue_schema() -> None:
+    """Inside a migration's upgrade(): procrastinate's tables and functions (chassis.jobs)."""
+    from procrastinate.schema import SchemaManager
+
+    _execute_script(SchemaManager.get_schema())
+
+
+def drop_job_queue_schema() -> None:
+    """Drop what create_job_queue_schema made, read from the same schema script."""
+    from procrastinate.schema import SchemaManager
+
+    schema = SchemaManager.get_schema()
+    statements = []
+    for kind in ("TABLE", "FUNCTION", "TYPE"):
+        pattern = rf"CREATE (?:OR REPLACE )?{kind} (?:public\.)?(\w+)"
+        for name in sorted(set(re.findall(pattern, schema))):
+            statements.append(f"DROP {kind} IF EXISTS {name} CASCADE;")
+    _execute_script("\n".join(statements))
+
+
+def _execute_script(sql: str) -> None:
+    """Run a multi-statement script: asyncpg prepares single statements only, so this goes to
+    the driver's simple-query path (we are inside Alembic's run_sync greenlet)."""
+    connection = op.get_bind().connection.driver_connection
+    assert connection is not None
+    await_only(connection.execute(sql))
+
+
+# Tables other packages own in the service's database (the job queue's): not in our models.
+FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and name is not None and name.startswith(FOREIGN_TABLE_PREFIXES))
 
 
 def run_migrations(target_metadata: MetaData) -> None:

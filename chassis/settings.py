@@ -37,6 +37,7 @@ class ServiceSettings(BaseSettings):
     relay_standby_retry_seconds: float = Field(
         default=2.0, gt=0, description="How often a standby relay tries to take the lock"
     )
+    job_concurrency: int = Field(default=4, ge=1, le=64, description="Jobs run at once")
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
     process_role: Literal["all", "web", "worker"] = Field(

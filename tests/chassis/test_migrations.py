@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from chassis.database import create_engine
-from chassis.migrations import alembic_config, upgrade
+from chassis.migrations import alembic_config, include_name, upgrade
 from tests.conftest import Infrastructure
 
 pytestmark = pytest.mark.asyncio
@@ -55,6 +55,16 @@ async def test_migrations_go_up_down_and_up(infrastructure: Infrastructure, serv
     tables, triggers = await tables_and_triggers(url)
     assert tables == {"alembic_version"}
     assert triggers == set()
+    if service == "inventory":  # the job queue's functions and types went too
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                left = await conn.scalar(
+                    text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'procrastinate%'")
+                )
+        finally:
+            await engine.dispose()
+        assert left == 0
 
     await asyncio.to_thread(upgrade, service, url)
     tables, _ = await tables_and_triggers(url)
@@ -68,7 +78,9 @@ async def test_models_match_migrations(infrastructure: Infrastructure, service: 
     metadata = import_module(f"services.{service}.models").Base.metadata
 
     def differences(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         return list(compare_metadata(context, metadata))
 
     engine = create_engine(url)
