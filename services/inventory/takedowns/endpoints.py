@@ -1,5 +1,170 @@
+"""Found pages and takedown cases. Reading needs any role on the case's district; reporting,
+opening, moving and annotating need a manager role there. Another district's case is 404."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from chassis.database import SessionDep
+from chassis.errors import Forbidden, problem_responses
+from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.principal import PrincipalDep
+from services.inventory.access import scope_of
+from services.inventory.accounts.service import AccountNotFound, accounts
+from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.districts.service import DistrictNotFound
+from services.inventory.platforms import InvalidHandle, InvalidProfileUrl, load_registry
+from services.inventory.takedowns.schemas import (
+    FoundPageOut,
+    FoundPageReport,
+    NoteCreate,
+    TakedownDetail,
+    TakedownOpen,
+    TakedownOut,
+    TakedownStatus,
+    TakedownTransition,
+    TimelineEntry,
+)
+from services.inventory.takedowns.service import (
+    IllegalTakedownTransition,
+    NotAFoundPage,
+    PageAlreadyRegistered,
+    PlatformReferenceRequired,
+    TakedownAlreadyOpen,
+    TakedownNotFound,
+    TimelineFull,
+    takedowns,
+)
 
 router = APIRouter(tags=["takedowns"])
+
+
+@router.post(
+    "/found-pages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FoundPageOut,
+    responses=problem_responses(
+        InvalidProfileUrl,
+        InvalidHandle,
+        DistrictNotFound,
+        Forbidden,
+        PageAlreadyRegistered,
+        TakedownAlreadyOpen,
+    ),
+)
+async def report_found_page(
+    data: FoundPageReport, session: SessionDep, principal: PrincipalDep
+) -> FoundPageOut:
+    """Report an unofficial, rogue or fan page by its profile URL, with evidence.
+
+    A page not yet in the inventory is registered in `district_id` with the classification as
+    its status. A page already registered (and visible to the caller) is used instead: it moves
+    to the classification if its status allows (409 naming it otherwise), and its case lives
+    in the account's own district. A takedown case is opened unless `open_case` is false (409
+    if one is already under way). Needs a manager role on the district."""
+    scope = await scope_of(session, principal)
+    registry = await load_registry(session)
+    found = await takedowns.report_found_page(session, scope, registry, data)
+    return FoundPageOut(
+        account=(await accounts.out(session, [found.account]))[0],
+        registered=found.registered,
+        case=found.case,
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/takedowns",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TakedownDetail,
+    responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownAlreadyOpen),
+)
+async def open_takedown(
+    account_id: uuid.UUID, data: TakedownOpen, session: SessionDep, principal: PrincipalDep
+) -> TakedownDetail:
+    """Open a takedown case on an account already in the inventory. Only rogue, fan,
+    unofficial and duplicate accounts qualify (422 otherwise); an account has at most one case
+    under way (409 naming it)."""
+    scope = await scope_of(session, principal)
+    return await takedowns.open_for_account(session, scope, account_id, data)
+
+
+@router.get(
+    "/takedowns",
+    response_model=Page[TakedownOut],
+    responses=problem_responses(InvalidCursor, DistrictNotFound),
+)
+async def list_takedowns(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    status_: Annotated[list[TakedownStatus] | None, Query(alias="status", max_length=6)] = None,
+    district: Annotated[
+        str | None,
+        Query(pattern=DISTRICT_ID_PATTERN, description="This district and everything below it"),
+    ] = None,
+    account_id: uuid.UUID | None = None,
+) -> Page[TakedownOut]:
+    """The takedown cases the caller can see, newest first (without their timelines)."""
+    scope = await scope_of(session, principal)
+    items, last = await takedowns.list_visible(
+        session,
+        scope,
+        page,
+        statuses=tuple(status_ or ()),
+        district_id=district,
+        account_id=account_id,
+    )
+    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+
+
+@router.get(
+    "/takedowns/{case_id}",
+    response_model=TakedownDetail,
+    responses=problem_responses(TakedownNotFound),
+)
+async def get_takedown(
+    case_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> TakedownDetail:
+    """One takedown case with its timeline of status changes and notes, oldest first."""
+    scope = await scope_of(session, principal)
+    return await takedowns.get(session, scope, case_id)
+
+
+@router.post(
+    "/takedowns/{case_id}/transitions",
+    response_model=TakedownDetail,
+    responses=problem_responses(
+        TakedownNotFound,
+        Forbidden,
+        IllegalTakedownTransition,
+        PlatformReferenceRequired,
+        AccountNotFound,
+    ),
+)
+async def transition_takedown(
+    case_id: uuid.UUID, data: TakedownTransition, session: SessionDep, principal: PrincipalDep
+) -> TakedownDetail:
+    """Move the case on, with a note for the timeline. Allowed: open -> reported, escalated,
+    kept; reported -> escalated, removed, kept, transferred; escalated -> reported, removed,
+    kept, transferred; removed, kept and transferred are final (the 422 lists what is allowed).
+    Moving to reported needs the platform's reference. On removed the account is archived, on
+    transferred it becomes official, where the account's own status transitions allow."""
+    scope = await scope_of(session, principal)
+    return await takedowns.transition(session, scope, case_id, data)
+
+
+@router.post(
+    "/takedowns/{case_id}/notes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TimelineEntry,
+    responses=problem_responses(TakedownNotFound, Forbidden, TimelineFull),
+)
+async def add_takedown_note(
+    case_id: uuid.UUID, data: NoteCreate, session: SessionDep, principal: PrincipalDep
+) -> TimelineEntry:
+    """Add a note to the case's timeline (audited; no event, since nothing changes state)."""
+    scope = await scope_of(session, principal)
+    return await takedowns.add_note(session, scope, case_id, data.text)

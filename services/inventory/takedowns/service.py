@@ -1,0 +1,512 @@
+"""Found pages and their takedown cases.
+
+A found page is an unofficial, rogue or fan page registered as an account; a takedown case
+follows what is done about it, from ``open`` through ``reported`` (to the platform, with its
+reference) and ``escalated`` to one of the final outcomes: ``removed`` (the account is
+archived), ``kept`` or ``transferred`` (to the organisation: the account becomes official).
+Account statuses change only through ``accounts.apply_status``.
+
+A case lives in its account's district, so who may see and manage it follows the account's
+district at the time the case was opened. Every change is audited (entity type ``takedown``)
+and published (``takedown.opened``, ``takedown.updated``) in the same transaction; a plain note
+is audited but not published, since it changes nothing another service acts on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, NotFound, Unprocessable
+from chassis.pagination import InvalidCursor, PageRequest
+from services.inventory import audit
+from services.inventory.access import Scope
+from services.inventory.accounts import repository as account_repository
+from services.inventory.accounts.schemas import AccountCreate
+from services.inventory.accounts.service import TRANSITIONS as ACCOUNT_TRANSITIONS
+from services.inventory.accounts.service import accounts
+from services.inventory.districts.service import districts
+from services.inventory.models import Account, District, TakedownCase, TakedownNote, messaging
+from services.inventory.platforms import Registry
+from services.inventory.takedowns.schemas import (
+    FoundPageReport,
+    TakedownDetail,
+    TakedownOpen,
+    TakedownOut,
+    TakedownTransition,
+    TimelineEntry,
+)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"reported", "escalated", "kept"}),
+    "reported": frozenset({"escalated", "removed", "kept", "transferred"}),
+    "escalated": frozenset({"reported", "removed", "kept", "transferred"}),
+    "removed": frozenset(),
+    "kept": frozenset(),
+    "transferred": frozenset(),
+}
+CLOSED = frozenset(status for status, allowed in TRANSITIONS.items() if not allowed)
+# The account statuses a takedown can be about.
+FOUND_PAGE_STATUSES = frozenset({"rogue", "fan", "unofficial", "duplicate"})
+# What a final outcome does to the account, where the account's own transitions allow it.
+ACCOUNT_EFFECTS = {"removed": "archived", "transferred": "official"}
+# Plain notes per case; status changes are bounded by the case's own life.
+MAX_NOTES_PER_CASE = 1000
+
+
+class TakedownNotFound(NotFound):
+    type_slug = "takedown-not-found"
+    title = "Takedown case not found"
+
+
+class TakedownAlreadyOpen(Conflict):
+    type_slug = "takedown-already-open"
+    title = "The account already has a takedown case under way"
+
+
+class PageAlreadyRegistered(Conflict):
+    type_slug = "page-already-registered"
+    title = "The page is already in the inventory in a way this report cannot change"
+
+
+class NotAFoundPage(Unprocessable):
+    type_slug = "not-a-found-page"
+    title = "Only rogue, fan, unofficial and duplicate accounts get takedown cases"
+
+
+class IllegalTakedownTransition(Unprocessable):
+    type_slug = "illegal-takedown-transition"
+    title = "That takedown status change is not allowed"
+
+
+class PlatformReferenceRequired(Unprocessable):
+    type_slug = "platform-reference-required"
+    title = "Reporting to the platform needs its reference"
+
+
+class TimelineFull(Conflict):
+    type_slug = "takedown-timeline-full"
+    title = "The case has as many notes as it can hold"
+
+
+@dataclass(frozen=True)
+class FoundPage:
+    account: Account
+    registered: bool
+    case: TakedownDetail | None
+
+
+def _event_data(
+    case: TakedownCase, account: Account, previous_status: str | None
+) -> dict[str, Any]:
+    return {
+        "id": str(case.id),
+        "account_id": str(case.account_id),
+        "district_id": case.district_id,
+        "status": case.status,
+        "previous_status": previous_status,
+        "platform_reference": case.platform_reference,
+        "platform": account.platform,
+        "handle": account.handle,
+        "profile_url": account.profile_url,
+        "account_status": account.status,
+    }
+
+
+def _out(case: TakedownCase, account: Account) -> TakedownOut:
+    return TakedownOut.model_validate(
+        {
+            "id": case.id,
+            "account_id": case.account_id,
+            "account": {
+                "id": account.id,
+                "platform": account.platform,
+                "handle": account.handle,
+                "profile_url": account.profile_url,
+                "display_name": account.display_name,
+                "status": account.status,
+            },
+            "district_id": case.district_id,
+            "status": case.status,
+            "closed": case.status in CLOSED,
+            "allowed_transitions": sorted(TRANSITIONS[case.status]),
+            "platform_reference": case.platform_reference,
+            "evidence": case.evidence,
+            "opened_by": case.opened_by,
+            "created_at": case.created_at,
+            "updated_at": case.updated_at,
+        }
+    )
+
+
+def _in_scope(paths: tuple[str, ...]) -> Any:
+    return text("districts.path <@ CAST(:scope_paths AS ltree[])").bindparams(
+        scope_paths=list(paths)
+    )
+
+
+class TakedownService:
+    async def report_found_page(
+        self, session: AsyncSession, scope: Scope, registry: Registry, data: FoundPageReport
+    ) -> FoundPage:
+        rules, raw_handle = registry.parse_url(data.profile_url)
+        _, handle_key = rules.normalise(raw_handle)
+        district = await districts.get_visible(session, scope, data.district_id)
+        scope.require_manage(district.path, f"accounts of district {district.id!r}")
+        existing = await account_repository.find_by_key(session, rules.key, handle_key)
+        registered = existing is None
+        if existing is None:
+            account = await accounts.register(
+                session,
+                scope,
+                registry,
+                AccountCreate(
+                    profile_url=data.profile_url,
+                    district_id=district.id,
+                    status=data.classification,
+                    display_name=data.display_name,
+                    notes=data.notes,
+                ),
+            )
+        else:
+            account = await self._take_existing(session, scope, existing.id, data)
+        evidence = [e.model_dump(mode="json") for e in data.evidence]
+        # The account's trail says it was reported, with the evidence, case or no case.
+        await audit.record(
+            session,
+            entity_type="account",
+            entity_id=account.id,
+            action="found_page_reported",
+            actor=scope.principal.sub,
+            changes={"classification": data.classification, "evidence": evidence},
+        )
+        case = None
+        if data.open_case:
+            case = await self._open(
+                session,
+                scope,
+                account,
+                evidence,
+                data.notes or f"Found page reported as {data.classification}.",
+            )
+        return FoundPage(account=account, registered=registered, case=case)
+
+    async def _take_existing(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        account_id: uuid.UUID,
+        data: FoundPageReport,
+    ) -> Account:
+        """The already registered account, moved to the reported classification when its
+        transitions allow; one the caller cannot see is only said to exist."""
+        found = await account_repository.get_with_path(session, account_id, for_update=True)
+        assert found is not None  # accounts are never deleted
+        account, path = found
+        if not scope.can_read(path):
+            raise PageAlreadyRegistered(
+                "The page is already registered in a district you cannot see."
+            )
+        scope.require_manage(path, "this account")
+        if account.status == data.classification:
+            return account
+        allowed = ACCOUNT_TRANSITIONS[account.status]
+        if data.classification not in allowed:
+            raise PageAlreadyRegistered(
+                f"The page is already registered as {account.status}, which cannot become "
+                f"{data.classification}.",
+                existing_account_id=str(account.id),
+                current=account.status,
+                allowed=sorted(allowed),
+            )
+        return await accounts.apply_status(
+            session,
+            account,
+            data.classification,
+            actor=scope.principal.sub,
+            reason="reported as a found page",
+            scope=scope,
+        )
+
+    async def open_for_account(
+        self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: TakedownOpen
+    ) -> TakedownDetail:
+        account, path = await accounts.get_visible(session, scope, account_id, for_update=True)
+        scope.require_manage(path, "this account")
+        if account.status not in FOUND_PAGE_STATUSES:
+            raise NotAFoundPage(
+                f"The account is {account.status}; a takedown case needs one of "
+                f"{', '.join(sorted(FOUND_PAGE_STATUSES))}.",
+                current=account.status,
+            )
+        return await self._open(
+            session,
+            scope,
+            account,
+            [e.model_dump(mode="json") for e in data.evidence],
+            data.note or f"Case opened on a {account.status} account.",
+        )
+
+    async def _open(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        account: Account,
+        evidence: list[dict[str, Any]],
+        note: str,
+    ) -> TakedownDetail:
+        # The caller holds the account's row lock, so two cases cannot open side by side.
+        under_way = (
+            await session.execute(
+                select(TakedownCase.id).where(
+                    TakedownCase.account_id == account.id,
+                    TakedownCase.status.not_in(sorted(CLOSED)),
+                )
+            )
+        ).scalar()
+        if under_way is not None:
+            raise TakedownAlreadyOpen(
+                "The account already has a takedown case under way.",
+                existing_case_id=str(under_way),
+            )
+        case = TakedownCase(
+            id=uuid.uuid4(),
+            account_id=account.id,
+            district_id=account.district_id,
+            status="open",
+            evidence=evidence,
+            opened_by=scope.principal.sub,
+        )
+        session.add(case)
+        await session.flush()
+        session.add(
+            TakedownNote(case_id=case.id, author=scope.principal.sub, status="open", text=note)
+        )
+        await session.flush()
+        await session.refresh(case)
+        await audit.record(
+            session,
+            entity_type="takedown",
+            entity_id=case.id,
+            action="opened",
+            actor=scope.principal.sub,
+            changes={
+                "account_id": str(account.id),
+                "district_id": case.district_id,
+                "status": "open",
+                "evidence": evidence,
+                "note": note,
+            },
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="takedown",
+            verb="opened",
+            subject=str(case.id),
+            data=_event_data(case, account, None),
+        )
+        return await self._detail(session, case, account)
+
+    async def get(self, session: AsyncSession, scope: Scope, case_id: uuid.UUID) -> TakedownDetail:
+        case, _ = await self._get_visible(session, scope, case_id)
+        account = await session.get_one(Account, case.account_id)
+        return await self._detail(session, case, account)
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        case_id: uuid.UUID,
+        data: TakedownTransition,
+    ) -> TakedownDetail:
+        case, path = await self._get_visible(session, scope, case_id, for_update=True)
+        scope.require_manage(path, "this takedown case")
+        allowed = TRANSITIONS[case.status]
+        if data.status not in allowed:
+            raise IllegalTakedownTransition(
+                f"A case that is {case.status} cannot become {data.status}.",
+                current=case.status,
+                allowed=sorted(allowed),
+            )
+        if data.status == "reported" and data.platform_reference is None:
+            raise PlatformReferenceRequired(
+                "Give the platform's reference (ticket or report id) when reporting."
+            )
+        account = await self._apply_effect(session, scope, case, data.status)
+        previous_status, previous_reference = case.status, case.platform_reference
+        case.status = data.status
+        if data.platform_reference is not None:
+            case.platform_reference = data.platform_reference
+        case.updated_at = func.now()
+        session.add(
+            TakedownNote(
+                case_id=case.id, author=scope.principal.sub, status=data.status, text=data.note
+            )
+        )
+        await session.flush()
+        await session.refresh(case)
+        changes: dict[str, Any] = {"status": [previous_status, case.status], "note": data.note}
+        if case.platform_reference != previous_reference:
+            changes["platform_reference"] = [previous_reference, case.platform_reference]
+        await audit.record(
+            session,
+            entity_type="takedown",
+            entity_id=case.id,
+            action="status_changed",
+            actor=scope.principal.sub,
+            changes=changes,
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="takedown",
+            verb="updated",
+            subject=str(case.id),
+            data=_event_data(case, account, previous_status),
+        )
+        return await self._detail(session, case, account)
+
+    async def _apply_effect(
+        self, session: AsyncSession, scope: Scope, case: TakedownCase, status: str
+    ) -> Account:
+        """The account, after what the outcome does to it (archived when removed, official
+        when transferred) if its own transitions allow; otherwise it is left as it is."""
+        target = ACCOUNT_EFFECTS.get(status)
+        if target is None:
+            return await session.get_one(Account, case.account_id)
+        account, path = await accounts.get_visible(session, scope, case.account_id, for_update=True)
+        if account.status == target or target not in ACCOUNT_TRANSITIONS[account.status]:
+            return account
+        scope.require_manage(path, "the case's account")
+        return await accounts.apply_status(
+            session,
+            account,
+            target,
+            actor=scope.principal.sub,
+            reason=f"takedown case {case.id} {status}",
+            scope=scope,
+        )
+
+    async def add_note(
+        self, session: AsyncSession, scope: Scope, case_id: uuid.UUID, note_text: str
+    ) -> TimelineEntry:
+        case, path = await self._get_visible(session, scope, case_id, for_update=True)
+        scope.require_manage(path, "this takedown case")
+        count = (
+            await session.execute(
+                select(func.count()).where(
+                    TakedownNote.case_id == case.id, TakedownNote.status.is_(None)
+                )
+            )
+        ).scalar_one()
+        if count >= MAX_NOTES_PER_CASE:
+            raise TimelineFull(f"A case holds at most {MAX_NOTES_PER_CASE} notes.")
+        note = TakedownNote(case_id=case.id, author=scope.principal.sub, text=note_text)
+        session.add(note)
+        await session.flush()
+        await session.refresh(note)
+        await audit.record(
+            session,
+            entity_type="takedown",
+            entity_id=case.id,
+            action="note_added",
+            actor=scope.principal.sub,
+            changes={"note_id": note.id, "text": note_text},
+        )
+        return TimelineEntry.model_validate(note)
+
+    async def list_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        *,
+        statuses: tuple[str, ...] = (),
+        district_id: str | None = None,
+        account_id: uuid.UUID | None = None,
+    ) -> tuple[list[TakedownOut], list[Any] | None]:
+        """Visible cases, newest first, and the cursor of the next page (None on the last)."""
+        if not scope.read_paths:
+            return [], None
+        query = (
+            select(TakedownCase, Account)
+            .join(District, District.id == TakedownCase.district_id)
+            .join(Account, Account.id == TakedownCase.account_id)
+            .where(_in_scope(scope.read_paths))
+        )
+        if district_id is not None:
+            root = await districts.get_visible(session, scope, district_id)
+            query = query.where(
+                text("districts.path <@ CAST(:under AS ltree)").bindparams(under=root.path)
+            )
+        if statuses:
+            query = query.where(TakedownCase.status.in_(statuses))
+        if account_id is not None:
+            query = query.where(TakedownCase.account_id == account_id)
+        if page.after is not None:
+            created_at, last_id = _decode_after(page.after)
+            query = query.where(
+                func.row(TakedownCase.created_at, TakedownCase.id) < func.row(created_at, last_id)
+            )
+        query = query.order_by(TakedownCase.created_at.desc(), TakedownCase.id.desc()).limit(
+            page.limit + 1
+        )
+        rows = (await session.execute(query)).all()
+        items = [_out(case, account) for case, account in rows[: page.limit]]
+        if len(rows) <= page.limit:
+            return items, None
+        last = items[-1]
+        return items, [last.created_at.isoformat(), str(last.id)]
+
+    async def _get_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        case_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+    ) -> tuple[TakedownCase, str]:
+        query = (
+            select(TakedownCase, District.path)
+            .join(District, District.id == TakedownCase.district_id)
+            .where(TakedownCase.id == case_id)
+        )
+        if for_update:
+            query = query.with_for_update(of=TakedownCase)
+        row = (await session.execute(query)).first()
+        if row is None or not scope.can_read(row[1]):
+            raise TakedownNotFound(f"No takedown case {case_id}.")
+        return row[0], row[1]
+
+    async def _detail(
+        self, session: AsyncSession, case: TakedownCase, account: Account
+    ) -> TakedownDetail:
+        notes = (
+            await session.execute(
+                select(TakedownNote)
+                .where(TakedownNote.case_id == case.id)
+                .order_by(TakedownNote.id)
+            )
+        ).scalars()
+        return TakedownDetail(
+            **_out(case, account).model_dump(),
+            timeline=[TimelineEntry.model_validate(n) for n in notes],
+        )
+
+
+def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, last_id = after
+        key = datetime.fromisoformat(created_at), uuid.UUID(last_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    if key[0].tzinfo is None:
+        raise InvalidCursor("The cursor is not one this API issued.")
+    return key
+
+
+takedowns = TakedownService()
