@@ -1,5 +1,65 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chassis.errors import problem_responses
+from chassis.principal import PrincipalDep
+from services.inventory.access import scope_of
+from services.inventory.availability.schemas import (
+    MAX_PLATFORMS_PER_CHECK,
+    PLATFORM_KEY_PATTERN,
+    Availability,
+)
+from services.inventory.availability.service import (
+    AvailabilityForbidden,
+    ProbeSettings,
+    availability,
+)
+from services.inventory.platforms import MAX_HANDLE_LENGTH, UnknownPlatform, load_registry
+from services.inventory.settings import InventorySettings
 
 router = APIRouter(tags=["availability"])
+
+PlatformKey = Annotated[str, StringConstraints(pattern=PLATFORM_KEY_PATTERN)]
+
+
+@router.get(
+    "/availability",
+    response_model=Availability,
+    responses=problem_responses(UnknownPlatform, AvailabilityForbidden),
+)
+async def check_availability(
+    request: Request,
+    principal: PrincipalDep,
+    handle: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_HANDLE_LENGTH, description="The wanted handle"),
+    ],
+    platform: Annotated[
+        list[PlatformKey] | None,
+        Query(
+            max_length=MAX_PLATFORMS_PER_CHECK,
+            description="Platform keys, repeated; every known platform when absent",
+        ),
+    ] = None,
+) -> Availability:
+    """Is `handle` to be had on each platform? Per platform: "invalid" when the handle breaks
+    the platform's rules; `registered` when an account with that handle is in the inventory
+    (with its id when it is in a district the caller can read); and the probe of the profile
+    URL: "taken" (200), "free" (404 or 410) or "unknown" (anything else, a redirect away from
+    the profile, a timeout, a connection error) with the reason."""
+    # The database work is done, and its connection back in the pool, before the probes,
+    # which take seconds: this route opens its own short read-only session instead of the
+    # request-long SessionDep (it writes nothing).
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    async with factory() as session:
+        scope = await scope_of(session, principal)
+        registry = await load_registry(session)
+        candidates = await availability.candidates(session, scope, registry, handle, platform or [])
+    settings: InventorySettings = request.app.state.settings
+    results = await availability.probe(candidates, ProbeSettings.of(settings))
+    return Availability(handle=handle, results=results)

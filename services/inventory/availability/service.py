@@ -1,0 +1,443 @@
+"""Handle availability, as KnowEm does: for a wanted handle, on each platform, does the
+handle fit the platform's rules, is it already in the inventory, and does its profile page
+exist (an HTTP probe of the registry's profile URL)?
+
+The probe only fetches URLs built from the registry's templates (no SSRF): the handle has
+passed the platform's handle pattern, the built URL must keep the template's host, and a
+platform whose host comes from the handle (Mastodon: ``user@server``) is probed only on a
+public DNS name that resolves to public addresses. Redirects are followed only when they stay
+on the same profile (a trailing slash, http to https); a redirect elsewhere (a login or consent
+wall) says nothing about the handle, so it is "unknown". Bodies are never read: the status line
+is the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
+
+from chassis.errors import Forbidden
+from services.inventory.access import Scope
+from services.inventory.availability.schemas import AvailabilityStatus, PlatformAvailability
+from services.inventory.models import Account, District
+from services.inventory.platforms import InvalidHandle, PlatformRules, Registry
+from services.inventory.settings import InventorySettings
+
+TAKEN = frozenset({200})
+FREE = frozenset({404, 410})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+# The whole check ends after this many probe timeouts: with the default concurrency every
+# platform of the registry fits in two rounds; what has not answered by then is "unknown".
+DEADLINE_ROUNDS = 2
+MAX_REASON_LENGTH = 300
+
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+# Special-use and private-use names (RFC 6761, 6762, 7686, 8375, 9476 and common intranet
+# suffixes): never a public Mastodon server, often an internal one.
+_NON_PUBLIC_SUFFIXES = frozenset(
+    {
+        "alt",
+        "arpa",
+        "corp",
+        "example",
+        "home",
+        "internal",
+        "intranet",
+        "invalid",
+        "lan",
+        "local",
+        "localdomain",
+        "localhost",
+        "onion",
+        "private",
+        "test",
+    }
+)
+
+
+class AvailabilityForbidden(Forbidden):
+    type_slug = "availability-forbidden"
+    title = "Checking handles needs a role"
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    timeout: float
+    concurrency: int
+    user_agent: str
+
+    @classmethod
+    def of(cls, settings: InventorySettings) -> ProbeSettings:
+        return cls(
+            timeout=settings.availability_probe_timeout_seconds,
+            concurrency=settings.availability_probe_concurrency,
+            user_agent=settings.availability_user_agent,
+        )
+
+    @property
+    def deadline(self) -> float:
+        return self.timeout * DEADLINE_ROUNDS
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One platform's answer before the probe: the rules, the registry, the URL to probe."""
+
+    platform: str
+    handle: str
+    profile_url: str | None
+    registered: bool = False
+    account_id: uuid.UUID | None = None
+    # Why the handle is invalid there, or why its URL must not be fetched.
+    invalid: str | None = None
+    refused: str | None = None
+    # The host comes from the handle (Mastodon), not from the registry's template.
+    host_from_handle: bool = False
+
+    @property
+    def probed(self) -> bool:
+        return self.profile_url is not None and self.invalid is None and self.refused is None
+
+    def answer(
+        self,
+        status: AvailabilityStatus,
+        http_status: int | None = None,
+        reason: str | None = None,
+    ) -> PlatformAvailability:
+        return PlatformAvailability(
+            platform=self.platform,
+            handle=self.handle,
+            profile_url=self.profile_url,
+            status=status,
+            registered=self.registered,
+            account_id=self.account_id,
+            http_status=http_status,
+            reason=reason[:MAX_REASON_LENGTH] if reason else None,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: AvailabilityStatus
+    http_status: int | None = None
+    reason: str | None = None
+
+
+class AvailabilityService:
+    async def candidates(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        registry: Registry,
+        handle: str,
+        platform_keys: Sequence[str],
+    ) -> list[Candidate]:
+        """What the registry says of `handle` on these platforms (all known ones if none)."""
+        if not scope.read_paths:
+            # Reading the inventory needs a role; the probes are outbound requests made on the
+            # caller's behalf, which a caller without any role has no business making.
+            raise AvailabilityForbidden("Checking a handle needs a role on a district.")
+        if platform_keys:
+            chosen = list({rules.key: rules for rules in map(registry.get, platform_keys)}.values())
+        else:
+            chosen = sorted(registry.platforms.values(), key=lambda r: r.key)
+        found: list[Candidate] = []
+        keys: dict[str, str] = {}
+        for rules in chosen:
+            try:
+                shown, handle_key = rules.normalise(handle)
+            except InvalidHandle as exc:
+                found.append(Candidate(rules.key, handle, None, invalid=exc.detail))
+                continue
+            keys[rules.key] = handle_key
+            url = rules.profile_url(shown)
+            from_handle = host_from_handle(rules)
+            found.append(
+                Candidate(
+                    rules.key,
+                    shown,
+                    url,
+                    refused=refusal(rules, url),
+                    host_from_handle=from_handle,
+                )
+            )
+        registered = await _registered(session, keys)
+        return [
+            _with_registry(c, registered.get(c.platform), scope) if c.platform in keys else c
+            for c in found
+        ]
+
+    async def probe(
+        self, candidates: Sequence[Candidate], settings: ProbeSettings
+    ) -> list[PlatformAvailability]:
+        """Each candidate's final answer: its profile URL probed over HTTP, at most
+        `settings.concurrency` at a time, each within `settings.timeout`, all within
+        `settings.deadline`."""
+        to_probe = [c for c in candidates if c.probed]
+        outcomes: dict[str, Outcome] = {}
+        if to_probe:
+            outcomes = await _probe_all(to_probe, settings)
+        results = []
+        for candidate in candidates:
+            if candidate.invalid is not None:
+                results.append(candidate.answer("invalid", reason=candidate.invalid))
+            elif candidate.refused is not None:
+                results.append(candidate.answer("unknown", reason=candidate.refused))
+            else:
+                outcome = outcomes[candidate.platform]
+                results.append(
+                    candidate.answer(outcome.status, outcome.http_status, outcome.reason)
+                )
+        return results
+
+
+availability = AvailabilityService()
+
+
+def _with_registry(
+    candidate: Candidate, found: tuple[uuid.UUID, str] | None, scope: Scope
+) -> Candidate:
+    if found is None:
+        return candidate
+    account_id, path = found
+    # Another district's account exists (the handle is not to be had) but stays unnamed.
+    return replace(
+        candidate, registered=True, account_id=account_id if scope.can_read(path) else None
+    )
+
+
+async def _registered(
+    session: AsyncSession, keys: dict[str, str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """platform -> (account id, district path) of the accounts with these handle keys.
+
+    The only query of this module, so it lives here rather than in a repository of its own."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Account.platform, Account.id, District.path)
+        .join(District, District.id == Account.district_id)
+        .where(tuple_(Account.platform, Account.handle_key).in_(list(keys.items())))
+    )
+    return {platform: (account_id, path) for platform, account_id, path in rows}
+
+
+# --- what may be fetched -------------------------------------------------------------------
+
+
+def host_from_handle(rules: PlatformRules) -> bool:
+    """True when the template takes its host from the handle (Mastodon's "https://{domain}/@
+    {user}"), so the registry does not vouch for the host."""
+    return "{" in urlsplit(rules.profile_url_template).netloc
+
+
+def refusal(rules: PlatformRules, url: str) -> str | None:
+    """Why `url` must not be fetched, or None when it may be. The URL is parsed by yarl, the
+    parser aiohttp fetches with, so the host checked is the host connected to."""
+    try:
+        target = URL(url)
+        host = (target.host or "").lower()
+        port = target.port
+    except ValueError:
+        return "Not probed: the profile URL is not a valid URL."
+    if target.scheme not in ("http", "https") or not host:
+        return "Not probed: the profile URL is not an http(s) URL."
+    if target.user is not None or target.password is not None:
+        return "Not probed: the profile URL carries credentials."
+    if not host_from_handle(rules):
+        try:
+            template = URL(rules.profile_url_template)
+            same = (host, port) == ((template.host or "").lower(), template.port)
+        except ValueError:
+            same = False
+        if not same:
+            return "Not probed: the profile URL leaves the platform's host."
+        return None
+    # The host is part of the handle (Mastodon): the handle pattern admits only DNS names, but
+    # a handle is user input, so probe only a syntactically valid public DNS name, never an IP
+    # literal nor a special-use or intranet name; the resolver then refuses a name that
+    # resolves to private addresses (see PublicOnlyResolver).
+    if not is_public_dns_name(host):
+        return f"Not probed: {host!r} is not a public DNS name."
+    return None
+
+
+def is_public_dns_name(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if len(host) > 253:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return False
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return False
+    return bool(_TLD.fullmatch(labels[-1])) and labels[-1] not in _NON_PUBLIC_SUFFIXES
+
+
+def is_public_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves as usual, but a host the registry does not vouch for (one taken from a
+    handle) may only connect to public addresses: a public name pointing at 10.0.0.1 or
+    127.0.0.1 (or rebound to it) is not probed. The check is on the very addresses the
+    connector then uses. IP literals never reach a resolver: refusal() refuses them first."""
+
+    def __init__(self, trusted_hosts: frozenset[str]) -> None:
+        self._inner = DefaultResolver()
+        self._trusted = trusted_hosts
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if host.lower().rstrip(".") in self._trusted:
+            return found
+        public = [r for r in found if is_public_address(r["host"])]
+        if not public:
+            raise OSError(f"{host} resolves to no public address")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+# --- the probe -----------------------------------------------------------------------------
+
+
+async def _probe_all(
+    candidates: Sequence[Candidate], settings: ProbeSettings
+) -> dict[str, Outcome]:
+    trusted = frozenset(
+        (URL(c.profile_url).raw_host or "").lower()
+        for c in candidates
+        if c.profile_url is not None and not c.host_from_handle
+    )
+    resolver = PublicOnlyResolver(trusted)
+    semaphore = asyncio.Semaphore(settings.concurrency)
+    outcomes: dict[str, Outcome] = {}
+    try:
+        # One session per check: no cookie shared between platforms (nor kept), no proxy from
+        # the environment, connections closed after each answer since nothing is reused.
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=settings.concurrency, resolver=resolver, force_close=True
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"User-Agent": settings.user_agent, "Accept": "text/html,*/*;q=0.8"},
+            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            trust_env=False,
+        ) as client:
+            tasks = {
+                c.platform: asyncio.create_task(_probe_bounded(client, semaphore, c, settings))
+                for c in candidates
+            }
+            try:
+                await asyncio.wait(tasks.values(), timeout=settings.deadline)
+            finally:
+                # Past the deadline, or the caller went away: no probe outlives the check.
+                late = [t for t in tasks.values() if not t.done()]
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            for platform, task in tasks.items():
+                if task.cancelled():
+                    outcomes[platform] = Outcome(
+                        "unknown",
+                        reason=f"No answer within the check's deadline of {settings.deadline:g} s.",
+                    )
+                else:
+                    # An exception here is a bug of the probe: let it be the 500 it is.
+                    outcomes[platform] = task.result()
+    finally:
+        await resolver.close()
+    return outcomes
+
+
+async def _probe_bounded(
+    client: aiohttp.ClientSession,
+    semaphore: asyncio.Semaphore,
+    candidate: Candidate,
+    settings: ProbeSettings,
+) -> Outcome:
+    assert candidate.profile_url is not None
+    async with semaphore:
+        try:
+            async with asyncio.timeout(settings.timeout):
+                return await _probe(client, URL(candidate.profile_url))
+        except TimeoutError:
+            return Outcome("unknown", reason=f"No answer within {settings.timeout:g} s.")
+        except (aiohttp.ClientError, OSError) as exc:
+            # The class, not the message: it may carry addresses the caller need not see.
+            return Outcome("unknown", reason=f"Connection failed ({type(exc).__name__}).")
+
+
+async def _probe(client: aiohttp.ClientSession, url: URL) -> Outcome:
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        # The status line is the answer; the body is never read (leaving the block drops the
+        # connection with whatever the server had started to send).
+        async with client.get(current, allow_redirects=False) as response:
+            code = response.status
+            location = response.headers.get("Location")
+        if code in TAKEN:
+            return Outcome("taken", code)
+        if code in FREE:
+            return Outcome("free", code)
+        if code not in REDIRECTS or not location:
+            return Outcome("unknown", code, f"The profile URL answered HTTP {code}.")
+        try:
+            target = current.join(URL(location))
+        except ValueError:
+            return Outcome("unknown", code, "The profile URL redirected to an invalid URL.")
+        if not _same_profile(current, target):
+            return Outcome(
+                "unknown",
+                code,
+                f"The profile URL redirected elsewhere (a login or consent page?): {target}",
+            )
+        current = target
+    return Outcome("unknown", code, f"More than {MAX_REDIRECTS} redirects.")
+
+
+def _same_profile(current: URL, target: URL) -> bool:
+    """A redirect that only canonicalises the profile URL: same host, same path but for case
+    and a trailing slash, same scheme or an upgrade to https on the default port."""
+    if (target.host or "").lower() != (current.host or "").lower():
+        return False
+    same_origin = target.scheme == current.scheme and target.port == current.port
+    upgrade = (current.scheme, current.port, target.scheme, target.port) == (
+        "http",
+        80,
+        "https",
+        443,
+    )
+    if not (same_origin or upgrade):
+        return False
+    return target.path.rstrip("/").lower() == current.path.rstrip("/").lower()
