@@ -186,8 +186,13 @@ def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any
     """`responses=` for an endpoint, so the errors it returns appear in OpenAPI."""
     out: dict[int | str, dict[str, Any]] = {}
     for problem in problems:
-        out[problem.status] = {
-            "description": problem.title,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
+        entry = out.setdefault(
+            problem.status,
+            {
+                "description": "",
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            },
+        )
+        line = f"{problem.title} (`{TYPE_BASE}{problem.type_slug}`)"
+        entry["description"] = f"{entry['description']}; {line}" if entry["description"] else line
     return out

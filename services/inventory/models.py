@@ -181,7 +181,10 @@ class AccountOwner(Base):
     email: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
-    __table_args__ = (CheckConstraint(_in("role", OWNER_ROLES), name="role"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", OWNER_ROLES), name="role"),
+        Index("ix_account_owners_person", "person"),
+    )
 
 
 class AccountFlag(Base):
@@ -252,6 +255,13 @@ class TakedownCase(Base):
     __table_args__ = (
         CheckConstraint(_in("status", TAKEDOWN_STATUSES), name="status"),
         Index("ix_takedown_cases_account", "account_id"),
+        # At most one case under way per account, whatever races the requests run.
+        Index(
+            "uq_takedown_cases_active",
+            "account_id",
+            unique=True,
+            postgresql_where=text("status IN ('open', 'reported', 'escalated')"),
+        ),
     )
 
 

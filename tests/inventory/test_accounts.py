@@ -307,3 +307,29 @@ async def test_platforms_are_listed(inventory: RunningService) -> None:
             "mastodon",
         ]
     )
+
+
+async def test_concurrent_registrations_of_one_handle_give_one_account_and_a_409(
+    inventory: RunningService,
+) -> None:
+    import asyncio
+
+    body = {"platform": "x", "handle": "race_me", "district_id": "fr"}
+    responses = await asyncio.gather(
+        *(inventory.client.post("/accounts", json=body, headers=HQ_ADMIN) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+    count = await inventory.scalar("SELECT count(*) FROM accounts WHERE handle_key = 'race_me'")
+    assert count == 1
+
+
+async def test_the_409_names_the_existing_account_only_to_those_who_see_it(
+    inventory: RunningService,
+) -> None:
+    german = await register(inventory, platform="x", handle="orange_de", district_id="de")
+    body = {"platform": "x", "handle": "Orange_DE", "district_id": "fr"}
+    hidden = await inventory.client.post("/accounts", json=body, headers=FR_MANAGER)
+    assert hidden.status_code == 409
+    assert "existing_account_id" not in hidden.json()
+    shown = await inventory.client.post("/accounts", json=body, headers=HQ_ADMIN)
+    assert shown.json()["existing_account_id"] == german["id"]

@@ -105,6 +105,9 @@ async def search(
     limit: int,
     district_path: str | None,
 ) -> list[Account]:
+    # Plans for these filters depend on the values (a text pattern, a rare owner): a generic
+    # plan of the prepared statement would walk the ordered index instead of the trigram one.
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     query = _in_scope(select(Account), scope.read_paths)
     if district_path is not None:
         query = query.where(

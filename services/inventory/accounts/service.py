@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
@@ -132,12 +133,7 @@ class AccountService:
         handle, handle_key = rules.normalise(raw_handle)
         district = await districts.get_visible(session, scope, data.district_id)
         scope.require_manage(district.path, f"accounts of district {district.id!r}")
-        existing = await repository.find_by_key(session, rules.key, handle_key)
-        if existing is not None:
-            raise AccountExists(
-                f"{rules.name} {handle!r} is already registered.",
-                existing_account_id=str(existing.id),
-            )
+        await self._refuse_existing(session, scope, rules.key, rules.name, handle, handle_key)
         if data.status == "duplicate":
             await self._check_original(session, scope, data.duplicate_of, rules.key, None)
         elif data.duplicate_of is not None:
@@ -160,8 +156,14 @@ class AccountService:
             search_text=search_text(handle_key, data.display_name),
             created_by=scope.principal.sub,
         )
-        session.add(account)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                session.add(account)
+                await session.flush()
+        except IntegrityError:
+            # Registered by a concurrent request since the check above.
+            await self._refuse_existing(session, scope, rules.key, rules.name, handle, handle_key)
+            raise
         await repository.replace_owners(session, account.id, [o.model_dump() for o in data.owners])
         await session.refresh(account)
         state = snapshot(account, data.owners)
@@ -177,6 +179,31 @@ class AccountService:
             session, aggregate="account", verb="registered", subject=str(account.id), data=state
         )
         return account
+
+    async def _refuse_existing(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        platform: str,
+        platform_name: str,
+        handle: str,
+        handle_key: str,
+    ) -> None:
+        """409 when the handle is registered; the existing account is named only to callers
+        who can see it (its district is theirs)."""
+        existing = await repository.find_by_key(session, platform, handle_key)
+        if existing is None:
+            return
+        found = await repository.get_with_path(session, existing.id)
+        if found is not None and scope.can_read(found[1]):
+            raise AccountExists(
+                f"{platform_name} {handle!r} is already registered.",
+                existing_account_id=str(existing.id),
+                existing_district_id=existing.district_id,
+            )
+        raise AccountExists(
+            f"{platform_name} {handle!r} is already registered, in a district you do not see."
+        )
 
     async def update(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: AccountUpdate
