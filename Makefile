@@ -33,6 +33,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/inventory.py
 
 clean:
 	rm -rf $(VENV) .chorus .pytest_cache .mypy_cache .ruff_cache *.egg-info

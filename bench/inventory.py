@@ -17,22 +17,21 @@ import asyncio
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import httpx
+from sqlalchemy import text
 
-import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-
-from chassis.migrations import upgrade  # noqa: E402
-from chassis.principal import PRINCIPAL_HEADER, sign_principal  # noqa: E402
-from chorus.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
-from services.inventory.app import create_app  # noqa: E402
-from services.inventory.settings import InventorySettings  # noqa: E402
+from chassis.migrations import upgrade
+from chassis.principal import PRINCIPAL_HEADER, sign_principal
+from chorus.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.inventory.app import create_app
+from services.inventory.settings import InventorySettings
 
 KEY = "bench-internal-key-0123456789"
 PLATFORMS = ["facebook", "instagram", "x", "linkedin", "youtube", "tiktok"]
@@ -227,12 +226,6 @@ async def run(args: argparse.Namespace) -> None:
         broker.stop()
         postgres.stop()
         shutil.rmtree(work, ignore_errors=True)
-    if not args.skip_import:
-        import_bench = Path(__file__).with_name("inventory_import.py")
-        if import_bench.exists():
-            import subprocess
-
-            subprocess.run([sys.executable, str(import_bench)], check=True)
 
 
 def main() -> None:
@@ -240,7 +233,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--skip-import", action="store_true")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    asyncio.run(run(args))
+    import_bench = Path(__file__).with_name("inventory_import.py")
+    if not args.skip_import and import_bench.exists():
+        subprocess.run([sys.executable, str(import_bench)], check=True)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,11 @@ import asyncio
 import multiprocessing as mp
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import Column, Integer, MetaData, Table, Text, insert, text
 from sqlalchemy.dialects.postgresql import UUID
