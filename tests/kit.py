@@ -43,7 +43,9 @@ def build_app(
 def as_user(user: str = "u1", **grants: list[str] | str) -> dict[str, str]:
     """Headers of a request from `user` holding these roles (district=role or [roles])."""
     roles = {d: [r] if isinstance(r, str) else r for d, r in grants.items()}
-    return {PRINCIPAL_HEADER: sign_principal(INTERNAL_KEY.encode(), sub=user, grants=roles)}
+    # Modules build these once at import; a whole test session must not outlive them.
+    header = sign_principal(INTERNAL_KEY.encode(), sub=user, grants=roles, ttl=24 * 3600)
+    return {PRINCIPAL_HEADER: header}
 
 
 @dataclass
