@@ -19,16 +19,14 @@ import asyncio
 import csv
 import io
 import shutil
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import httpx
+from sqlalchemy import text
 
 from chassis.migrations import upgrade
 from chassis.principal import PRINCIPAL_HEADER, sign_principal
@@ -164,8 +162,6 @@ async def timed(
 
 
 async def counts(app: Any) -> tuple[int, int]:
-    from sqlalchemy import text
-
     async with app.state.session_factory() as session:
         events = (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
         audit = (await session.execute(text("SELECT count(*) FROM audit_log"))).scalar_one()

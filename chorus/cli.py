@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chorus.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent
+from chorus.inventory_cli import add_inventory_commands
 
 SERVICES = ("inventory", "calendar", "approvals", "metrics", "webhooks")
 STATE_DIR = Path(os.environ.get("CHORUS_STATE_DIR", ".chorus"))
@@ -308,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--grant", action="append", default=[], metavar="DISTRICT:ROLE")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
     token.set_defaults(func=command_token)
+    add_inventory_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

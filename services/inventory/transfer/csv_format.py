@@ -1,0 +1,215 @@
+"""The CSV of account import and export: its columns, how an upload is received and read (line
+numbers as in the file, the header being line 1), and how accounts are written back out.
+
+A header row is required; columns come in any order, names are case-insensitive, and unknown
+ones are refused. Lists (tags, owners) are separated by "|" or ";". The delimiter is whatever
+the header uses of ",", ";" and tab (spreadsheets in French or German locales write ";").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from chassis.errors import Problem, Unprocessable
+
+COLUMNS = (
+    "platform",
+    "handle",
+    "profile_url",
+    "display_name",
+    "district_id",
+    "status",
+    "owner_primary",
+    "owner_backup",
+    "purpose",
+    "language",
+    "country",
+    "tags",
+    "notes",
+)
+LIST_COLUMNS = frozenset({"owner_primary", "owner_backup", "tags"})
+# Kept as written (only a cell of blanks counts as empty); every other cell is trimmed.
+FREE_TEXT_COLUMNS = frozenset({"display_name", "purpose", "notes"})
+LIST_SEPARATORS = ("|", ";")
+_SPLIT = re.compile("|".join(re.escape(s) for s in LIST_SEPARATORS))
+DELIMITERS = (",", ";", "\t")
+BOM = b"\xef\xbb\xbf"
+# An upload is spooled in memory up to this size, then to a temporary file.
+SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+
+
+class ImportTooLarge(Problem):
+    status = 413
+    type_slug = "import-too-large"
+    title = "The import is too large"
+
+
+class NotCsv(Problem):
+    status = 415
+    type_slug = "import-not-csv"
+    title = "The import is sent as text/csv"
+
+
+class InvalidCsv(Unprocessable):
+    type_slug = "invalid-csv"
+    title = "Not a CSV file Chorus can read"
+
+
+class InvalidCsvHeader(Unprocessable):
+    type_slug = "invalid-csv-header"
+    title = "The CSV header is not one Chorus reads"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One data row: the line it starts on, its cleaned cells by column, or why it is unreadable."""
+
+    line: int
+    cells: dict[str, Any]
+    error: str | None = None
+
+
+async def spool(chunks: AsyncIterable[bytes], *, max_bytes: int) -> IO[bytes]:
+    """The streamed body in a spooled temporary file (memory first, disk past a few MB), refused
+    with 413 as soon as it grows past `max_bytes`. The caller closes it."""
+    upload: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    size = 0
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large_bytes(max_bytes)
+            upload.write(chunk)
+        upload.seek(0)
+    except BaseException:
+        upload.close()
+        raise
+    return upload
+
+
+def too_large_bytes(max_bytes: int) -> ImportTooLarge:
+    return ImportTooLarge(
+        f"An import is at most {max_bytes} bytes; split the file.", max_bytes=max_bytes
+    )
+
+
+def read(upload: IO[bytes], *, max_rows: int) -> tuple[tuple[str, ...], Iterator[Record]]:
+    """The header (column names, lower-cased) and an iterator over the data rows. Header
+    problems raise at once; a row that cannot be split into the header's columns comes as a
+    Record with an error; an undecodable line or broken quoting stops the read (422)."""
+    lines = _text_lines(upload)
+    first = next(lines, None)
+    if first is None or not first.strip():
+        raise InvalidCsv("The file is empty: line 1 is the header (platform, handle, ...).")
+    delimiter = max(DELIMITERS, key=first.count)
+    reader = csv.reader(_chain(first, lines), delimiter=delimiter, strict=True)
+    try:
+        header = tuple(name.strip().lower() for name in next(reader))
+    except csv.Error as exc:
+        raise InvalidCsv(f"Line 1: {exc}.", line=1) from exc
+    _check_header(header)
+    return header, _records(reader, header, max_rows, start=reader.line_num)
+
+
+def _text_lines(upload: IO[bytes]) -> Iterator[str]:
+    """Physical lines, decoded one by one so a decoding error names its line."""
+    for number, raw in enumerate(upload, start=1):
+        line = raw.removeprefix(BOM) if number == 1 else raw
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidCsv(
+                f"Line {number} is not UTF-8 text; save the file as UTF-8 CSV.", line=number
+            ) from exc
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _check_header(header: tuple[str, ...]) -> None:
+    unknown = sorted({name for name in header if name not in COLUMNS})
+    if unknown:
+        raise InvalidCsvHeader(
+            f"Unknown columns: {', '.join(repr(n) for n in unknown)}.",
+            unknown=unknown,
+            known=list(COLUMNS),
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InvalidCsvHeader(
+            f"Columns given twice: {', '.join(repeated)}.", repeated=repeated, known=list(COLUMNS)
+        )
+    present = set(header)
+    if "district_id" not in present:
+        raise InvalidCsvHeader("The district_id column is required.", known=list(COLUMNS))
+    if not {"platform", "handle"} <= present and "profile_url" not in present:
+        raise InvalidCsvHeader(
+            "Accounts are named by platform and handle columns, or a profile_url column.",
+            known=list(COLUMNS),
+        )
+
+
+def _records(
+    reader: Any, header: tuple[str, ...], max_rows: int, *, start: int
+) -> Iterator[Record]:
+    rows = 0
+    end = start  # the line the previous record ended on
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidCsv(f"Line {end + 1}: {exc}.", line=end + 1) from exc
+        line, end = end + 1, reader.line_num
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue  # a blank line
+        rows += 1
+        if rows > max_rows:
+            raise ImportTooLarge(
+                f"An import is at most {max_rows} rows; split the file.", max_rows=max_rows
+            )
+        if len(cells) != len(header):
+            yield Record(line, {}, f"{len(cells)} fields where the header has {len(header)}.")
+        elif any("\x00" in cell for cell in cells):
+            yield Record(line, {}, "A cell holds a NUL character.")
+        else:
+            yield Record(line, _clean(header, cells))
+
+
+def _clean(header: Sequence[str], cells: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, cell in zip(header, cells, strict=True):
+        if name in LIST_COLUMNS:
+            values[name] = [item for item in (p.strip() for p in _SPLIT.split(cell)) if item]
+        elif name in FREE_TEXT_COLUMNS:
+            values[name] = cell if cell.strip() else None
+        else:
+            values[name] = cell.strip() or None
+    return values
+
+
+def join_list(items: Iterable[str]) -> str:
+    """A list cell. An item holding "|" or ";" (the API allows them in tags) cannot be told
+    apart from two items: such values travel in the JSON export, not through CSV."""
+    return LIST_SEPARATORS[0].join(items)
+
+
+def header_line() -> bytes:
+    return rows_bytes([list(COLUMNS)])
+
+
+def rows_bytes(rows: Iterable[Sequence[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows(rows)
+    return out.getvalue().encode()

@@ -1,0 +1,680 @@
+"""CSV import and export of accounts.
+
+An import is all or nothing. Every row is checked first, against the same rules as the API
+(platform and handle rules, the district and the caller's role on it, initial statuses and
+status transitions, no account twice in the file); if any row is wrong the import is refused
+with every error and its line, and nothing is written. Otherwise each row is upserted on
+(platform, normalised handle): a new account is registered, an existing one is updated where
+the file says something else, and a row that changes nothing writes nothing, so importing the
+same file twice is harmless. Each change is audited and published as the accounts service does
+(`account.registered`, `account.updated`, `account.status_changed`), in the same transaction.
+
+Columns missing from the file are left as they are on existing accounts; an empty cell clears
+the value. The owner columns replace the owners of their role (a person who stays keeps their
+name, email and active flag).
+
+The writes are bulk statements (tens of thousands of accounts in seconds): the rows, owners,
+audit entries and outbox events of each batch go in with COPY. New accounts' ids are unknown to
+any other transaction until commit and existing ones stay locked FOR UPDATE from the check to
+the commit, so events of one account keep their order without the per-event advisory lock that
+`publish` takes (tens of thousands of those would exhaust PostgreSQL's lock table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import islice
+from typing import IO, Any, TypeVar
+
+import asyncpg
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, Unprocessable
+from chassis.events import CloudEvent, event_source, event_type
+from chassis.observability import request_id_var, traceparent_var
+from chassis.outbox import OutboxPublisher
+from services.inventory import audit
+from services.inventory.access import Scope
+from services.inventory.accounts import repository as accounts_repository
+from services.inventory.accounts.schemas import Owner
+from services.inventory.accounts.service import (
+    EDITABLE,
+    TRANSITIONS,
+    accounts,
+    search_text,
+    snapshot,
+)
+from services.inventory.models import Account, messaging
+from services.inventory.platforms import PlatformRules, Registry, load_registry
+from services.inventory.transfer import csv_format, repository
+from services.inventory.transfer.schemas import MAX_OWNERS, ImportResult, ImportRow, RowError
+
+WRITE_BATCH = 2_000  # accounts per batch of bulk statements, and per progress line
+EXPORT_PAGE = 1_000
+IMPORT_REASON = "CSV import"
+OWNER_COLUMNS = {"owner_primary": "primary", "owner_backup": "backup"}
+
+T = TypeVar("T")
+
+
+class ImportRejected(Unprocessable):
+    type_slug = "import-rejected"
+    title = "The file has errors; nothing was imported"
+
+
+class ImportConflict(Conflict):
+    type_slug = "import-conflict"
+    title = "The inventory changed while the import ran"
+
+
+class _Fault(Exception):
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+@dataclass
+class Candidate:
+    """A row that passed the checks that need no account: who it names, and where."""
+
+    line: int
+    row: ImportRow
+    rules: PlatformRules
+    handle: str
+    handle_key: str
+    by_url: bool
+    district_id: str
+    district_path: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rules.key, self.handle_key
+
+    @property
+    def name_column(self) -> str:
+        return "profile_url" if self.by_url else "handle"
+
+
+@dataclass
+class Creation:
+    values: dict[str, Any]  # the new account's columns
+    owners: list[Owner]
+
+
+@dataclass
+class Change:
+    before: dict[str, Any]  # the stored columns
+    after: Account  # transient (never added to the session), as the `updated` event shows it
+    owners: list[Owner]
+    owners_changed: bool
+    changes: dict[str, Any]  # the audit diff of the details; empty when only the status moves
+    status: str  # the status after the import
+
+
+@dataclass
+class ImportPlan:
+    header: tuple[str, ...]
+    actor: str
+    rows: int = 0
+    creations: list[Creation] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def to_write(self) -> int:
+        return len(self.creations) + len(self.changes)
+
+    def result(self, *, dry_run: bool) -> ImportResult:
+        return ImportResult(
+            dry_run=dry_run,
+            rows=self.rows,
+            created=len(self.creations),
+            updated=len(self.changes),
+            unchanged=self.unchanged,
+        )
+
+
+@dataclass
+class _Parsed:
+    header: tuple[str, ...]
+    rows: int = 0
+    candidates: list[Candidate] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+class TransferService:
+    async def plan(
+        self, session: AsyncSession, scope: Scope, upload: IO[bytes], *, max_rows: int, lock: bool
+    ) -> ImportPlan:
+        """Read and check the whole file; what the import will write. Raises ImportRejected
+        with every row error. With `lock`, the existing accounts it names stay locked until
+        the transaction ends."""
+        registry = await load_registry(session)
+        paths = await repository.districts(session)
+        # Reading and checking rows is CPU work (seconds for a large file): off the event loop.
+        parsed = await asyncio.to_thread(_parse, upload, max_rows, registry, paths, scope)
+        found = await repository.accounts_by_key(
+            session, [c.key for c in parsed.candidates], lock=lock
+        )
+        owners = await repository.owners_of(session, [v["id"] for v, _ in found.values()])
+        plan = await asyncio.to_thread(_decide, parsed, found, owners, scope)
+        if parsed.errors:
+            errors = sorted(parsed.errors, key=lambda e: e.line)
+            lines = len({e.line for e in errors})
+            raise ImportRejected(
+                f"{lines} of {parsed.rows} rows have errors; nothing was imported. See 'errors'.",
+                errors=[e.model_dump(exclude_none=True) for e in errors],
+            )
+        return plan
+
+    async def write(self, session: AsyncSession, plan: ImportPlan) -> AsyncIterator[int]:
+        """Write the plan in batches; yields how many accounts are written so far."""
+        done = 0
+        request_id = request_id_var.get()
+        for creations in _batches(plan.creations):
+            await _write_creations(session, creations, plan.actor, request_id)
+            done += len(creations)
+            yield done
+        for changes in _batches(plan.changes):
+            await _write_changes(session, changes, plan.actor, request_id)
+            done += len(changes)
+            yield done
+
+    async def pages(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        filters: accounts_repository.AccountFilters,
+        district_path: str | None,
+    ) -> AsyncIterator[list[Account]]:
+        """Every visible account matching the filters, a page at a time, in (platform, handle)
+        order."""
+        after: tuple[str, str] | None = None
+        while True:
+            rows = await accounts_repository.search(
+                session, scope, filters, after=after, limit=EXPORT_PAGE, district_path=district_path
+            )
+            if rows:
+                yield rows
+            if len(rows) < EXPORT_PAGE:
+                return
+            after = (rows[-1].platform, rows[-1].handle_key)
+
+    async def export_csv(
+        self, session: AsyncSession, pages: AsyncIterator[list[Account]]
+    ) -> AsyncIterator[bytes]:
+        """The accounts as CSV in the import's columns, so the file reads back unchanged."""
+        yield csv_format.header_line()
+        async for page in pages:
+            owners = await accounts_repository.owners_of(session, [a.id for a in page])
+            yield csv_format.rows_bytes(_csv_row(a, owners.get(a.id, [])) for a in page)
+
+    async def export_json(
+        self, session: AsyncSession, pages: AsyncIterator[list[Account]]
+    ) -> AsyncIterator[bytes]:
+        """The accounts as a JSON array of the API's account objects (owners and open flags)."""
+        yield b"["
+        first = True
+        async for page in pages:
+            items = await accounts.out(session, page)
+            chunk = b",".join(item.model_dump_json().encode() for item in items)
+            yield chunk if first else b"," + chunk
+            first = False
+        yield b"]"
+
+
+def _csv_row(account: Account, owners: Sequence[Any]) -> list[str]:
+    by_role: dict[str, list[str]] = {"primary": [], "backup": []}
+    for owner in owners:
+        by_role[owner.role].append(owner.person)
+    return [
+        account.platform,
+        account.handle,
+        account.profile_url,
+        account.display_name or "",
+        account.district_id,
+        account.status,
+        csv_format.join_list(by_role["primary"]),
+        csv_format.join_list(by_role["backup"]),
+        account.purpose or "",
+        account.language or "",
+        account.country or "",
+        csv_format.join_list(account.tags),
+        account.notes or "",
+    ]
+
+
+# --- checking -------------------------------------------------------------------------------
+
+
+def _parse(
+    upload: IO[bytes], max_rows: int, registry: Registry, paths: dict[str, str], scope: Scope
+) -> _Parsed:
+    header, records = csv_format.read(upload, max_rows=max_rows)
+    parsed = _Parsed(header)
+    first_line: dict[tuple[str, str], int] = {}
+    for record in records:
+        parsed.rows += 1
+        if record.error is not None:
+            parsed.errors.append(RowError(line=record.line, message=record.error))
+            continue
+        try:
+            row = ImportRow.model_validate(record.cells)
+        except ValidationError as exc:
+            parsed.errors.extend(_row_errors(record.line, exc))
+            continue
+        faults: list[_Fault] = []
+        identity = None
+        try:
+            identity = _identify(row, registry)
+        except _Fault as fault:
+            faults.append(fault)
+        else:
+            rules, handle, handle_key, by_url = identity
+            first = first_line.setdefault((rules.key, handle_key), record.line)
+            if first != record.line:
+                faults.append(
+                    _Fault(
+                        "profile_url" if by_url else "handle",
+                        f"{rules.name} {handle!r} is already on line {first}.",
+                    )
+                )
+        district_id, path = row.district_id, None
+        if district_id is None:
+            faults.append(_Fault("district_id", "The district is required."))
+        else:
+            path = paths.get(district_id)
+            if path is None or not scope.can_read(path):
+                # Whether it exists elsewhere is not the caller's business.
+                faults.append(_Fault("district_id", f"No district {district_id!r}."))
+        if faults or identity is None or district_id is None or path is None:
+            parsed.errors.extend(
+                RowError(line=record.line, column=f.column, message=f.message) for f in faults
+            )
+            continue
+        parsed.candidates.append(Candidate(record.line, row, *identity, district_id, path))
+    return parsed
+
+
+def _row_errors(line: int, exc: ValidationError) -> Iterator[RowError]:
+    for error in exc.errors(include_url=False):
+        loc = error.get("loc", ())
+        message = error["msg"]
+        if len(loc) > 1:  # an item of a list column
+            message = f"{error['input']!r}: {message}"
+        yield RowError(line=line, column=str(loc[0]) if loc else None, message=message)
+
+
+def _checked(column: str, check: Callable[[str], T], value: str) -> T:
+    """check(value), its 422 (unknown platform, invalid handle or URL) as a fault of `column`."""
+    try:
+        return check(value)
+    except Unprocessable as exc:
+        raise _Fault(column, exc.detail) from exc
+
+
+def _identify(row: ImportRow, registry: Registry) -> tuple[PlatformRules, str, str, bool]:
+    """(platform rules, handle, handle key, named by URL) of the account a row names."""
+    if row.profile_url is not None:
+        rules, raw = _checked("profile_url", registry.parse_url, row.profile_url)
+        named = rules if row.platform is None else _checked("platform", registry.get, row.platform)
+        if named.key != rules.key:
+            raise _Fault("profile_url", f"The URL is a {rules.name} profile, not {row.platform}.")
+        handle, handle_key = _checked("profile_url", rules.normalise, raw)
+        if row.handle is None:
+            return rules, handle, handle_key, True
+        given, given_key = _checked("handle", rules.normalise, row.handle)
+        if given_key != handle_key:
+            raise _Fault("handle", f"The profile URL names {handle!r}, not this handle.")
+        return rules, given, handle_key, False
+    if row.platform is None or row.handle is None:
+        raise _Fault(
+            "platform" if row.platform is None else "handle",
+            "Give platform and handle, or a profile_url.",
+        )
+    rules = _checked("platform", registry.get, row.platform)
+    handle, handle_key = _checked("handle", rules.normalise, row.handle)
+    return rules, handle, handle_key, False
+
+
+def _decide(
+    parsed: _Parsed,
+    found: dict[tuple[str, str], tuple[dict[str, Any], str]],
+    owners: dict[uuid.UUID, list[dict[str, Any]]],
+    scope: Scope,
+) -> ImportPlan:
+    """Each candidate against the account it names, if any: created, changed or unchanged
+    (faults go to parsed.errors)."""
+    plan = ImportPlan(parsed.header, scope.principal.sub, rows=parsed.rows)
+    for candidate in parsed.candidates:
+        existing = found.get(candidate.key)
+        try:
+            if existing is None:
+                plan.creations.append(_creation(candidate, scope, plan))
+                continue
+            stored, path = existing
+            before = sorted(
+                (Owner.model_validate(o) for o in owners.get(stored["id"], [])), key=_owner_order
+            )
+            change = _change(candidate, scope, plan, stored, path, before)
+        except _Fault as fault:
+            parsed.errors.append(
+                RowError(line=candidate.line, column=fault.column, message=fault.message)
+            )
+            continue
+        if change is None:
+            plan.unchanged += 1
+        else:
+            plan.changes.append(change)
+    return plan
+
+
+def _owners(row: ImportRow, header: tuple[str, ...], before: list[Owner]) -> list[Owner]:
+    """The owners after the row: the roles whose column is in the file are replaced; a person
+    who stays keeps their details."""
+    given = {role: getattr(row, col) for col, role in OWNER_COLUMNS.items() if col in header}
+    if all(
+        sorted(people) == [o.person for o in before if o.role == role]
+        for role, people in given.items()
+    ):
+        return before  # nothing new (before is in _owner_order: by person within a role)
+    known = {o.person: o for o in before}
+    owners = [o for o in before if o.role not in given]
+    for role, people in given.items():
+        for person in people:
+            old = known.get(person)
+            owners.append(
+                Owner(person=person, role=role)
+                if old is None
+                else old.model_copy(update={"role": role})
+            )
+    seen: set[str] = set()
+    for owner in owners:
+        if owner.person in seen:
+            raise _Fault(f"owner_{owner.role}", f"{owner.person!r} appears twice among the owners.")
+        seen.add(owner.person)
+    if len(owners) > MAX_OWNERS:
+        raise _Fault("owner_primary", f"An account has at most {MAX_OWNERS} owners.")
+    owners.sort(key=_owner_order)
+    return owners
+
+
+def _owner_order(owner: Owner) -> tuple[bool, str]:
+    """Primary first, then by person: one order for before and after, so they compare."""
+    return owner.role != "primary", owner.person
+
+
+def _details(
+    row: ImportRow, header: tuple[str, ...], stored: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The editable fields after the row: the file's where it has the column."""
+    values: dict[str, Any] = {}
+    for name in EDITABLE:
+        if name in header:
+            value = getattr(row, name)
+            values[name] = sorted(set(value)) if name == "tags" else value
+        elif stored is not None:
+            values[name] = stored[name]
+        else:
+            values[name] = [] if name == "tags" else None
+    return values
+
+
+def _creation(candidate: Candidate, scope: Scope, plan: ImportPlan) -> Creation:
+    row = candidate.row
+    status = row.status or "pending"
+    if status == "archived":
+        raise _Fault("status", "An account is not registered as archived.")
+    if status == "duplicate":
+        raise _Fault(
+            "status", "A duplicate names its original: register it through the API (duplicate_of)."
+        )
+    if not scope.can_manage(candidate.district_path):
+        raise _Fault(
+            "district_id",
+            f"Registering accounts in district {candidate.district_id!r} needs a manager role on"
+            " it or above it.",
+        )
+    owners = _owners(row, plan.header, [])
+    details = _details(row, plan.header, None)
+    values = {
+        "id": uuid.uuid4(),
+        "platform": candidate.rules.key,
+        "handle": candidate.handle,
+        "handle_key": candidate.handle_key,
+        "profile_url": candidate.rules.profile_url(candidate.handle),
+        "district_id": candidate.district_id,
+        "status": status,
+        "duplicate_of": None,
+        "search_text": search_text(candidate.handle_key, details["display_name"]),
+        "created_by": plan.actor,
+        "version": 1,
+        **details,
+    }
+    return Creation(values, owners)
+
+
+def _change(
+    candidate: Candidate,
+    scope: Scope,
+    plan: ImportPlan,
+    stored: dict[str, Any],
+    path: str,
+    owners_before: list[Owner],
+) -> Change | None:
+    row = candidate.row
+    if not scope.can_read(path):
+        raise _Fault(
+            candidate.name_column,
+            f"{candidate.rules.name} {stored['handle']!r} is already registered in a district"
+            " outside yours.",
+        )
+    details = _details(row, plan.header, stored)
+    owners = _owners(row, plan.header, owners_before)
+    current = stored["status"]
+    status = row.status if "status" in plan.header and row.status else current
+    owners_changed = owners != owners_before
+    if (
+        candidate.district_id == stored["district_id"]
+        and all(stored[k] == v for k, v in details.items())
+        and not owners_changed
+        and status == current
+    ):
+        return None
+    if not scope.can_manage(path):
+        raise _Fault(
+            "district_id",
+            f"Changing accounts of district {stored['district_id']!r} needs a manager role on it"
+            " or above it.",
+        )
+    if candidate.district_id != stored["district_id"] and not scope.can_manage(
+        candidate.district_path
+    ):
+        raise _Fault(
+            "district_id",
+            f"Moving accounts to district {candidate.district_id!r} needs a manager role on it or"
+            " above it.",
+        )
+    if status != current:
+        allowed = TRANSITIONS[current]
+        if status == "duplicate":
+            raise _Fault("status", "Marking a duplicate names its original: do it through the API.")
+        if status not in allowed:
+            raise _Fault(
+                "status",
+                f"An account that is {current} cannot become {status}"
+                f" (allowed: {', '.join(sorted(allowed))}).",
+            )
+    before = Account(**stored)
+    after = Account(**{**stored, **details, "district_id": candidate.district_id})
+    changes = audit.diff(
+        {**snapshot(before, owners_before), "notes": before.notes},
+        {**snapshot(after, owners), "notes": after.notes},
+    )
+    if changes:
+        after.version = before.version + 1
+        after.search_text = search_text(after.handle_key, after.display_name)
+    return Change(stored, after, owners, owners_changed, changes, status)
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, WRITE_BATCH)):
+        yield batch
+
+
+async def _write_creations(
+    session: AsyncSession, creations: Sequence[Creation], actor: str, request_id: str | None
+) -> None:
+    rows: list[tuple[Any, ...]] = []
+    owners: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    for creation in creations:
+        account = Account(**creation.values)
+        rows.append(tuple(getattr(account, column) for column in repository.ACCOUNT_COLUMNS))
+        owners.extend(
+            (account.id, o.person, o.role, o.name, o.email, o.active) for o in creation.owners
+        )
+        state = snapshot(account, creation.owners)
+        entries.append(_entry(account.id, "registered", actor, request_id, state))
+        events.append(("registered", str(account.id), state))
+    try:
+        await repository.insert_accounts(session, rows)
+    except asyncpg.UniqueViolationError as exc:
+        raise ImportConflict(
+            "An account of the file was registered by someone else while the import ran;"
+            " nothing was imported. Run the import again.",
+        ) from exc
+    await repository.insert_owners(session, owners)
+    await repository.insert_audit(session, entries)
+    await publish_many(session, messaging.publisher, "account", events)
+
+
+async def _write_changes(
+    session: AsyncSession, changes: Sequence[Change], actor: str, request_id: str | None
+) -> None:
+    updates: list[dict[str, Any]] = []
+    replaced: list[uuid.UUID] = []
+    owners: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    for change in changes:
+        after, subject = change.after, str(change.after.id)
+        version = after.version
+        if change.changes:
+            entries.append(_entry(after.id, "updated", actor, request_id, change.changes))
+            data = {**snapshot(after, change.owners), "changed": sorted(change.changes)}
+            events.append(("updated", subject, data))
+        duplicate_of = after.duplicate_of
+        if change.status != change.before["status"]:
+            # As accounts.apply_status: its own version, audit entry and event.
+            previous, version = change.before["status"], version + 1
+            duplicate_of = None  # the import never makes a duplicate, so it can only end one
+            entries.append(
+                _entry(
+                    after.id,
+                    "status_changed",
+                    actor,
+                    request_id,
+                    {"status": [previous, change.status], "reason": IMPORT_REASON},
+                )
+            )
+            events.append(
+                (
+                    "status_changed",
+                    subject,
+                    {
+                        "id": subject,
+                        "platform": after.platform,
+                        "handle": after.handle,
+                        "district_id": after.district_id,
+                        "status": change.status,
+                        "previous_status": previous,
+                        "duplicate_of": None,
+                        "reason": IMPORT_REASON,
+                        "version": version,
+                    },
+                )
+            )
+        updates.append(
+            {
+                "id": after.id,
+                "district_id": after.district_id,
+                "display_name": after.display_name,
+                "purpose": after.purpose,
+                "language": after.language,
+                "country": after.country,
+                "tags": list(after.tags),
+                "notes": after.notes,
+                "status": change.status,
+                "duplicate_of": duplicate_of,
+                "search_text": after.search_text,
+                "version": version,
+            }
+        )
+        if change.owners_changed:
+            replaced.append(after.id)
+            owners.extend(
+                (after.id, o.person, o.role, o.name, o.email, o.active) for o in change.owners
+            )
+    await repository.update_accounts(session, updates)
+    await repository.delete_owners(session, replaced)
+    await repository.insert_owners(session, owners)
+    await repository.insert_audit(session, entries)
+    await publish_many(session, messaging.publisher, "account", events)
+
+
+def _entry(
+    account_id: uuid.UUID, action: str, actor: str, request_id: str | None, changes: Any
+) -> tuple[Any, ...]:
+    """An audit row as audit.record writes it."""
+    return ("account", str(account_id), action, actor, request_id, json.dumps(changes))
+
+
+@cache
+def _event_type(service: str, aggregate: str, verb: str) -> str:
+    return event_type(service, aggregate, verb)
+
+
+async def publish_many(
+    session: AsyncSession,
+    publisher: OutboxPublisher,
+    aggregate: str,
+    events: Sequence[tuple[str, str, dict[str, Any]]],
+) -> list[CloudEvent]:
+    """Many `publisher.publish(...)` calls in one COPY: the same envelope and outbox row (the
+    relay cannot tell them apart), without the per-event aggregate lock (see the module
+    docstring for why the import does not need it). `events` are (verb, subject, data)."""
+    source = event_source(publisher.service_name)
+    traceparent = traceparent_var.get()
+    built = [
+        CloudEvent(
+            source=source,
+            type=_event_type(publisher.service_name, aggregate, verb),
+            subject=subject,
+            data=data,
+            traceparent=traceparent,
+        )
+        for verb, subject, data in events
+    ]
+    await repository.copy(
+        session,
+        publisher.table.name,
+        repository.OUTBOX_COLUMNS,
+        [(event.id, publisher.topic, event.subject, event.to_json()) for event in built],
+    )
+    return built
+
+
+transfer = TransferService()
