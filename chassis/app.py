@@ -27,6 +27,7 @@ from chassis.consumer import Handler, IdempotentConsumer
 from chassis.database import create_engine, create_session_factory
 from chassis.errors import install_problem_handlers, problem_response
 from chassis.events import CloudEvent
+from chassis.guard import RequestGuard
 from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
@@ -177,6 +178,8 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.metrics = metrics
     install_problem_handlers(app)
+    app.add_middleware(RequestGuard, max_json_bytes=settings.max_json_body_bytes)
+    # Added last, so it runs first: refusals by the guard are logged with a request id too.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))
     app.include_router(router, dependencies=[Depends(require_principal)])

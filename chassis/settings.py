@@ -49,6 +49,7 @@ class ServiceSettings(BaseSettings):
         description="Consumer groups are <prefix>.<consumer>; the service name by default",
     )
     log_level: str = Field(default="INFO")
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="JSON bodies")
     max_page_size: int = Field(default=100, ge=1, le=1000)
 
     @property

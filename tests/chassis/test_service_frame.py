@@ -170,3 +170,20 @@ async def test_logs_are_json_lines_carrying_the_request_id(
     assert access[-1]["request_id"] == "req-42"
     assert access[-1]["service"] == "metrics"
     assert access[-1]["message"].startswith("GET /me 200")
+
+
+async def test_nul_characters_and_oversized_json_are_refused_at_the_edge(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    _name, _app, client = service
+    headers = {**principal_header(), "content-type": "application/json"}
+    nul = await client.post("/me", content=b'{"name": "a\\u0000b"}', headers=headers)
+    assert nul.status_code == 422
+    assert nul.json()["type"].endswith("/nul-character")
+    escaped = await client.post("/me", content=b'{"name": "a\\\\u0000b"}', headers=headers)
+    assert escaped.status_code == 405  # a literal backslash-u: passes the guard, wrong method
+    query = await client.get("/me?q=a%00b", headers=principal_header())
+    assert query.status_code == 422
+    huge = await client.post("/me", content=b'{"x": "' + b"a" * 2_000_000 + b'"}', headers=headers)
+    assert huge.status_code == 413
+    assert huge.headers["content-type"] == "application/problem+json"

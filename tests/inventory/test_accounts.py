@@ -333,3 +333,15 @@ async def test_the_409_names_the_existing_account_only_to_those_who_see_it(
     assert "existing_account_id" not in hidden.json()
     shown = await inventory.client.post("/accounts", json=body, headers=HQ_ADMIN)
     assert shown.json()["existing_account_id"] == german["id"]
+
+
+async def test_a_notes_only_change_is_audited_and_versioned(inventory: RunningService) -> None:
+    account = await register(inventory, platform="x", handle="orange_notes", district_id="fr")
+    url = f"/accounts/{account['id']}"
+    updated = await inventory.client.patch(url, json={"notes": "handover"}, headers=FR_MANAGER)
+    assert updated.json()["version"] == 2
+    trail = (await inventory.client.get(f"{url}/audit", headers=FR_MANAGER)).json()["items"]
+    assert trail[-1]["changes"] == {"notes": [None, "handover"]}
+    [event] = await inventory.events("chorus.inventory.account.updated")
+    assert event["data"]["changed"] == ["notes"]
+    assert "notes" not in {k for k in event["data"] if k != "changed"}

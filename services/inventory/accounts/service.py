@@ -214,7 +214,8 @@ class AccountService:
             Owner.model_validate(o)
             for o in (await repository.owners_of(session, [account.id])).get(account.id, [])
         ]
-        before = snapshot(account, owners_before)
+        # Notes stay out of events (they are internal) but their changes are audited.
+        before = {**snapshot(account, owners_before), "notes": account.notes}
         given = data.model_dump(exclude_unset=True)
         if "district_id" in given and given["district_id"] != account.district_id:
             target = await districts.get_visible(session, scope, given["district_id"])
@@ -229,7 +230,7 @@ class AccountService:
             await repository.replace_owners(
                 session, account.id, [o.model_dump() for o in data.owners]
             )
-        after = snapshot(account, owners_after)
+        after = {**snapshot(account, owners_after), "notes": account.notes}
         changes = audit.diff(before, after)
         if not changes:
             return account
