@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
@@ -50,3 +50,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def copy_records(
+    session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY `records` into `table` on the session's connection, inside its open transaction:
+    the fast path for bulk writes (imports), tens of times quicker than INSERTs."""
+    if not records:
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    # The session has run statements already, so its transaction is open on this connection;
+    # a COPY outside of it would commit on its own.
+    if driver is None or not driver.is_in_transaction():
+        raise RuntimeError("COPY outside the session's transaction")
+    await driver.copy_records_to_table(table, columns=list(columns), records=records)

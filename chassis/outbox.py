@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.database import copy_records
 from chassis.events import CloudEvent, event_source, event_type
 from chassis.observability import traceparent_var
 from chassis.settings import events_topic
@@ -117,6 +118,36 @@ class OutboxPublisher:
             session, event_id=event.id, topic=self.topic, key=subject, payload=event.to_json()
         )
         return event
+
+    async def publish_many(
+        self,
+        session: AsyncSession,
+        *,
+        aggregate: str,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    ) -> list[CloudEvent]:
+        """Many events, (verb, subject, data) each, in one COPY: the same envelopes and outbox
+        rows as `publish`, without its per-aggregate lock (thousands of those would exhaust
+        PostgreSQL's lock table). So the caller must hold its aggregates itself: rows it
+        created in this transaction, or rows it locked FOR UPDATE, as a bulk import does."""
+        traceparent = traceparent_var.get()
+        built = [
+            CloudEvent(
+                source=event_source(self.service_name),
+                type=event_type(self.service_name, aggregate, verb),
+                subject=subject,
+                data=dict(data),
+                traceparent=traceparent,
+            )
+            for verb, subject, data in events
+        ]
+        await copy_records(
+            session,
+            self.table.name,
+            ("event_id", "topic", "key", "payload"),
+            [(event.id, self.topic, event.subject, event.to_json()) for event in built],
+        )
+        return built
 
     async def enqueue(
         self,

@@ -17,6 +17,7 @@ from sqlalchemy import Text, and_, any_, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.database import copy_records
 from services.inventory.models import Account, AccountOwner, AuditEntry, District
 
 ACCOUNT_COLUMNS = (
@@ -40,7 +41,6 @@ ACCOUNT_COLUMNS = (
 STORED_COLUMNS = (*ACCOUNT_COLUMNS, "duplicate_of", "version")
 OWNER_COLUMNS = ("account_id", "person", "role", "name", "email", "active")
 AUDIT_COLUMNS = ("entity_type", "entity_id", "action", "actor", "request_id", "changes")
-OUTBOX_COLUMNS = ("event_id", "topic", "key", "payload")
 
 _UPDATE_ACCOUNT = text(
     "UPDATE accounts SET district_id = :district_id, display_name = :display_name,"
@@ -109,32 +109,16 @@ async def owners_of(
     return found
 
 
-async def copy(
-    session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
-) -> None:
-    """COPY `records` into `table` on the session's connection, in its open transaction."""
-    if not records:
-        return
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    # The session has run statements already, so its transaction is open on this connection;
-    # COPY outside of it would commit on its own.
-    if driver is None or not driver.is_in_transaction():
-        raise RuntimeError("COPY outside the session's transaction")
-    await driver.copy_records_to_table(table, columns=list(columns), records=records)
-
-
 async def insert_accounts(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> None:
-    await copy(session, str(Account.__tablename__), ACCOUNT_COLUMNS, records)
+    await copy_records(session, str(Account.__tablename__), ACCOUNT_COLUMNS, records)
 
 
 async def insert_owners(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> None:
-    await copy(session, str(AccountOwner.__tablename__), OWNER_COLUMNS, records)
+    await copy_records(session, str(AccountOwner.__tablename__), OWNER_COLUMNS, records)
 
 
 async def insert_audit(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> None:
-    await copy(session, str(AuditEntry.__tablename__), AUDIT_COLUMNS, records)
+    await copy_records(session, str(AuditEntry.__tablename__), AUDIT_COLUMNS, records)
 
 
 async def update_accounts(session: AsyncSession, values: Sequence[dict[str, Any]]) -> None:

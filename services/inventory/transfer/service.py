@@ -27,7 +27,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from itertools import islice
 from typing import IO, Any, TypeVar
 
@@ -36,9 +35,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, Unprocessable
-from chassis.events import CloudEvent, event_source, event_type
-from chassis.observability import request_id_var, traceparent_var
-from chassis.outbox import OutboxPublisher
+from chassis.observability import request_id_var
 from services.inventory import audit
 from services.inventory.access import Scope
 from services.inventory.accounts import repository as accounts_repository
@@ -558,7 +555,7 @@ async def _write_creations(
         ) from exc
     await repository.insert_owners(session, owners)
     await repository.insert_audit(session, entries)
-    await publish_many(session, messaging.publisher, "account", events)
+    await messaging.publisher.publish_many(session, aggregate="account", events=events)
 
 
 async def _write_changes(
@@ -632,7 +629,7 @@ async def _write_changes(
     await repository.delete_owners(session, replaced)
     await repository.insert_owners(session, owners)
     await repository.insert_audit(session, entries)
-    await publish_many(session, messaging.publisher, "account", events)
+    await messaging.publisher.publish_many(session, aggregate="account", events=events)
 
 
 def _entry(
@@ -640,41 +637,6 @@ def _entry(
 ) -> tuple[Any, ...]:
     """An audit row as audit.record writes it."""
     return ("account", str(account_id), action, actor, request_id, json.dumps(changes))
-
-
-@cache
-def _event_type(service: str, aggregate: str, verb: str) -> str:
-    return event_type(service, aggregate, verb)
-
-
-async def publish_many(
-    session: AsyncSession,
-    publisher: OutboxPublisher,
-    aggregate: str,
-    events: Sequence[tuple[str, str, dict[str, Any]]],
-) -> list[CloudEvent]:
-    """Many `publisher.publish(...)` calls in one COPY: the same envelope and outbox row (the
-    relay cannot tell them apart), without the per-event aggregate lock (see the module
-    docstring for why the import does not need it). `events` are (verb, subject, data)."""
-    source = event_source(publisher.service_name)
-    traceparent = traceparent_var.get()
-    built = [
-        CloudEvent(
-            source=source,
-            type=_event_type(publisher.service_name, aggregate, verb),
-            subject=subject,
-            data=data,
-            traceparent=traceparent,
-        )
-        for verb, subject, data in events
-    ]
-    await repository.copy(
-        session,
-        publisher.table.name,
-        repository.OUTBOX_COLUMNS,
-        [(event.id, publisher.topic, event.subject, event.to_json()) for event in built],
-    )
-    return built
 
 
 transfer = TransferService()
