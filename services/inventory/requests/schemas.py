@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN
+from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+
+RequestStatus = Literal["open", "approved", "rejected", "cancelled"]
+
+
+class AccountRequestCreate(BaseModel):
+    """What a district asks for: an account by platform and handle, or by its profile URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    district_id: str = Field(pattern=DISTRICT_ID_PATTERN)
+    platform: str | None = Field(default=None, max_length=50)
+    handle: str | None = Field(default=None, max_length=300)
+    profile_url: str | None = Field(
+        default=None, max_length=2048, description="Instead of platform and handle"
+    )
+    display_name: str | None = Field(default=None, max_length=300)
+    purpose: str = Field(
+        min_length=1, max_length=2000, description="Why the district needs this account"
+    )
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+
+    @model_validator(mode="after")
+    def _identified(self) -> AccountRequestCreate:
+        if self.profile_url is None and (self.platform is None or self.handle is None):
+            raise ValueError("give platform and handle, or a profile_url")
+        if not self.purpose.strip():
+            raise ValueError("the purpose cannot be blank")
+        return self
+
+
+class AccountRequestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    district_id: str
+    platform: str
+    handle: str
+    display_name: str | None
+    purpose: str
+    language: str | None
+    country: str | None
+    requested_by: str
+    status: RequestStatus
+    decision_comment: str | None
+    account_id: uuid.UUID | None = Field(description="The account, once approved")
+    created_at: datetime
+    decided_at: datetime | None

@@ -1,0 +1,426 @@
+"""Account requests: a district asks for a new official account, approvals decides.
+
+Asking publishes `account.requested` with a snapshot of what is to be approved and its hash;
+approvals answers with `approval.granted` or `approval.rejected`, handled here. A grant
+registers the account as official (or, if someone registered the handle meanwhile, links and
+promotes that one); a rejection closes the request. Every way a request ends (approved,
+rejected, cancelled) publishes `account.request_closed`, so approvals can drop a request that
+was withdrawn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.pagination import PageRequest
+from services.inventory import audit
+from services.inventory.access import MANAGER_ROLES, Scope
+from services.inventory.accounts import repository as accounts_repository
+from services.inventory.accounts.schemas import Owner
+from services.inventory.accounts.service import (
+    TRANSITIONS,
+    AccountExists,
+    accounts,
+    search_text,
+    snapshot,
+)
+from services.inventory.districts.service import districts
+from services.inventory.models import Account, AccountRequest, District, messaging
+from services.inventory.platforms import Registry, load_registry
+from services.inventory.requests import repository
+from services.inventory.requests.schemas import AccountRequestCreate
+
+log = logging.getLogger("inventory.requests")
+
+SUBJECT_KIND = "account_request"
+# Who the audit trail names for what a decision of the approvals service changed.
+APPROVALS_ACTOR = "approvals"
+REQUESTER_ROLES = MANAGER_ROLES | {"contributor"}
+
+
+class AccountRequestNotFound(NotFound):
+    type_slug = "account-request-not-found"
+    title = "Account request not found"
+
+
+class AccountRequestExists(Conflict):
+    type_slug = "account-request-exists"
+    title = "An open request for this account exists"
+
+
+class AccountRequestClosed(Conflict):
+    type_slug = "account-request-closed"
+    title = "The request is no longer open"
+
+
+class PlatformMismatch(Unprocessable):
+    type_slug = "platform-mismatch"
+    title = "The profile URL is on another platform"
+
+
+def request_snapshot(request: AccountRequest, profile_url: str) -> dict[str, Any]:
+    """What the approvers approve: the account as it will be registered."""
+    return {
+        "district_id": request.district_id,
+        "platform": request.platform,
+        "handle": request.handle,
+        "profile_url": profile_url,
+        "display_name": request.display_name,
+        "purpose": request.purpose,
+        "language": request.language,
+        "country": request.country,
+        "requested_by": request.requested_by,
+    }
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of `content`."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + ".")
+
+
+class AccountRequestService:
+    async def get_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        request_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+    ) -> tuple[AccountRequest, str]:
+        found = await repository.get_with_path(session, request_id, for_update=for_update)
+        if found is None or not scope.can_read(found[1]):
+            raise AccountRequestNotFound(f"No account request {request_id}.")
+        return found
+
+    async def list_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        *,
+        statuses: Sequence[str],
+        district_id: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+    ) -> list[AccountRequest]:
+        """One page and one more row (so the caller knows whether a next page exists)."""
+        if not scope.read_paths:
+            return []
+        district_path = None
+        if district_id is not None:
+            district_path = (await districts.get_visible(session, scope, district_id)).path
+        return await repository.search(
+            session,
+            scope.read_paths,
+            statuses=statuses,
+            district_path=district_path,
+            after=after,
+            limit=page.limit + 1,
+        )
+
+    async def create(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        registry: Registry,
+        data: AccountRequestCreate,
+    ) -> AccountRequest:
+        if data.profile_url is not None:
+            rules, raw_handle = registry.parse_url(data.profile_url)
+            if data.platform is not None and registry.get(data.platform).key != rules.key:
+                raise PlatformMismatch(
+                    f"The URL is a {rules.name} profile, not {data.platform}.",
+                    platform=rules.key,
+                )
+        else:
+            assert data.platform is not None
+            assert data.handle is not None
+            rules, raw_handle = registry.get(data.platform), data.handle
+        handle, handle_key = rules.normalise(raw_handle)
+        district = await districts.get_visible(session, scope, data.district_id)
+        await self._require_requester(session, scope, district)
+        # Two people asking for the same handle at once: the second waits here and then sees
+        # the first one's open request.
+        await repository.lock_handle(session, rules.key, handle_key)
+        existing = await accounts_repository.find_by_key(session, rules.key, handle_key)
+        if existing is not None:
+            raise AccountExists(
+                f"{rules.name} {handle!r} is already registered.",
+                existing_account_id=str(existing.id),
+            )
+        pending = await repository.find_open(session, rules.key, handle_key)
+        if pending is not None:
+            raise AccountRequestExists(
+                f"{rules.name} {handle!r} is already requested.",
+                existing_request_id=str(pending.id),
+            )
+        request = AccountRequest(
+            id=uuid.uuid4(),
+            district_id=district.id,
+            platform=rules.key,
+            handle=handle,
+            handle_key=handle_key,
+            display_name=data.display_name,
+            purpose=data.purpose.strip(),
+            language=data.language,
+            country=data.country,
+            requested_by=scope.principal.sub,
+            status="open",
+        )
+        session.add(request)
+        await session.flush()
+        await session.refresh(request)
+        content = request_snapshot(request, rules.profile_url(handle))
+        await audit.record(
+            session,
+            entity_type="account_request",
+            entity_id=request.id,
+            action="requested",
+            actor=scope.principal.sub,
+            changes=content,
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="account",
+            verb="requested",
+            subject=str(request.id),
+            data={
+                "request_id": str(request.id),
+                "district_id": request.district_id,
+                "subject_kind": SUBJECT_KIND,
+                "platform": request.platform,
+                "handle": request.handle,
+                "profile_url": content["profile_url"],
+                "display_name": request.display_name,
+                "purpose": request.purpose,
+                "language": request.language,
+                "country": request.country,
+                "requested_by": request.requested_by,
+                "snapshot": content,
+                "content_hash": content_hash(content),
+            },
+        )
+        return request
+
+    async def cancel(
+        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
+    ) -> AccountRequest:
+        request, path = await self.get_visible(session, scope, request_id, for_update=True)
+        if request.requested_by != scope.principal.sub and not scope.can_manage(path):
+            raise Forbidden("Only the requester or a manager of the district may cancel it.")
+        if request.status != "open":
+            raise AccountRequestClosed(
+                f"The request is {request.status} already.", request_status=request.status
+            )
+        await self._close(session, request, "cancelled", actor=scope.principal.sub)
+        return request
+
+    async def grant(
+        self,
+        session: AsyncSession,
+        request_id: uuid.UUID,
+        *,
+        comment: str | None,
+        decided_by: str | None,
+    ) -> AccountRequest | None:
+        """Approvals granted the request: the account becomes official. A decision on a request
+        that is unknown or no longer open changes nothing (None)."""
+        request = await self._open_for_decision(session, request_id, "granted")
+        if request is None:
+            return None
+        account = await accounts_repository.find_by_key(
+            session, request.platform, request.handle_key
+        )
+        if account is None:
+            account = await self._register_official(session, request)
+        else:
+            # Registered by hand while the request waited: that account is the one approved.
+            locked = await accounts_repository.get_with_path(session, account.id, for_update=True)
+            assert locked is not None
+            account = locked[0]
+            if account.status != "official" and "official" in TRANSITIONS[account.status]:
+                await accounts.apply_status(
+                    session,
+                    account,
+                    "official",
+                    actor=APPROVALS_ACTOR,
+                    reason=f"Account request {request.id} approved",
+                )
+        await self._close(
+            session,
+            request,
+            "approved",
+            actor=APPROVALS_ACTOR,
+            comment=comment,
+            decided_by=decided_by,
+            account_id=account.id,
+        )
+        return request
+
+    async def reject(
+        self,
+        session: AsyncSession,
+        request_id: uuid.UUID,
+        *,
+        comment: str | None,
+        decided_by: str | None,
+    ) -> AccountRequest | None:
+        """Approvals rejected the request: it is closed. Unknown or decided requests: None."""
+        request = await self._open_for_decision(session, request_id, "rejected")
+        if request is None:
+            return None
+        await self._close(
+            session,
+            request,
+            "rejected",
+            actor=APPROVALS_ACTOR,
+            comment=comment,
+            decided_by=decided_by,
+        )
+        return request
+
+    async def _open_for_decision(
+        self, session: AsyncSession, request_id: uuid.UUID, decision: str
+    ) -> AccountRequest | None:
+        found = await repository.get_with_path(session, request_id, for_update=True)
+        if found is None:
+            log.warning("approval %s of unknown account request %s ignored", decision, request_id)
+            return None
+        request = found[0]
+        if request.status != "open":
+            log.info(
+                "approval %s of account request %s ignored: it is %s",
+                decision,
+                request_id,
+                request.status,
+            )
+            return None
+        return request
+
+    async def _register_official(self, session: AsyncSession, request: AccountRequest) -> Account:
+        """The requested account, official from the start, its requester as primary owner.
+        No Scope here: approvals' decision is the authority."""
+        rules = (await load_registry(session)).get(request.platform)
+        owners = [Owner(person=request.requested_by, role="primary")]
+        account = Account(
+            id=uuid.uuid4(),
+            platform=rules.key,
+            handle=request.handle,
+            handle_key=request.handle_key,
+            profile_url=rules.profile_url(request.handle),
+            display_name=request.display_name,
+            district_id=request.district_id,
+            purpose=request.purpose,
+            language=request.language,
+            country=request.country,
+            tags=[],
+            status="official",
+            search_text=search_text(request.handle_key, request.display_name),
+            created_by=request.requested_by,
+        )
+        session.add(account)
+        await session.flush()
+        await accounts_repository.replace_owners(
+            session, account.id, [o.model_dump() for o in owners]
+        )
+        await session.refresh(account)
+        state = {**snapshot(account, owners), "request_id": str(request.id)}
+        await audit.record(
+            session,
+            entity_type="account",
+            entity_id=account.id,
+            action="registered",
+            actor=APPROVALS_ACTOR,
+            changes=state,
+        )
+        await messaging.publisher.publish(
+            session, aggregate="account", verb="registered", subject=str(account.id), data=state
+        )
+        return account
+
+    async def _close(
+        self,
+        session: AsyncSession,
+        request: AccountRequest,
+        status: str,
+        *,
+        actor: str,
+        comment: str | None = None,
+        decided_by: str | None = None,
+        account_id: uuid.UUID | None = None,
+    ) -> None:
+        previous = request.status
+        request.status = status
+        request.decision_comment = comment
+        request.account_id = account_id
+        request.decided_at = func.now()
+        await session.flush()
+        await session.refresh(request)
+        changes: dict[str, Any] = {"status": [previous, status]}
+        if comment is not None:
+            changes["decision_comment"] = comment
+        if decided_by is not None:
+            changes["decided_by"] = decided_by
+        if account_id is not None:
+            changes["account_id"] = str(account_id)
+        await audit.record(
+            session,
+            entity_type="account_request",
+            entity_id=request.id,
+            action=status,
+            actor=actor,
+            changes=changes,
+        )
+        await messaging.publisher.publish(
+            session,
+            aggregate="account",
+            verb="request_closed",
+            subject=str(request.id),
+            data={
+                "request_id": str(request.id),
+                "subject_kind": SUBJECT_KIND,
+                "district_id": request.district_id,
+                "platform": request.platform,
+                "handle": request.handle,
+                "requested_by": request.requested_by,
+                "status": status,
+                "account_id": str(account_id) if account_id else None,
+                "decision_comment": comment,
+                "decided_by": decided_by,
+            },
+        )
+
+    async def _require_requester(
+        self, session: AsyncSession, scope: Scope, district: District
+    ) -> None:
+        """Asking needs a contributor or manager role on the district or above it."""
+        if scope.can_manage(district.path):
+            return
+        granted = [d for d, roles in scope.principal.grants.items() if roles & REQUESTER_ROLES]
+        if granted:
+            roots = (
+                await session.execute(select(District.path).where(District.id.in_(granted)))
+            ).scalars()
+            if any(_within(district.path, root) for root in roots):
+                return
+        raise Forbidden(
+            f"Requesting an account for district {district.id!r} needs a contributor or"
+            " manager role on it or above it."
+        )
+
+
+account_requests = AccountRequestService()
