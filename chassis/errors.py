@@ -8,6 +8,7 @@ is still rendered as problem+json but logged as the bug it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -35,7 +36,7 @@ class Problem(Exception):
 
     def to_dict(self, instance: str | None = None) -> dict[str, Any]:
         return problem_body(
-            self.status, self.type_slug, self.title, self.detail, instance, **self.extensions
+            self.status, self.type_slug, self.title, self.detail, instance, self.extensions
         )
 
 
@@ -81,17 +82,13 @@ def problem_body(
     title: str,
     detail: str,
     instance: str | None = None,
-    **extensions: Any,
+    extensions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + type_slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
+    # Extension members never replace the standard ones (RFC 9457 section 3.2).
+    body: dict[str, Any] = dict(extensions or {})
+    body.update(type=TYPE_BASE + type_slug, title=title, status=status, detail=detail)
     if instance:
         body["instance"] = instance
-    body.update(extensions)
     return body
 
 
@@ -106,7 +103,7 @@ def problem_response(
     **extensions: Any,
 ) -> JSONResponse:
     return JSONResponse(
-        problem_body(status, type_slug, title, detail, instance, **extensions),
+        problem_body(status, type_slug, title, detail, instance, extensions),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,

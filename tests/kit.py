@@ -21,7 +21,11 @@ from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
 
 
 def build_app(
-    service: str, database_url: str, infrastructure: Infrastructure, role: str = "all"
+    service: str,
+    database_url: str,
+    infrastructure: Infrastructure,
+    role: str = "all",
+    **overrides: Any,
 ) -> FastAPI:
     """The service's app; with role "web" it serves HTTP only (no relay, no consumers), which
     is all most API tests need. Consumer groups get a unique prefix per app."""
@@ -35,6 +39,7 @@ def build_app(
         internal_key=INTERNAL_KEY,
         process_role=role,
         consumer_group_prefix=f"test-{uuid.uuid4().hex[:8]}.{service}",
+        **overrides,
     )
     app: FastAPI = import_module(f"services.{service}.app").create_app(settings)
     return app
@@ -79,10 +84,10 @@ class RunningService:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    infrastructure: Infrastructure, service: str, role: str = "web"
+    infrastructure: Infrastructure, service: str, role: str = "web", **overrides: Any
 ) -> AsyncIterator[RunningService]:
     database_url = await migrated_database(infrastructure, service)
-    app = build_app(service, database_url, infrastructure, role)
+    app = build_app(service, database_url, infrastructure, role, **overrides)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from chassis.app import create_service_app
 from services.inventory.api import router
 from services.inventory.events import consumers
+from services.inventory.jobs import periodic_jobs
 from services.inventory.models import messaging
 from services.inventory.settings import InventorySettings, get_settings
 
@@ -24,4 +25,5 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         router=router,
         messaging=messaging,
         consumers=consumers,
+        periodic_jobs=periodic_jobs,
     )

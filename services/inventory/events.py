@@ -2,7 +2,8 @@
 
 Published on `chorus.inventory.events` (type `chorus.inventory.<aggregate>.<verb>`):
 district.created, district.renamed, district.moved, account.registered, account.updated,
-account.status_changed, account.flagged, account.requested, takedown.opened, takedown.updated.
+account.status_changed, account.flagged, account.flag_resolved, account.requested,
+account.request_closed, takedown.opened, takedown.updated.
 
 Consumed: the approvals service's decisions on account requests, and the calendar service's
 post.published (the last activity of each account).

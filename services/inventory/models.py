@@ -208,6 +208,8 @@ class AccountFlag(Base):
             "reason",
             text("(details->>'other_account_id')"),
             unique=True,
+            # Dormant and orphaned flags have no other account: NULLs must count as equal.
+            postgresql_nulls_not_distinct=True,
             postgresql_where=text("resolved_at IS NULL"),
         ),
     )
@@ -234,7 +236,17 @@ class AccountRequest(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        # One open request per handle, whatever races the requests run.
+        Index(
+            "uq_account_requests_open",
+            "platform",
+            "handle_key",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
 
 class TakedownCase(Base):

@@ -21,6 +21,7 @@ class InventorySettings(ServiceSettings):
     availability_user_agent: str = "Chorus handle availability check"
     dormant_scan_cron: str = Field(default="17 3 * * *", description="When dormancy is checked")
     duplicate_scan_cron: str = Field(default="47 3 * * *", description="Near-duplicate scan")
+    orphaned_scan_cron: str = Field(default="7 4 * * *", description="Orphaned-account scan")
     duplicate_similarity_threshold: float = Field(default=0.6, gt=0, le=1)
     import_max_rows: int = Field(default=200_000, ge=1)
     import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)

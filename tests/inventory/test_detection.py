@@ -433,3 +433,21 @@ class TestLastActivity:
         assert len(await service.events(RESOLVED)) == 1
         # Active within its platform's limit: no longer dormant.
         assert await scan(service, scan_dormant) == (0, 0)
+
+
+async def test_the_database_keeps_one_open_flag_per_account_and_reason(
+    inventory: RunningService,
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    created = await inventory.client.post(
+        "/accounts",
+        json={"platform": "x", "handle": "one_flag", "district_id": "fr"},
+        headers=as_user("regina", hq="regional_manager"),
+    )
+    flag = "INSERT INTO account_flags (account_id, reason) VALUES (:id, 'dormant')"
+    async with inventory.sessions() as session, session.begin():
+        await session.execute(text(flag), {"id": created.json()["id"]})
+    with pytest.raises(IntegrityError):
+        async with inventory.sessions() as session, session.begin():
+            await session.execute(text(flag), {"id": created.json()["id"]})
