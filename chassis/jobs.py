@@ -12,17 +12,21 @@ commits, so a job's state change and its outbox events commit together.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import procrastinate
+import psycopg_pool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.outbox import asyncpg_dsn
 from chassis.settings import ServiceSettings
 
 log = logging.getLogger("chassis.jobs")
+
+WORKER_RESTART_SECONDS = 5.0
 
 JobBody = Callable[[AsyncSession, ServiceSettings], Awaitable[object]]
 
@@ -47,12 +51,14 @@ class JobQueue:
         self.settings = settings
         self.session_factory = session_factory
         self.queue = settings.service_name
-        connector = procrastinate.PsycopgConnector(
+        self.pool = psycopg_pool.AsyncConnectionPool(
             conninfo=asyncpg_dsn(settings.database_url),
             min_size=1,
             max_size=settings.job_concurrency + 2,
+            open=False,
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
         )
-        self.app = procrastinate.App(connector=connector)
+        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector())
         self.runs: dict[str, int] = {}
         for job in periodic:
             self._add_periodic(job)
@@ -68,17 +74,29 @@ class JobQueue:
         self.app.periodic(cron=job.cron(self.settings), periodic_id=job.name)(task)
 
     async def open(self) -> None:
-        await self.app.open_async()
+        # Not waiting for connections: a service starts, and reports itself not ready, while
+        # its database is down; the pool connects when the database is back.
+        await self.pool.open(wait=False)
+        await self.app.open_async(pool=self.pool)
 
     async def close(self) -> None:
         await self.app.close_async()
+        await self.pool.close()
 
     async def run_worker(self) -> None:
-        await self.app.run_worker_async(
-            queues=[self.queue],
-            concurrency=self.settings.job_concurrency,
-            install_signal_handlers=False,
-            listen_notify=True,
-            delete_jobs="successful",
-            name=f"{self.queue}-worker",
-        )
+        """The worker, restarted after a failure (the database going away, say)."""
+        while True:
+            try:
+                await self.app.run_worker_async(
+                    queues=[self.queue],
+                    concurrency=self.settings.job_concurrency,
+                    install_signal_handlers=False,
+                    listen_notify=True,
+                    delete_jobs="successful",
+                    name=f"{self.queue}-worker",
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job worker of %s failed; restarting", self.queue)
+            await asyncio.sleep(WORKER_RESTART_SECONDS)
