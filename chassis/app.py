@@ -155,9 +155,7 @@ def create_service_app(
                 runtime.tasks.append(asyncio.create_task(consumer.run(), name=consumer.name))
             yield
         finally:
-            for task in runtime.tasks:
-                task.cancel()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await stop_tasks(runtime.tasks)
             runtime.tasks.clear()
             runtime.consumers.clear()
             if jobs is not None:
@@ -187,6 +185,23 @@ def create_service_app(
         configure(app)
     _document_problems(app)
     return app
+
+
+async def stop_tasks(tasks: Sequence[asyncio.Task[None]], within: float = 15.0) -> None:
+    """Cancel background tasks and wait for them, cancelling again while they linger: a
+    library that swallows one cancellation (a connection pool retrying, say) would otherwise
+    hang the shutdown for good."""
+    pending = {task for task in tasks if not task.done()}
+    deadline = asyncio.get_running_loop().time() + within
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            log.error("tasks did not stop: %s", sorted(t.get_name() for t in pending))
+            return
+        _done, pending = await asyncio.wait(pending, timeout=min(1.0, remaining))
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _count_into(counter: Any) -> Callable[[Sequence[CloudEvent]], None]:

@@ -95,6 +95,9 @@ class JobQueue:
                     delete_jobs="successful",
                     name=f"{self.queue}-worker",
                 )
+                # It returns when stopped: procrastinate turns a cancellation into a graceful
+                # stop and does not re-raise it.
+                return
             except asyncio.CancelledError:
                 raise
             except Exception:
