@@ -28,6 +28,11 @@ class InvalidHandle(Unprocessable):
     title = "The handle breaks the platform's rules"
 
 
+class PlatformMismatch(Unprocessable):
+    type_slug = "platform-mismatch"
+    title = "The URL is on another platform"
+
+
 class InvalidProfileUrl(Unprocessable):
     type_slug = "invalid-profile-url"
     title = "Not a profile URL Chorus recognises"
@@ -87,6 +92,24 @@ class Registry:
                 f"Chorus knows no platform {key!r}.", known=sorted(self.platforms)
             )
         return rules
+
+    def resolve(
+        self, platform: str | None, handle: str | None, profile_url: str | None
+    ) -> tuple[PlatformRules, str, str]:
+        """(platform rules, handle as shown, handle key) from a platform and handle, or from a
+        profile URL (with a platform given too, they must agree)."""
+        if profile_url is not None:
+            rules, raw_handle = self.parse_url(profile_url)
+            if platform is not None and self.get(platform).key != rules.key:
+                raise PlatformMismatch(
+                    f"The URL is a {rules.name} profile, not {platform}.", platform=rules.key
+                )
+        else:
+            if platform is None or handle is None:
+                raise InvalidHandle("Give a platform and a handle, or a profile URL.")
+            rules, raw_handle = self.get(platform), handle
+        shown, key = rules.normalise(raw_handle)
+        return rules, shown, key
 
     def parse_url(self, url: str) -> tuple[PlatformRules, str]:
         """The platform and handle a profile URL points at."""

@@ -5,12 +5,10 @@ account from calendar's post.published on the broker."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
@@ -27,7 +25,7 @@ from services.inventory.detection.service import (
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
 from tests.inventory.conftest import HQ_ADMIN
-from tests.kit import RunningService, as_user, running_service
+from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,23 +34,6 @@ FR_VIEWER = as_user("vera", fr="viewer")
 FLAGGED = "chorus.inventory.account.flagged"
 RESOLVED = "chorus.inventory.account.flag_resolved"
 OWNER = {"person": "owner", "role": "primary"}
-DISTRICTS = (
-    {"id": "hq", "name": "Headquarters", "kind": "region"},
-    {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq"},
-    {"id": "fr-paris", "name": "Paris", "kind": "team", "parent_id": "fr"},
-    {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq"},
-)
-
-
-@pytest_asyncio.fixture
-async def inventory_worker(infrastructure: Infrastructure) -> AsyncIterator[RunningService]:
-    """The inventory service with its consumers running (role "all") and the same districts
-    as the `inventory` fixture."""
-    async with running_service(infrastructure, "inventory", role="all") as service:
-        for body in DISTRICTS:
-            response = await service.client.post("/districts", json=body, headers=HQ_ADMIN)
-            assert response.status_code == 201, response.text
-        yield service
 
 
 async def register(

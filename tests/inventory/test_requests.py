@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
 from chassis.consumer import IdempotentConsumer
@@ -19,7 +17,7 @@ from services.inventory.requests.handlers import on_granted, on_rejected
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
 from tests.inventory.conftest import HQ_ADMIN
-from tests.kit import RunningService, as_user, running_service
+from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,23 +30,6 @@ DE_MANAGER = as_user("dieter", de="district_manager")
 APPROVALS_TOPIC = "chorus.approvals.events"
 GRANTED = "chorus.approvals.approval.granted"
 REJECTED = "chorus.approvals.approval.rejected"
-DISTRICTS = (
-    {"id": "hq", "name": "Headquarters", "kind": "region"},
-    {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq"},
-    {"id": "fr-paris", "name": "Paris", "kind": "team", "parent_id": "fr"},
-    {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq"},
-)
-
-
-@pytest_asyncio.fixture
-async def inventory_worker(infrastructure: Infrastructure) -> AsyncIterator[RunningService]:
-    """The inventory service with its consumers running (role "all") and the same districts
-    as the `inventory` fixture."""
-    async with running_service(infrastructure, "inventory", role="all") as service:
-        for body in DISTRICTS:
-            response = await service.client.post("/districts", json=body, headers=HQ_ADMIN)
-            assert response.status_code == 201, response.text
-        yield service
 
 
 async def ask(

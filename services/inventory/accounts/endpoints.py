@@ -34,6 +34,7 @@ from services.inventory.districts.service import DistrictNotFound, districts
 from services.inventory.platforms import (
     InvalidHandle,
     InvalidProfileUrl,
+    PlatformMismatch,
     UnknownPlatform,
     load_registry,
 )
@@ -55,6 +56,7 @@ DistrictFilter = Annotated[
         UnknownPlatform,
         InvalidHandle,
         InvalidProfileUrl,
+        PlatformMismatch,
         InvalidDuplicate,
         DistrictNotFound,
         Forbidden,

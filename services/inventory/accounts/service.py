@@ -119,18 +119,7 @@ class AccountService:
     async def register(
         self, session: AsyncSession, scope: Scope, registry: Registry, data: AccountCreate
     ) -> Account:
-        if data.profile_url is not None:
-            rules, raw_handle = registry.parse_url(data.profile_url)
-            if data.platform is not None and registry.get(data.platform).key != rules.key:
-                raise Unprocessable(
-                    f"The URL is a {rules.name} profile, not {data.platform}.",
-                    platform=rules.key,
-                )
-        else:
-            assert data.platform is not None
-            assert data.handle is not None
-            rules, raw_handle = registry.get(data.platform), data.handle
-        handle, handle_key = rules.normalise(raw_handle)
+        rules, handle, handle_key = registry.resolve(data.platform, data.handle, data.profile_url)
         district = await districts.get_visible(session, scope, data.district_id)
         scope.require_manage(district.path, f"accounts of district {district.id!r}")
         await self._refuse_existing(session, scope, rules.key, rules.name, handle, handle_key)

@@ -17,6 +17,7 @@ from services.inventory.districts.service import DistrictNotFound
 from services.inventory.platforms import (
     InvalidHandle,
     InvalidProfileUrl,
+    PlatformMismatch,
     UnknownPlatform,
     load_registry,
 )
@@ -29,7 +30,6 @@ from services.inventory.requests.service import (
     AccountRequestClosed,
     AccountRequestExists,
     AccountRequestNotFound,
-    PlatformMismatch,
     account_requests,
 )
 

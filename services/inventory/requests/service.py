@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.pagination import PageRequest
 from services.inventory import audit
 from services.inventory.access import MANAGER_ROLES, Scope
@@ -61,11 +61,6 @@ class AccountRequestExists(Conflict):
 class AccountRequestClosed(Conflict):
     type_slug = "account-request-closed"
     title = "The request is no longer open"
-
-
-class PlatformMismatch(Unprocessable):
-    type_slug = "platform-mismatch"
-    title = "The profile URL is on another platform"
 
 
 def request_snapshot(request: AccountRequest, profile_url: str) -> dict[str, Any]:
@@ -139,18 +134,7 @@ class AccountRequestService:
         registry: Registry,
         data: AccountRequestCreate,
     ) -> AccountRequest:
-        if data.profile_url is not None:
-            rules, raw_handle = registry.parse_url(data.profile_url)
-            if data.platform is not None and registry.get(data.platform).key != rules.key:
-                raise PlatformMismatch(
-                    f"The URL is a {rules.name} profile, not {data.platform}.",
-                    platform=rules.key,
-                )
-        else:
-            assert data.platform is not None
-            assert data.handle is not None
-            rules, raw_handle = registry.get(data.platform), data.handle
-        handle, handle_key = rules.normalise(raw_handle)
+        rules, handle, handle_key = registry.resolve(data.platform, data.handle, data.profile_url)
         district = await districts.get_visible(session, scope, data.district_id)
         await self._require_requester(session, scope, district)
         # Two people asking for the same handle at once: the second waits here and then sees
