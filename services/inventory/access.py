@@ -28,17 +28,18 @@ class Scope:
     manage_paths: tuple[str, ...]
 
     def can_read(self, path: str) -> bool:
-        return any(_within(path, root) for root in self.read_paths)
+        return any(within(path, root) for root in self.read_paths)
 
     def can_manage(self, path: str) -> bool:
-        return any(_within(path, root) for root in self.manage_paths)
+        return any(within(path, root) for root in self.manage_paths)
 
     def require_manage(self, path: str, what: str = "this district") -> None:
         if not self.can_manage(path):
             raise Forbidden(f"Managing {what} needs a manager role on it or above it.")
 
 
-def _within(path: str, root: str) -> bool:
+def within(path: str, root: str) -> bool:
+    """The district at `path` is `root` or below it."""
     return path == root or path.startswith(root + ".")
 
 

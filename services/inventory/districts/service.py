@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.pagination import PageRequest
 from services.inventory import audit
-from services.inventory.access import Scope
+from services.inventory.access import Scope, within
 from services.inventory.districts.schemas import DistrictCreate, DistrictMove, DistrictRename
 from services.inventory.models import District, messaging
 
@@ -122,7 +122,7 @@ class DistrictService:
         scope.require_manage(district.path, f"district {district.id!r}")
         parent = await self.get_visible(session, scope, data.parent_id)
         scope.require_manage(parent.path, f"district {parent.id!r}")
-        if parent.path == district.path or parent.path.startswith(district.path + "."):
+        if within(parent.path, district.path):
             raise InvalidTree("A district cannot move under itself or one of its own.")
         _check_kinds(parent.kind, district.kind)
         if district.parent_id == parent.id:

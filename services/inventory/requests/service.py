@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.pagination import PageRequest
 from services.inventory import audit
-from services.inventory.access import MANAGER_ROLES, Scope
+from services.inventory.access import MANAGER_ROLES, Scope, within
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -82,10 +82,6 @@ def content_hash(content: dict[str, Any]) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of `content`."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + ".")
 
 
 class AccountRequestService:
@@ -399,7 +395,7 @@ class AccountRequestService:
             roots = (
                 await session.execute(select(District.path).where(District.id.in_(granted)))
             ).scalars()
-            if any(_within(district.path, root) for root in roots):
+            if any(within(district.path, root) for root in roots):
                 return
         raise Forbidden(
             f"Requesting an account for district {district.id!r} needs a contributor or"
