@@ -32,7 +32,7 @@ from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
 from chassis.outbox import OutboxPublisher, OutboxRelay
-from chassis.principal import require_principal
+from chassis.principal import PUBLIC_PREFIX, require_principal
 from chassis.settings import ServiceSettings, events_topic
 
 log = logging.getLogger("chassis.app")
@@ -93,6 +93,7 @@ def create_service_app(
     periodic_jobs: Sequence[PeriodicJob] = (),
     version: str = "0.1.0",
     configure: Callable[[FastAPI], None] | None = None,
+    public_router: APIRouter | None = None,
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     metrics = HttpMetrics(settings.service_name)
@@ -181,6 +182,9 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))
     app.include_router(router, dependencies=[Depends(require_principal)])
+    if public_router is not None:
+        # No principal here: each route authenticates its caller itself (see PUBLIC_PREFIX).
+        app.include_router(public_router, prefix=PUBLIC_PREFIX)
     if configure is not None:
         configure(app)
     _document_problems(app)

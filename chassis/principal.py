@@ -25,6 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chassis.errors import Unauthorized
 
 PRINCIPAL_HEADER = "x-chorus-principal"
+# A service's routes under this prefix take no principal: they authenticate their callers
+# themselves (a calendar feed token, a scheduler's webhook signature). The gateway forwards
+# them without asking for a JWT.
+PUBLIC_PREFIX = "/public"
 DEFAULT_TTL_SECONDS = 60
 # Clock skew tolerated between the gateway's clock and a service's.
 CLOCK_SKEW_SECONDS = 5

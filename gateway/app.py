@@ -28,7 +28,7 @@ from chassis.observability import (
     configure_logging,
     request_id_var,
 )
-from chassis.principal import PRINCIPAL_HEADER, sign_principal
+from chassis.principal import PRINCIPAL_HEADER, PUBLIC_PREFIX, sign_principal
 from gateway.auth import TokenVerifier, grants_from_claims
 from gateway.settings import GatewaySettings, get_settings
 
@@ -113,8 +113,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 f"There is no service named {service!r}.",
                 instance=request.url.path,
             )
-        claims = await request.app.state.verifier.verify(request.headers.get("authorization"))
         request_id = request_id_var.get()
+        if _is_public(path):
+            # The service authenticates these itself (a feed token, a webhook signature).
+            url = f"{upstream}/{_raw_subpath(request, service, path)}"
+            return await _forward(request, url, None, request_id, settings)
+        claims = await request.app.state.verifier.verify(request.headers.get("authorization"))
         principal = sign_principal(
             internal_key,
             sub=str(claims["sub"]),
@@ -126,6 +130,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return await _forward(request, url, principal, request_id, settings)
 
     return app
+
+
+def _is_public(path: str) -> bool:
+    """A service's ``/public/...`` routes: no JWT, no principal (see chassis.app)."""
+    first = path.split("/", 1)[0]
+    return first == PUBLIC_PREFIX.strip("/")
 
 
 def _raw_subpath(request: Request, service: str, path: str) -> str:
@@ -145,7 +155,7 @@ def _raw_subpath(request: Request, service: str, path: str) -> str:
 async def _forward(
     request: Request,
     url: str,
-    principal: str,
+    principal: str | None,
     request_id: str | None,
     settings: GatewaySettings,
 ) -> Response:
@@ -154,7 +164,8 @@ async def _forward(
     headers = CIMultiDict(
         (k, v) for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED
     )
-    headers[PRINCIPAL_HEADER] = principal
+    if principal is not None:
+        headers[PRINCIPAL_HEADER] = principal
     if request_id:
         headers["x-request-id"] = request_id
     if TRACEPARENT_HEADER not in headers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis.app import create_service_app
-from services.calendar.api import router
+from services.calendar.api import public_router, router
 from services.calendar.events import consumers
 from services.calendar.models import messaging
 from services.calendar.settings import CalendarSettings, get_settings
@@ -24,4 +24,5 @@ def create_app(settings: CalendarSettings | None = None) -> FastAPI:
         router=router,
         messaging=messaging,
         consumers=consumers,
+        public_router=public_router,
     )

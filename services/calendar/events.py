@@ -1,7 +1,21 @@
-"""Events the calendar service publishes, and the handlers of those it consumes."""
+"""Events the calendar service publishes, and the consumers of those it reads.
+
+Published on `chorus.calendar.events` (type `chorus.calendar.<aggregate>.<verb>`):
+post.submitted, post.withdrawn, post.approved, post.scheduled, post.schedule_blocked,
+post.published, post.publish_failed, post.cancelled.
+
+Consumed: inventory's district events (the district replica) and account events (the accounts
+a post may target); approvals' decisions on posts; the webhooks service's scheduler callbacks.
+"""
 
 from __future__ import annotations
 
 from chassis.app import ConsumerSpec
+from services.calendar.accounts.handlers import HANDLERS as INVENTORY_HANDLERS
+from services.calendar.posts.handlers import APPROVAL_HANDLERS, SCHEDULER_HANDLERS
 
-consumers: list[ConsumerSpec] = []
+consumers: list[ConsumerSpec] = [
+    ConsumerSpec(name="inventory", sources=["inventory"], handlers=INVENTORY_HANDLERS),
+    ConsumerSpec(name="approvals", sources=["approvals"], handlers=APPROVAL_HANDLERS),
+    ConsumerSpec(name="webhooks", sources=["webhooks"], handlers=SCHEDULER_HANDLERS),
+]

@@ -30,13 +30,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import UserDefinedType
 
 from chassis.app import Messaging
 from chassis.consumer import inbox_table
 from chassis.database import new_metadata
+from chassis.districts import LTree
 from chassis.outbox import OutboxPublisher, outbox_table
 
 
@@ -63,19 +62,6 @@ ACCOUNT_STATUSES = (
 OWNER_ROLES = ("primary", "backup")
 TAKEDOWN_STATUSES = ("open", "reported", "escalated", "removed", "kept", "transferred")
 REQUEST_STATUSES = ("open", "approved", "rejected", "cancelled")
-
-
-class LTree(UserDefinedType[str]):
-    """PostgreSQL ``ltree``; values travel as text."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "LTREE"
-
-
-# So reflection (Alembic's comparisons) knows the type too.
-postgresql_base.ischema_names["ltree"] = LTree
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

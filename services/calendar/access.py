@@ -1,0 +1,124 @@
+"""Who may see and change what in the calendar service, by district.
+
+Districts come from the replica of inventory's tree (``models.districts``). A role on a
+district covers the districts below it. Objects with no district (the company-wide calendar,
+company campaigns, rules, blackouts and assets) are read by everyone who holds any grant and
+changed only by the central team: a regional manager on a top-level district.
+
+- read: any role on the object's district or above;
+- write posts and assets: contributor or manager there;
+- manage calendars, campaigns, the style guide and blackouts: a manager there.
+
+An object the caller cannot read does not exist for them (404), so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.districts import MANAGER_ROLES, Scope, within
+from chassis.districts import scope_of as scope_over
+from chassis.errors import Forbidden, NotFound
+from chassis.principal import Principal
+from services.calendar.models import districts
+
+__all__ = [
+    "CENTRAL_ROLE",
+    "MANAGER_ROLES",
+    "WRITER_ROLES",
+    "DistrictNotFound",
+    "Scope",
+    "applies_to",
+    "can_read",
+    "district_path",
+    "is_central",
+    "require_manage",
+    "require_write",
+    "scope_of",
+    "visible",
+    "within",
+]
+
+WRITER_ROLES = frozenset({"contributor"}) | MANAGER_ROLES
+CENTRAL_ROLE = "regional_manager"
+
+
+class DistrictNotFound(NotFound):
+    type_slug = "district-not-found"
+    title = "District not found"
+
+
+async def scope_of(session: AsyncSession, principal: Principal) -> Scope:
+    return await scope_over(session, principal, districts)
+
+
+def is_central(scope: Scope) -> bool:
+    """The caller is on the central team: a regional manager on a top-level district."""
+    return any("." not in path for path in scope.paths_with({CENTRAL_ROLE}))
+
+
+def can_read(scope: Scope, path: str | None) -> bool:
+    """May read an object of the district at `path` (None: a company-wide object)."""
+    if path is None:
+        return bool(scope.read_paths)
+    return scope.can_read(path)
+
+
+def require_write(scope: Scope, path: str | None, what: str) -> None:
+    if path is None:
+        if not is_central(scope):
+            raise Forbidden(f"{what} company-wide needs the central team (a regional manager).")
+        return
+    scope.require_role(path, WRITER_ROLES, what)
+
+
+def require_manage(scope: Scope, path: str | None, what: str) -> None:
+    if path is None:
+        if not is_central(scope):
+            raise Forbidden(f"{what} company-wide needs the central team (a regional manager).")
+        return
+    scope.require_role(path, MANAGER_ROLES, what)
+
+
+async def district_path(session: AsyncSession, scope: Scope, district_id: str) -> str:
+    """The path of a district the caller can read, or 404."""
+    path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
+    if path is None or not scope.can_read(path):
+        raise DistrictNotFound(f"No district {district_id!r}.")
+    return str(path)
+
+
+def visible(district_column: Any, scope: Scope) -> ColumnElement[bool]:
+    """SQL: rows whose district the caller reads (company-wide rows included)."""
+    if not scope.read_paths:
+        return false()
+    return or_(
+        district_column.is_(None),
+        district_column.in_(
+            select(districts.c.id).where(
+                text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
+                    read_paths=list(scope.read_paths)
+                )
+            )
+        ),
+    )
+
+
+def applies_to(district_column: Any, path: str | None) -> ColumnElement[bool]:
+    """SQL: rows that apply to the district at `path`: company-wide rows and those of the
+    district or its ancestors (a style rule, a blackout, a campaign). With `path` None (the
+    company-wide calendar) only company-wide rows apply."""
+    if path is None:
+        company_only: ColumnElement[bool] = district_column.is_(None)
+        return company_only
+    return or_(
+        district_column.is_(None),
+        district_column.in_(
+            select(districts.c.id).where(
+                text("districts.path @> CAST(:target_path AS ltree)").bindparams(target_path=path)
+            )
+        ),
+    )
