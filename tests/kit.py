@@ -12,10 +12,13 @@ from importlib import import_module
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.consumer import IdempotentConsumer
+from chassis.events import CloudEvent
 from chassis.principal import PRINCIPAL_HEADER, sign_principal
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
 
@@ -92,3 +95,24 @@ async def running_service(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield RunningService(app, client)
+
+
+async def send(infrastructure: Infrastructure, topic: str, *events: CloudEvent) -> None:
+    """Publish events to the broker as another service's relay would (keyed by aggregate)."""
+    producer = AIOKafkaProducer(bootstrap_servers=infrastructure.bootstrap_servers)
+    await producer.start()
+    try:
+        for event in events:
+            data = event.data
+            key = str(
+                data.get("subject_id") or data.get("post_id") or data.get("id") or event.subject
+            )
+            await producer.send_and_wait(topic, event.to_json(), key=key.encode())
+    finally:
+        await producer.stop()
+
+
+def consumer_of(service: RunningService, name: str) -> IdempotentConsumer:
+    [consumer] = [c for c in service.app.state.runtime.consumers if c.name.endswith("." + name)]
+    assert isinstance(consumer, IdempotentConsumer)
+    return consumer

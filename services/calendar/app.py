@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis.app import create_service_app
 from services.calendar.api import public_router, router
+from services.calendar.assets.storage import install as install_asset_storage
 from services.calendar.events import consumers
 from services.calendar.models import messaging
 from services.calendar.settings import CalendarSettings, get_settings
@@ -25,4 +26,5 @@ def create_app(settings: CalendarSettings | None = None) -> FastAPI:
         messaging=messaging,
         consumers=consumers,
         public_router=public_router,
+        configure=install_asset_storage,
     )

@@ -163,6 +163,23 @@ async def test_authorization_header_is_not_forwarded(
     assert "authorization" not in upstream.last.headers
 
 
+async def test_public_routes_pass_without_a_token_and_without_a_principal(
+    client: httpx.AsyncClient, upstream: EchoUpstream
+) -> None:
+    # A client-sent principal (even one signed with the real key) is dropped here too.
+    forged = sign_principal(INTERNAL_KEY.encode(), sub="admin", grants={"d1": ["legal"]})
+    response = await client.get(
+        "/api/inventory/public/feeds/tok.ics", headers={"X-Chorus-Principal": forged}
+    )
+
+    assert response.status_code == 200, response.text
+    assert upstream.last.path == "/public/feeds/tok.ics"
+    assert "x-chorus-principal" not in upstream.last.headers
+    # Only the /public prefix: a path merely starting with the word still needs a token.
+    refused = await client.get("/api/inventory/publicity")
+    assert_problem(refused, 401, "unauthorized")
+
+
 # --- Routing and upstream failures --------------------------------------------------------
 
 

@@ -9,15 +9,13 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from chassis.consumer import IdempotentConsumer
 from chassis.events import CloudEvent
 from services.inventory.requests.handlers import on_granted, on_rejected
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
 from tests.inventory.conftest import HQ_ADMIN
-from tests.kit import RunningService, as_user
+from tests.kit import RunningService, as_user, consumer_of, send
 
 pytestmark = pytest.mark.asyncio
 
@@ -51,23 +49,6 @@ def decision(
         subject=str(uuid.uuid4()),  # the approval's id
         data={"subject_kind": subject_kind, "subject_id": request_id, **data},
     )
-
-
-async def send(infrastructure: Infrastructure, topic: str, *events: CloudEvent) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=infrastructure.bootstrap_servers)
-    await producer.start()
-    try:
-        for event in events:
-            key = str(event.data.get("subject_id") or event.data.get("account_id"))
-            await producer.send_and_wait(topic, event.to_json(), key=key.encode())
-    finally:
-        await producer.stop()
-
-
-def consumer_of(service: RunningService, name: str) -> IdempotentConsumer:
-    [consumer] = [c for c in service.app.state.runtime.consumers if c.name.endswith("." + name)]
-    assert isinstance(consumer, IdempotentConsumer)
-    return consumer
 
 
 async def handle_directly(service: RunningService, event: CloudEvent) -> None:

@@ -1,7 +1,101 @@
-"""HTTP endpoints of blackouts."""
+"""HTTP endpoints of blackouts: periods when nothing publishes, company-wide or for a district
+and those below it. Reading needs any role on a district the blackout applies to; declaring
+and lifting one needs a manager there (the central team for company-wide ones)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import AwareDatetime
+
+from chassis.database import SessionDep
+from chassis.errors import Forbidden, problem_responses
+from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.principal import PrincipalDep
+from services.calendar.access import DistrictNotFound, scope_of
+from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
+from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
+from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
 
 router = APIRouter(tags=["blackouts"])
+
+
+@router.post(
+    "/blackouts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BlackoutOut,
+    responses=problem_responses(DistrictNotFound, Forbidden),
+)
+async def create_blackout(
+    data: BlackoutCreate, session: SessionDep, principal: PrincipalDep
+) -> BlackoutOut:
+    """Declare a blackout: from `starts_at` (inclusive) to `ends_at` (exclusive), both with
+    their UTC offset, at most a year long. Posts of the district and the districts below it
+    (every district when `district_id` is null) cannot be scheduled inside it, and lint
+    reports the clash as an error. Needs a manager role on the district; a company-wide
+    blackout needs the central team."""
+    scope = await scope_of(session, principal)
+    return BlackoutOut.model_validate(await blackouts.create(session, scope, data))
+
+
+@router.get(
+    "/blackouts",
+    response_model=Page[BlackoutOut],
+    responses=problem_responses(InvalidCursor, DistrictNotFound, InvalidWindow),
+)
+async def list_blackouts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    district_id: Annotated[
+        str | None,
+        Query(
+            pattern=DISTRICT_ID_PATTERN,
+            description="The blackouts binding this district: company-wide, its ancestors'"
+            " and its own; company-wide ones only when left out",
+        ),
+    ] = None,
+    from_: Annotated[
+        AwareDatetime | None,
+        Query(alias="from", description="Only blackouts still running at or after this"),
+    ] = None,
+    to: Annotated[
+        AwareDatetime | None, Query(description="Only blackouts starting before this")
+    ] = None,
+) -> Page[BlackoutOut]:
+    """The blackouts that apply to a district and overlap the window [`from`, `to`),
+    earliest first."""
+    scope = await scope_of(session, principal)
+    items, last = await blackouts.list_applying(
+        session, scope, page, district_id=district_id, start=from_, end=to
+    )
+    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+
+
+@router.get(
+    "/blackouts/{blackout_id}",
+    response_model=BlackoutOut,
+    responses=problem_responses(BlackoutNotFound),
+)
+async def get_blackout(
+    blackout_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> BlackoutOut:
+    """One blackout; 404 unless it applies to a district the caller reads."""
+    scope = await scope_of(session, principal)
+    return BlackoutOut.model_validate(await blackouts.get(session, scope, blackout_id))
+
+
+@router.delete(
+    "/blackouts/{blackout_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(BlackoutNotFound, Forbidden),
+)
+async def delete_blackout(
+    blackout_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> None:
+    """Lift a blackout. Needs a manager role on its district (the central team for a
+    company-wide one). Posts already refused stay where they are until rescheduled."""
+    scope = await scope_of(session, principal)
+    await blackouts.delete(session, scope, blackout_id)

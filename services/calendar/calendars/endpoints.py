@@ -1,7 +1,147 @@
-"""HTTP endpoints of calendars."""
+"""Calendars (company-wide and per district) and campaigns. Reading needs any role on the
+district or above it (the company-wide ones: any grant); changing needs a manager there (the
+central team for company-wide ones). Another district's calendar or campaign is 404."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from chassis.database import SessionDep
+from chassis.errors import Forbidden, problem_responses
+from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.principal import PrincipalDep
+from services.calendar.access import DistrictNotFound, scope_of
+from services.calendar.calendars.schemas import (
+    DISTRICT_ID_PATTERN,
+    CalendarOut,
+    CalendarUpdate,
+    CampaignCreate,
+    CampaignOut,
+    CampaignUpdate,
+)
+from services.calendar.calendars.service import (
+    CalendarNotFound,
+    CampaignNotFound,
+    InvalidCampaignDates,
+    calendars,
+    campaigns,
+)
 
 router = APIRouter(tags=["calendars"])
+
+
+@router.get(
+    "/calendars", response_model=Page[CalendarOut], responses=problem_responses(InvalidCursor)
+)
+async def list_calendars(
+    session: SessionDep, principal: PrincipalDep, page: PageDep
+) -> Page[CalendarOut]:
+    """The calendars the caller can read: the company-wide one first, then one per district
+    they read (their own and those below it), in tree order. A district's calendar is made the
+    first time it is needed, named after the district."""
+    scope = await scope_of(session, principal)
+    items, last = await calendars.list_visible(session, scope, page)
+    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+
+
+@router.get(
+    "/calendars/{calendar_id}",
+    response_model=CalendarOut,
+    responses=problem_responses(CalendarNotFound),
+)
+async def get_calendar(
+    calendar_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> CalendarOut:
+    """One calendar."""
+    scope = await scope_of(session, principal)
+    return await calendars.get(session, scope, calendar_id)
+
+
+@router.patch(
+    "/calendars/{calendar_id}",
+    response_model=CalendarOut,
+    responses=problem_responses(CalendarNotFound, Forbidden),
+)
+async def update_calendar(
+    calendar_id: uuid.UUID, data: CalendarUpdate, session: SessionDep, principal: PrincipalDep
+) -> CalendarOut:
+    """Rename a calendar. Needs a manager role on its district (the central team for the
+    company-wide calendar)."""
+    scope = await scope_of(session, principal)
+    return await calendars.update(session, scope, calendar_id, data)
+
+
+@router.post(
+    "/campaigns",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CampaignOut,
+    responses=problem_responses(DistrictNotFound, Forbidden),
+)
+async def create_campaign(
+    data: CampaignCreate, session: SessionDep, principal: PrincipalDep
+) -> CampaignOut:
+    """Create a campaign for a district (a manager there) or company-wide (`district_id` null;
+    the central team). It applies to the posts of its district and those below it. Dates are
+    whole days, `ends_on` inclusive and not before `starts_on` (422)."""
+    scope = await scope_of(session, principal)
+    return await campaigns.create(session, scope, data)
+
+
+@router.get(
+    "/campaigns",
+    response_model=Page[CampaignOut],
+    responses=problem_responses(InvalidCursor, DistrictNotFound),
+)
+async def list_campaigns(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    district_id: Annotated[
+        str | None,
+        Query(
+            pattern=DISTRICT_ID_PATTERN,
+            description="Campaigns that apply to this district: company-wide ones, its "
+            "ancestors' (those the caller can read) and its own",
+        ),
+    ] = None,
+    active_on: Annotated[date | None, Query(description="Campaigns running on this day")] = None,
+    tag: Annotated[str | None, Query(max_length=50, description="Campaigns with this tag")] = None,
+) -> Page[CampaignOut]:
+    """The campaigns the caller can see, latest start first."""
+    scope = await scope_of(session, principal)
+    items, last = await campaigns.list_visible(
+        session, scope, page, district_id=district_id, active_on=active_on, tag=tag
+    )
+    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+
+
+@router.get(
+    "/campaigns/{campaign_id}",
+    response_model=CampaignOut,
+    responses=problem_responses(CampaignNotFound),
+)
+async def get_campaign(
+    campaign_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> CampaignOut:
+    """One campaign."""
+    scope = await scope_of(session, principal)
+    return await campaigns.get(session, scope, campaign_id)
+
+
+@router.patch(
+    "/campaigns/{campaign_id}",
+    response_model=CampaignOut,
+    responses=problem_responses(CampaignNotFound, Forbidden, InvalidCampaignDates),
+)
+async def update_campaign(
+    campaign_id: uuid.UUID, data: CampaignUpdate, session: SessionDep, principal: PrincipalDep
+) -> CampaignOut:
+    """Change a campaign; fields left out keep their value (`description: null` clears it).
+    Needs a manager role on its district (the central team for a company-wide one). The
+    resulting dates must be in order (422)."""
+    scope = await scope_of(session, principal)
+    return await campaigns.update(session, scope, campaign_id, data)

@@ -1,7 +1,181 @@
-"""HTTP endpoints of posts."""
+"""Posts: draft, edit, submit, cancel, reschedule, read with history.
+
+Reading needs any role on the post's district (the company-wide calendar's posts: any grant);
+drafting and changing a post needs contributor or manager there (the central team on the
+company-wide calendar). Another district's post is 404. The range view (GET /posts) is in
+``views``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel
+
+from chassis.database import SessionDep
+from chassis.errors import Forbidden, problem_responses
+from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.principal import PrincipalDep
+from services.calendar.access import DistrictNotFound, scope_of
+from services.calendar.accounts.service import TargetNotAllowed
+from services.calendar.posts.schemas import (
+    HistoryEntry,
+    PostCreate,
+    PostOut,
+    PostUpdate,
+    StatusChange,
+)
+from services.calendar.posts.service import (
+    CalendarRequired,
+    IllegalTransition,
+    LintFailed,
+    NotReadyToSubmit,
+    PostNotEditable,
+    PostNotFound,
+    SchedulingBlocked,
+    StaleVersion,
+    posts,
+)
+from services.calendar.styleguide.schemas import LintReport, Violation
 
 router = APIRouter(tags=["posts"])
+
+
+class SubmitResult(BaseModel):
+    post: PostOut
+    warnings: list[Violation]
+
+
+@router.post(
+    "/posts",
+    response_model=PostOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Draft a post",
+    responses=problem_responses(Forbidden, DistrictNotFound, CalendarRequired, TargetNotAllowed),
+)
+async def create_post(data: PostCreate, session: SessionDep, principal: PrincipalDep) -> PostOut:
+    """Draft a post on a calendar (by `calendar_id`, or `district_id` for that district's
+    calendar): master content, per-platform variants, target accounts (official accounts of
+    the district or below it), publish time with its time zone, campaign, assignee and due
+    date. Assets and the campaign must be usable by the post's district."""
+    scope = await scope_of(session, principal)
+    post = await posts.create(session, scope, data)
+    return await posts.out(session, post)
+
+
+@router.get(
+    "/posts/{post_id}",
+    response_model=PostOut,
+    summary="A post",
+    responses=problem_responses(PostNotFound),
+)
+async def get_post(post_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> PostOut:
+    """The post with its targets and how each publication went, the status changes the
+    caller may ask for, and the assets whose usage rights have expired."""
+    scope = await scope_of(session, principal)
+    post, _path = await posts.get_visible(session, scope, post_id)
+    return await posts.out(session, post)
+
+
+@router.patch(
+    "/posts/{post_id}",
+    response_model=PostOut,
+    summary="Edit a post",
+    responses=problem_responses(
+        PostNotFound, Forbidden, PostNotEditable, StaleVersion, TargetNotAllowed
+    ),
+)
+async def edit_post(
+    post_id: uuid.UUID, data: PostUpdate, session: SessionDep, principal: PrincipalDep
+) -> PostOut:
+    """Change some fields. Changing the content, targets, publish time or campaign of a post
+    in review, approved or scheduled sends it back to draft (`post.withdrawn` tells
+    approvals); pass `version` to refuse the edit if someone changed the post meanwhile."""
+    scope = await scope_of(session, principal)
+    post = await posts.update(session, scope, post_id, data)
+    return await posts.out(session, post)
+
+
+@router.post(
+    "/posts/{post_id}/submit",
+    response_model=SubmitResult,
+    summary="Submit a post for approval",
+    responses=problem_responses(
+        PostNotFound, Forbidden, IllegalTransition, NotReadyToSubmit, LintFailed, TargetNotAllowed
+    ),
+)
+async def submit_post(
+    post_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> SubmitResult:
+    """Draft -> in_review, emitting `post.submitted` for approvals. Refused (422) when the
+    publish time or targets are missing, a target is no longer official, or the style guide
+    finds errors (each violation with its rule, severity and position); warnings come back
+    with the post."""
+    scope = await scope_of(session, principal)
+    post, warnings = await posts.submit(session, scope, post_id)
+    return SubmitResult(post=await posts.out(session, post), warnings=warnings)
+
+
+@router.post(
+    "/posts/{post_id}/status",
+    response_model=PostOut,
+    summary="Change a post's status",
+    responses=problem_responses(
+        PostNotFound,
+        Forbidden,
+        IllegalTransition,
+        NotReadyToSubmit,
+        LintFailed,
+        SchedulingBlocked,
+    ),
+)
+async def change_status(
+    post_id: uuid.UUID, data: StatusChange, session: SessionDep, principal: PrincipalDep
+) -> PostOut:
+    """`in_review` submits (as /submit), `draft` reopens a post (after changes were
+    requested, or withdrawing it from review), `cancelled` cancels it, `scheduled` retries
+    scheduling an approved post that was held (a blackout, an account) or whose publication
+    failed. Other changes come from approvals and the scheduler; a change the status machine
+    does not allow is 422 with the allowed ones."""
+    scope = await scope_of(session, principal)
+    if data.status == "in_review":
+        post, _warnings = await posts.submit(session, scope, post_id)
+    else:
+        post = await posts.change_status(session, scope, post_id, data.status, data.comment)
+    return await posts.out(session, post)
+
+
+@router.get(
+    "/posts/{post_id}/lint",
+    response_model=LintReport,
+    summary="Check a post against the style guide",
+    responses=problem_responses(PostNotFound),
+)
+async def lint_post(post_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> LintReport:
+    """Every violation of the style guide (and blackout clashes and crowding) of the post as
+    it stands, with rule, severity and position."""
+    scope = await scope_of(session, principal)
+    post, path = await posts.get_visible(session, scope, post_id)
+    return await posts.lint(session, post, path)
+
+
+@router.get(
+    "/posts/{post_id}/history",
+    response_model=Page[HistoryEntry],
+    summary="A post's timeline",
+    responses=problem_responses(PostNotFound, InvalidCursor),
+)
+async def post_history(
+    post_id: uuid.UUID, page: PageDep, session: SessionDep, principal: PrincipalDep
+) -> Page[HistoryEntry]:
+    """Every edit and status change of the post, oldest first."""
+    scope = await scope_of(session, principal)
+    await posts.get_visible(session, scope, post_id)
+    after = page.after[0] if page.after else 0
+    if not isinstance(after, int):
+        raise InvalidCursor("The cursor is not one this API issued.")
+    rows = await posts.history(session, post_id, after=after, limit=page.limit + 1)
+    items = [entry for _, entry in rows[: page.limit]]
+    cursor = encode_cursor([rows[page.limit - 1][0]]) if len(rows) > page.limit else None
+    return Page(items=items, next_cursor=cursor)

@@ -1,8 +1,102 @@
-"""Handlers of approvals' decisions on posts and of the scheduler's callbacks."""
+"""Handlers of approvals' decisions on posts and of the scheduler's callbacks.
+
+Approvals decides many kinds of subjects; only ``post`` ones are read here. A decision on a
+post that is no longer in review, or whose content changed since (its content hash differs),
+is stale and changes nothing. The scheduler's callbacks arrive as the webhooks service's
+``scheduler.post_published`` / ``scheduler.post_failed``, one per account.
+"""
 
 from __future__ import annotations
 
-from chassis.consumer import Handler
+import uuid
+from datetime import datetime
 
-APPROVAL_HANDLERS: dict[str, Handler] = {}
-SCHEDULER_HANDLERS: dict[str, Handler] = {}
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.consumer import Handler
+from chassis.events import CloudEvent
+from services.calendar.posts.service import SUBJECT_KIND, posts
+
+GRANTED = "chorus.approvals.approval.granted"
+REJECTED = "chorus.approvals.approval.rejected"
+CHANGES_REQUESTED = "chorus.approvals.approval.changes_requested"
+PUBLISHED = "chorus.webhooks.scheduler.post_published"
+FAILED = "chorus.webhooks.scheduler.post_failed"
+
+
+class ApprovalDecided(BaseModel):
+    """The fields of approvals' decision events this service reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subject_kind: str
+    subject_id: uuid.UUID
+    content_hash: str | None = None
+    comment: str | None = None
+    decided_by: str | None = None
+
+
+class SchedulerCallback(BaseModel):
+    """The fields of the scheduler's callbacks this service reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    post_id: uuid.UUID
+    account_id: uuid.UUID
+    external_id: str | None = Field(default=None, max_length=500)
+    permalink: str | None = Field(default=None, max_length=2000)
+    published_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=2000)
+
+
+def _decider(outcome: str) -> Handler:
+    async def on_decision(session: AsyncSession, event: CloudEvent) -> None:
+        if event.data.get("subject_kind") != SUBJECT_KIND:
+            return
+        # A malformed decision on a post raises: the consumer dead-letters it.
+        decision = ApprovalDecided.model_validate(event.data)
+        await posts.decide(
+            session,
+            decision.subject_id,
+            outcome,
+            content_hash_decided=decision.content_hash,
+            decided_by=decision.decided_by,
+            comment=decision.comment,
+        )
+
+    return on_decision
+
+
+async def on_published(session: AsyncSession, event: CloudEvent) -> None:
+    callback = SchedulerCallback.model_validate(event.data)
+    await posts.record_publication(
+        session,
+        callback.post_id,
+        callback.account_id,
+        external_id=callback.external_id,
+        permalink=callback.permalink,
+        published_at=callback.published_at or event.time,
+        error=None,
+    )
+
+
+async def on_failed(session: AsyncSession, event: CloudEvent) -> None:
+    callback = SchedulerCallback.model_validate(event.data)
+    await posts.record_publication(
+        session,
+        callback.post_id,
+        callback.account_id,
+        external_id=callback.external_id,
+        permalink=None,
+        published_at=None,
+        error=callback.error or "The scheduler reported a failure.",
+    )
+
+
+APPROVAL_HANDLERS: dict[str, Handler] = {
+    GRANTED: _decider("approved"),
+    REJECTED: _decider("rejected"),
+    CHANGES_REQUESTED: _decider("changes_requested"),
+}
+SCHEDULER_HANDLERS: dict[str, Handler] = {PUBLISHED: on_published, FAILED: on_failed}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,6 +36,15 @@ def _zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
+
+
+def in_utc(value: datetime | None) -> datetime | None:
+    """An instant given with its offset, in UTC; a time without an offset is ambiguous."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        raise ValueError("give the time with its UTC offset, e.g. 2027-01-10T09:00:00+01:00")
+    return value.astimezone(UTC)
 
 
 class MediaRef(BaseModel):
@@ -115,9 +124,7 @@ class PostPlan(BaseModel):
     @field_validator("publish_at", "due_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("give the time with its UTC offset, e.g. 2027-01-10T09:00:00+01:00")
-        return value
+        return in_utc(value)
 
     @field_validator("account_ids")
     @classmethod
@@ -155,6 +162,11 @@ class PostUpdate(BaseModel):
     version: int | None = Field(
         default=None, description="The version you edited; 409 if the post changed since"
     )
+
+    @field_validator("publish_at", "due_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return in_utc(value)
 
 
 class Publication(BaseModel):

@@ -1,7 +1,144 @@
-"""HTTP endpoints of styleguide."""
+"""HTTP endpoints of the style guide and its lint. Reading a rule needs any role on a district
+it applies to; creating, changing and deleting one needs a manager on its district (the
+central team for company-wide rules). Another district's rule is 404."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from chassis.database import SessionDep
+from chassis.errors import Forbidden, problem_responses
+from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.principal import PrincipalDep
+from services.calendar.access import DistrictNotFound, scope_of
+from services.calendar.styleguide.schemas import (
+    DISTRICT_ID_PATTERN,
+    LintReport,
+    LintRequest,
+    RuleKind,
+    StyleRuleCreate,
+    StyleRuleOut,
+    StyleRuleUpdate,
+)
+from services.calendar.styleguide.service import (
+    InvalidRuleParams,
+    StyleRuleNotFound,
+    UnknownAccounts,
+    style_guide,
+)
 
 router = APIRouter(tags=["styleguide"])
+
+
+@router.post(
+    "/style-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StyleRuleOut,
+    responses=problem_responses(DistrictNotFound, Forbidden),
+)
+async def create_style_rule(
+    data: StyleRuleCreate, session: SessionDep, principal: PrincipalDep
+) -> StyleRuleOut:
+    """Add a rule to the style guide of a district (it applies there and below), or to the
+    company-wide guide when `district_id` is null. `params` depend on `kind`:
+
+    - `banned_term`: `{terms: [..1-200], case_sensitive: false, whole_word: true}`
+    - `required_disclosure`: `{keywords: [..], disclosures: [..]}`: a text mentioning a
+      keyword must carry one of the disclosures (e.g. "#ad", "Sponsored")
+    - `hashtag_limit`: `{max}`; `length_limit`: `{max}` (the link counts as on the platform)
+    - `link_domains`: `{allowed: [domain, ..]}` (subdomains allowed too)
+    - `alt_text_required`: `{}`: every image used needs alt text
+    - `min_spacing`: `{minutes}`: warns when another post goes out on the same account closer
+      than that
+
+    `platform` limits the rule to one platform. Severity defaults to warning for
+    `min_spacing`, error otherwise; errors refuse submission. Needs a manager role on the
+    district; company-wide rules need the central team."""
+    scope = await scope_of(session, principal)
+    return await style_guide.create(session, scope, data)
+
+
+@router.get(
+    "/style-rules",
+    response_model=Page[StyleRuleOut],
+    responses=problem_responses(InvalidCursor, DistrictNotFound),
+)
+async def list_style_rules(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    district_id: Annotated[
+        str | None,
+        Query(
+            pattern=DISTRICT_ID_PATTERN,
+            description="The guide in force for this district: company-wide rules, its"
+            " ancestors' and its own; company-wide rules only when left out",
+        ),
+    ] = None,
+    kind: RuleKind | None = None,
+) -> Page[StyleRuleOut]:
+    """The rules of a district's style guide, disabled ones included, oldest first."""
+    scope = await scope_of(session, principal)
+    items, last = await style_guide.list_applying(
+        session, scope, page, district_id=district_id, kind=kind
+    )
+    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+
+
+@router.get(
+    "/style-rules/{rule_id}",
+    response_model=StyleRuleOut,
+    responses=problem_responses(StyleRuleNotFound),
+)
+async def get_style_rule(
+    rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> StyleRuleOut:
+    """One rule; 404 unless it applies to a district the caller reads."""
+    scope = await scope_of(session, principal)
+    return await style_guide.get(session, scope, rule_id)
+
+
+@router.patch(
+    "/style-rules/{rule_id}",
+    response_model=StyleRuleOut,
+    responses=problem_responses(StyleRuleNotFound, Forbidden, InvalidRuleParams),
+)
+async def update_style_rule(
+    rule_id: uuid.UUID, data: StyleRuleUpdate, session: SessionDep, principal: PrincipalDep
+) -> StyleRuleOut:
+    """Change a rule's severity, params (replaced as a whole, checked against its kind),
+    description, platform or whether it is enabled. Its kind and district stay."""
+    scope = await scope_of(session, principal)
+    return await style_guide.update(session, scope, rule_id, data)
+
+
+@router.delete(
+    "/style-rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(StyleRuleNotFound, Forbidden),
+)
+async def delete_style_rule(
+    rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> None:
+    """Remove a rule from the style guide (disabling it keeps it for later instead)."""
+    scope = await scope_of(session, principal)
+    await style_guide.delete(session, scope, rule_id)
+
+
+@router.post(
+    "/lint",
+    response_model=LintReport,
+    responses=problem_responses(DistrictNotFound, Forbidden, UnknownAccounts),
+)
+async def lint(data: LintRequest, session: SessionDep, principal: PrincipalDep) -> LintReport:
+    """Check content against the style guide in force for `district_id` (null: the
+    company-wide calendar), the platforms' own length limits, blackouts (when `publish_at` is
+    given) and crowding on the accounts. Each violation names its rule (null for the built-in
+    `platform_limit` and `blackout`), severity and position: the field and, in a text, the
+    character span [start, end). Errors refuse submission; warnings do not. The accounts must
+    be ones the post could target."""
+    scope = await scope_of(session, principal)
+    return await style_guide.lint_request(session, scope, data)

@@ -1,14 +1,206 @@
-"""Models of the style guide: rules, lint requests and their violations."""
+"""Models of the style guide: rules, lint requests and their violations.
+
+A rule's ``params`` depend on its ``kind``; each kind has its own model below
+(``PARAMS_MODELS``), so a rule is created through a union discriminated by ``kind`` and a bad
+parameter is a 422 naming the field.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from services.calendar.posts.schemas import PostContent
+from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
+
+RuleKind = Literal[
+    "banned_term",
+    "required_disclosure",
+    "hashtag_limit",
+    "length_limit",
+    "link_domains",
+    "alt_text_required",
+    "min_spacing",
+]
+Severity = Literal["error", "warning"]
+DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+DistrictId = Annotated[str, Field(pattern=DISTRICT_ID_PATTERN)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Phrase = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower().removeprefix("*.").removeprefix(".")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
+    ):
+        raise ValueError(f"{value!r} is not a domain name such as example.com")
+    return domain
+
+
+Domain = Annotated[str, Field(min_length=3, max_length=253), AfterValidator(_domain)]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BannedTermParams(_Params):
+    terms: list[Phrase] = Field(min_length=1, max_length=200)
+    case_sensitive: bool = False
+    whole_word: bool = Field(default=True, description="Match the term only as a whole word")
+
+
+class RequiredDisclosureParams(_Params):
+    """If one of the keywords appears (as a word, in any case), one of the disclosures must
+    appear in the same text (as a word, in any case: "#ad" does not match "#adventure")."""
+
+    keywords: list[Phrase] = Field(min_length=1, max_length=200)
+    disclosures: list[Phrase] = Field(min_length=1, max_length=50)
+
+
+class HashtagLimitParams(_Params):
+    max: int = Field(ge=0, le=1000)
+
+
+class LengthLimitParams(_Params):
+    max: int = Field(ge=1, le=100_000)
+
+
+class LinkDomainsParams(_Params):
+    allowed: list[Domain] = Field(
+        min_length=1, max_length=200, description="Domains; their subdomains are allowed too"
+    )
+
+
+class AltTextRequiredParams(_Params):
+    pass
+
+
+class MinSpacingParams(_Params):
+    minutes: int = Field(ge=1, le=10_080, description="Minimum gap between posts on an account")
+
+
+PARAMS_MODELS: dict[str, type[_Params]] = {
+    "banned_term": BannedTermParams,
+    "required_disclosure": RequiredDisclosureParams,
+    "hashtag_limit": HashtagLimitParams,
+    "length_limit": LengthLimitParams,
+    "link_domains": LinkDomainsParams,
+    "alt_text_required": AltTextRequiredParams,
+    "min_spacing": MinSpacingParams,
+}
+
+
+class _RuleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    district_id: DistrictId | None = Field(
+        default=None, description="The district it applies to (and below); null: company-wide"
+    )
+    severity: Severity | None = Field(
+        default=None,
+        description="error refuses submission, warning only tells; default warning for"
+        " min_spacing, error otherwise",
+    )
+    platform: PlatformKey | None = Field(default=None, description="null: every platform")
+    description: str | None = Field(default=None, max_length=2000)
+    enabled: bool = True
+
+
+class BannedTermRule(_RuleCreate):
+    kind: Literal["banned_term"]
+    params: BannedTermParams
+
+
+class RequiredDisclosureRule(_RuleCreate):
+    kind: Literal["required_disclosure"]
+    params: RequiredDisclosureParams
+
+
+class HashtagLimitRule(_RuleCreate):
+    kind: Literal["hashtag_limit"]
+    params: HashtagLimitParams
+
+
+class LengthLimitRule(_RuleCreate):
+    kind: Literal["length_limit"]
+    params: LengthLimitParams
+
+
+class LinkDomainsRule(_RuleCreate):
+    kind: Literal["link_domains"]
+    params: LinkDomainsParams
+
+
+class AltTextRequiredRule(_RuleCreate):
+    kind: Literal["alt_text_required"]
+    params: AltTextRequiredParams = Field(default_factory=AltTextRequiredParams)
+
+
+class MinSpacingRule(_RuleCreate):
+    kind: Literal["min_spacing"]
+    params: MinSpacingParams
+
+
+StyleRuleCreate = Annotated[
+    BannedTermRule
+    | RequiredDisclosureRule
+    | HashtagLimitRule
+    | LengthLimitRule
+    | LinkDomainsRule
+    | AltTextRequiredRule
+    | MinSpacingRule,
+    Field(discriminator="kind"),
+]
+
+
+class StyleRuleUpdate(BaseModel):
+    """A partial edit: fields left out keep their value. ``params`` replaces the parameters
+    as a whole and is checked against the rule's kind; ``platform`` null means every platform,
+    ``description`` null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Severity | None = None
+    params: dict[str, Any] | None = None
+    description: str | None = Field(default=None, max_length=2000)
+    enabled: bool | None = None
+    platform: PlatformKey | None = None
+
+    @field_validator("severity", "params", "enabled")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Only runs on values given: a null here would make the rule meaningless.
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
+
+
+class StyleRuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    district_id: str | None
+    kind: RuleKind
+    severity: Severity
+    platform: str | None
+    params: dict[str, Any]
+    description: str | None
+    enabled: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class LintSubject(BaseModel):
@@ -23,6 +215,31 @@ class LintSubject(BaseModel):
     post_id: uuid.UUID | None = Field(default=None, description="The post itself (not crowding)")
 
 
+class LintSubjectIn(LintSubject):
+    """LintSubject as a client sends it: bounded lists, platform keys, an aware time."""
+
+    platforms: list[PlatformKey] = Field(
+        default_factory=list, max_length=MAX_TARGETS, description="Platforms of the targets"
+    )
+    account_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_TARGETS)
+
+    @field_validator("publish_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("give the time with its UTC offset, e.g. 2027-01-10T09:00:00+01:00")
+        return value
+
+
+class LintRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    district_id: DistrictId | None = Field(
+        default=None, description="The post's district; null: the company-wide calendar"
+    )
+    subject: LintSubjectIn
+
+
 class Position(BaseModel):
     """Where in the post: the field (``text``, ``link``, ``media[0].alt_text``,
     ``variants.instagram.text``, ``publish_at``...) and a character span when it is text."""
@@ -33,7 +250,9 @@ class Position(BaseModel):
 
 
 class Violation(BaseModel):
-    rule_id: uuid.UUID | None = Field(description="The style rule; None for a blackout")
+    rule_id: uuid.UUID | None = Field(
+        description="The style rule; None for built-in checks (platform_limit, blackout)"
+    )
     kind: str = Field(description="The rule kind (banned_term, ..., blackout)")
     severity: Literal["error", "warning"]
     message: str

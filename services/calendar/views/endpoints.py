@@ -1,7 +1,94 @@
-"""HTTP endpoints of views."""
+"""The range view of posts: what a calendar screen shows for a month or a week."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
+
+from chassis.database import SessionDep
+from chassis.errors import problem_responses
+from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
+from chassis.principal import PrincipalDep
+from services.calendar.access import DistrictNotFound, scope_of
+from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
+from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
+from services.calendar.views.schemas import PostStatus, PostSummary
+from services.calendar.views.service import InvalidRange, RangeFilters, range_view
 
 router = APIRouter(tags=["views"])
+
+# A month view of a busy district fits on one page.
+DEFAULT_RANGE_PAGE_SIZE = 100
+MAX_ACCOUNT_FILTERS = 100
+
+
+def range_page(
+    request: Request,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Posts per page (default 100; the service's maximum applies)"),
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=1000, description="From `next_cursor`")] = None,
+) -> PageRequest:
+    maximum: int = request.app.state.settings.max_page_size
+    return PageRequest(
+        limit=min(limit or DEFAULT_RANGE_PAGE_SIZE, maximum),
+        after=decode_cursor(cursor) if cursor else None,
+    )
+
+
+@router.get(
+    "/posts",
+    response_model=Page[PostSummary],
+    responses=problem_responses(
+        InvalidRange, InvalidCursor, DistrictNotFound, CalendarNotFound, CampaignNotFound
+    ),
+)
+async def posts_in_range(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Annotated[PageRequest, Depends(range_page)],
+    start: Annotated[
+        AwareDatetime,
+        Query(alias="from", description="Start of the range (inclusive), with its offset"),
+    ],
+    end: Annotated[
+        AwareDatetime, Query(alias="to", description="End of the range (exclusive), with offset")
+    ],
+    district_id: Annotated[
+        str | None,
+        Query(pattern=DISTRICT_ID_PATTERN, description="This district and those below it"),
+    ] = None,
+    calendar_id: Annotated[uuid.UUID | None, Query(description="Posts of this calendar")] = None,
+    account_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(
+            max_length=MAX_ACCOUNT_FILTERS,
+            description="Posts publishing on any of these accounts (repeat the parameter)",
+        ),
+    ] = None,
+    campaign_id: Annotated[uuid.UUID | None, Query(description="Posts of this campaign")] = None,
+    status: Annotated[
+        list[PostStatus] | None, Query(max_length=9, description="Any of these statuses")
+    ] = None,
+    assignee: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Posts assigned to this user")
+    ] = None,
+) -> Page[PostSummary]:
+    """The posts that publish in [`from`, `to`) and that the caller can see (their districts'
+    and the company-wide calendar's), ordered by publication time, with filters that combine.
+    A range spans at most 400 days (422). Posts without a publication time are not listed."""
+    scope = await scope_of(session, principal)
+    filters = RangeFilters(
+        district_id=district_id,
+        calendar_id=calendar_id,
+        account_ids=tuple(dict.fromkeys(account_id or ())),
+        campaign_id=campaign_id,
+        statuses=tuple(dict.fromkeys(status or ())),
+        assignee=assignee,
+    )
+    items, last = await range_view.posts(session, scope, start, end, filters, page)
+    return Page(items=items, next_cursor=encode_cursor(last) if last else None)

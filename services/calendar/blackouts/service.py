@@ -1,0 +1,166 @@
+"""Blackout periods: times when nothing publishes, company-wide (``district_id`` NULL) or for
+a district and every district below it.
+
+A period is half-open, ``[starts_at, ends_at)``: a post at ``ends_at`` is clear, so two
+blackouts can follow each other without a gap or an overlap. Posts ask ``clashes`` (a
+module-level function) whether a publish time falls in one; lint reports each clash as an
+error.
+
+Who sees a blackout: whoever reads a district it applies to, so a team sees the blackouts of
+the districts above it (they bind the team) but not those of a sibling (404). Creating and
+deleting one needs a manager on its district, or the central team for a company-wide one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import NotFound, Unprocessable
+from chassis.pagination import InvalidCursor, PageRequest
+from services.calendar.access import (
+    Scope,
+    applies_to,
+    can_read,
+    district_path,
+    require_manage,
+    within,
+)
+from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
+from services.calendar.models import Blackout, districts
+
+
+class BlackoutNotFound(NotFound):
+    type_slug = "blackout-not-found"
+    title = "Blackout not found"
+
+
+class InvalidWindow(Unprocessable):
+    type_slug = "invalid-window"
+    title = "The window ends before it starts"
+
+
+def reaches(scope: Scope, path: str | None) -> bool:
+    """The caller may see an object that applies to the district at `path` and below it
+    (None: company-wide): it binds a district they read, or lies in one."""
+    if path is None:
+        return can_read(scope, None)
+    return any(within(path, root) or within(root, path) for root in scope.read_paths)
+
+
+async def path_of(session: AsyncSession, district_id: str | None) -> str | None:
+    """The district's path; None for company-wide (or a district the replica lost, which
+    callers then treat as unseen)."""
+    if district_id is None:
+        return None
+    path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
+    return None if path is None else str(path)
+
+
+async def clashes(session: AsyncSession, path: str | None, at: datetime) -> list[Blackout]:
+    """The blackouts that apply to the district at `path` (None: the company-wide calendar,
+    where only company-wide blackouts apply) with ``starts_at <= at < ends_at``, earliest
+    first. `at` must be timezone-aware."""
+    rows = await session.scalars(
+        select(Blackout)
+        .where(
+            applies_to(Blackout.district_id, path),
+            Blackout.starts_at <= at,
+            Blackout.ends_at > at,
+        )
+        .order_by(Blackout.starts_at, Blackout.id)
+    )
+    return list(rows)
+
+
+def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
+    try:
+        starts_at, last_id = after
+        return datetime.fromisoformat(starts_at), uuid.UUID(last_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("The cursor is not one this API issued.") from exc
+
+
+class BlackoutService:
+    async def create(self, session: AsyncSession, scope: Scope, data: BlackoutCreate) -> Blackout:
+        path = None
+        if data.district_id is not None:
+            path = await district_path(session, scope, data.district_id)
+        require_manage(scope, path, "Declaring a blackout")
+        blackout = Blackout(
+            id=uuid.uuid4(),
+            district_id=data.district_id,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+            reason=data.reason,
+            created_by=scope.principal.sub,
+        )
+        session.add(blackout)
+        await session.flush()
+        await session.refresh(blackout)
+        return blackout
+
+    async def list_applying(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        *,
+        district_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> tuple[list[BlackoutOut], list[Any] | None]:
+        """The blackouts that apply to the district (company-wide ones only without it) and
+        overlap ``[start, end)``, by start; and the cursor of the next page."""
+        if start is not None and end is not None and end <= start:
+            raise InvalidWindow("`to` must be after `from`.")
+        path = None
+        if district_id is not None:
+            path = await district_path(session, scope, district_id)
+        elif not can_read(scope, None):
+            return [], None
+        query = select(Blackout).where(applies_to(Blackout.district_id, path))
+        if start is not None:
+            query = query.where(Blackout.ends_at > start)
+        if end is not None:
+            query = query.where(Blackout.starts_at < end)
+        if page.after is not None:
+            starts_at, last_id = _decode_after(page.after)
+            query = query.where(
+                func.row(Blackout.starts_at, Blackout.id) > func.row(starts_at, last_id)
+            )
+        query = query.order_by(Blackout.starts_at, Blackout.id).limit(page.limit + 1)
+        rows = list(await session.scalars(query))
+        items = [BlackoutOut.model_validate(b) for b in rows[: page.limit]]
+        if len(rows) <= page.limit:
+            return items, None
+        last = items[-1]
+        return items, [last.starts_at.isoformat(), str(last.id)]
+
+    async def get(self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID) -> Blackout:
+        blackout, _ = await self._get_visible(session, scope, blackout_id)
+        return blackout
+
+    async def delete(self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID) -> None:
+        blackout, path = await self._get_visible(session, scope, blackout_id)
+        require_manage(scope, path, "Lifting a blackout")
+        await session.delete(blackout)
+        await session.flush()
+
+    async def _get_visible(
+        self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID
+    ) -> tuple[Blackout, str | None]:
+        blackout = await session.get(Blackout, blackout_id)
+        if blackout is None:
+            raise BlackoutNotFound(f"No blackout {blackout_id}.")
+        path = await path_of(session, blackout.district_id)
+        if (blackout.district_id is not None and path is None) or not reaches(scope, path):
+            raise BlackoutNotFound(f"No blackout {blackout_id}.")
+        return blackout, path
+
+
+blackouts = BlackoutService()

@@ -1,0 +1,320 @@
+"""iCalendar feeds of calendars, behind revocable tokens.
+
+A calendar client (Outlook, Google Calendar) cannot send our credentials, so a feed URL
+carries a secret token instead: ``secrets.token_urlsafe(32)``, shown once at creation. Only its
+sha256 is kept, so a leaked database does not leak working URLs; a token is looked up by that
+hash and refused once revoked.
+
+Anyone who reads a calendar may make a token for it; the token then shows what the calendar
+holds to whoever has the URL, until it is revoked by its creator or a manager of the
+calendar's district (the central team for the company-wide calendar). A token does not follow
+its creator's later loss of access: managers list every token of their calendars and revoke
+those that should go. ``include_subtree`` adds the posts of the districts below the calendar's
+district; on the company-wide calendar that is every district, so only someone who reads every
+district may ask for it.
+
+A feed shows posts from 90 days back to 400 days ahead, at most ``MAX_FEED_POSTS`` of them
+(the earliest first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, any_, func, literal, or_, select, true, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, Forbidden, NotFound
+from chassis.pagination import InvalidCursor, PageRequest
+from services.calendar.access import Scope, is_central
+from services.calendar.calendars.service import get_visible
+from services.calendar.feeds import ical
+from services.calendar.feeds.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenOut
+from services.calendar.models import Account, Calendar, FeedToken, Post, PostTarget, districts
+from services.calendar.views.service import in_subtree
+
+PUBLIC_PATH = "/public/feeds/{token}.ics"
+FEED_PAST = timedelta(days=90)
+FEED_AHEAD = timedelta(days=400)
+MAX_FEED_POSTS = 5000
+# Active tokens one person may hold on one calendar; enough for every device they own.
+MAX_TOKENS_PER_USER = 20
+# Calendar clients poll every few minutes; one write per token and minute is plenty.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+# What token_urlsafe makes; anything else cannot be a token and is not looked up.
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,100}$")
+
+
+class FeedNotFound(NotFound):
+    type_slug = "feed-not-found"
+    title = "Feed not found"
+
+
+class FeedTokenNotFound(NotFound):
+    type_slug = "feed-token-not-found"
+    title = "Feed token not found"
+
+
+class TooManyFeedTokens(Conflict):
+    type_slug = "too-many-feed-tokens"
+    title = "Too many active feed tokens on this calendar"
+
+
+@dataclass(frozen=True)
+class Feed:
+    body: bytes | None  # None: the client's copy (If-None-Match) is current
+    etag: str
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison of If-None-Match (a list of tags, or *) with `etag`."""
+    if if_none_match.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _can_manage(scope: Scope, path: str | None) -> bool:
+    return is_central(scope) if path is None else scope.can_manage(path)
+
+
+class FeedService:
+    async def create_token(
+        self, session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, data: FeedTokenCreate
+    ) -> FeedTokenCreated:
+        found, path = await get_visible(session, scope, calendar_id, for_update=True)
+        if (
+            path is None
+            and data.include_subtree
+            and not await self._reads_everything(session, scope)
+        ):
+            raise Forbidden(
+                "A feed of the company-wide calendar with its subtree shows every district's "
+                "posts; only someone who reads every district may make one."
+            )
+        active = await session.scalar(
+            select(func.count()).where(
+                FeedToken.calendar_id == found.id,
+                FeedToken.created_by == scope.principal.sub,
+                FeedToken.revoked_at.is_(None),
+            )
+        )
+        if (active or 0) >= MAX_TOKENS_PER_USER:
+            raise TooManyFeedTokens(
+                f"You hold {MAX_TOKENS_PER_USER} active tokens on this calendar; revoke one first."
+            )
+        token = secrets.token_urlsafe(32)
+        row = FeedToken(
+            id=uuid.uuid4(),
+            calendar_id=found.id,
+            token_hash=token_hash(token),
+            label=data.label,
+            include_subtree=data.include_subtree,
+            created_by=scope.principal.sub,
+        )
+        session.add(row)
+        await session.flush()
+        await session.refresh(row)
+        return FeedTokenCreated(
+            **FeedTokenOut.model_validate(row).model_dump(),
+            token=token,
+            url_path=PUBLIC_PATH.format(token=token),
+        )
+
+    async def _reads_everything(self, session: AsyncSession, scope: Scope) -> bool:
+        roots = (
+            await session.execute(select(districts.c.path).where(districts.c.parent_id.is_(None)))
+        ).scalars()
+        return all(scope.can_read(path) for path in roots)
+
+    async def list_tokens(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        calendar_id: uuid.UUID,
+        page: PageRequest,
+        *,
+        include_revoked: bool = False,
+    ) -> tuple[list[FeedTokenOut], list[Any] | None]:
+        """The calendar's tokens, newest first: all of them for a manager of the calendar,
+        the caller's own for anyone else."""
+        found, path = await get_visible(session, scope, calendar_id)
+        query = select(FeedToken).where(FeedToken.calendar_id == found.id)
+        if not _can_manage(scope, path):
+            query = query.where(FeedToken.created_by == scope.principal.sub)
+        if not include_revoked:
+            query = query.where(FeedToken.revoked_at.is_(None))
+        if page.after is not None:
+            after_at, after_id = _decode_after(page.after)
+            query = query.where(
+                tuple_(FeedToken.created_at, FeedToken.id) < tuple_(after_at, after_id)
+            )
+        query = query.order_by(FeedToken.created_at.desc(), FeedToken.id.desc()).limit(
+            page.limit + 1
+        )
+        rows = list((await session.execute(query)).scalars())
+        items = [FeedTokenOut.model_validate(t) for t in rows[: page.limit]]
+        if len(rows) <= page.limit:
+            return items, None
+        last = items[-1]
+        return items, [last.created_at.isoformat(), str(last.id)]
+
+    async def revoke(
+        self, session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, token_id: uuid.UUID
+    ) -> None:
+        """Revoke the token; revoking a revoked token changes nothing."""
+        found, path = await get_visible(session, scope, calendar_id)
+        row = (
+            await session.execute(
+                select(FeedToken)
+                .where(FeedToken.id == token_id, FeedToken.calendar_id == found.id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        mine = row is not None and row.created_by == scope.principal.sub
+        manager = _can_manage(scope, path)
+        # Someone else's token is not even listed to a non-manager: 404, not 403.
+        if row is None or not (mine or manager):
+            raise FeedTokenNotFound(f"No feed token {token_id} on this calendar.")
+        if row.revoked_at is None:
+            row.revoked_at = func.now()
+            await session.flush()
+
+    async def render(
+        self, session: AsyncSession, token: str, if_none_match: str | None = None
+    ) -> Feed:
+        """The feed behind `token` and its entity tag, or only the tag when it matches
+        `if_none_match` (the client's copy is current); 404 for an unknown or revoked token."""
+        if not TOKEN_SHAPE.match(token):
+            raise FeedNotFound("No such feed.")
+        row = (
+            await session.execute(
+                select(FeedToken, Calendar, districts.c.path)
+                .join(Calendar, Calendar.id == FeedToken.calendar_id)
+                .outerjoin(districts, districts.c.id == Calendar.district_id)
+                .where(FeedToken.token_hash == token_hash(token), FeedToken.revoked_at.is_(None))
+            )
+        ).first()
+        if row is None:
+            raise FeedNotFound("No such feed; it may have been revoked.")
+        feed_token, calendar, path = row
+        if calendar.district_id is not None and path is None:
+            raise FeedNotFound("No such feed.")
+        await session.execute(
+            update(FeedToken)
+            .where(
+                FeedToken.id == feed_token.id,
+                or_(
+                    FeedToken.last_used_at.is_(None),
+                    FeedToken.last_used_at < func.now() - LAST_USED_RESOLUTION,
+                ),
+            )
+            .values(last_used_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+        now = datetime.now(UTC)
+        posts = await self._posts(session, calendar, path, feed_token.include_subtree, now)
+        etag = f'W/"{ical.fingerprint(calendar.name, posts)}"'
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            return Feed(body=None, etag=etag)
+        # Rendering thousands of events takes a second of CPU; keep the event loop serving.
+        body = await asyncio.to_thread(ical.render, calendar.name, posts, now=now)
+        return Feed(body=body, etag=etag)
+
+    async def _posts(
+        self,
+        session: AsyncSession,
+        calendar: Calendar,
+        path: str | None,
+        include_subtree: bool,
+        now: datetime,
+    ) -> list[ical.FeedPost]:
+        which: ColumnElement[bool]
+        if not include_subtree:
+            which = Post.calendar_id == calendar.id
+        elif path is None:
+            which = true()  # the company-wide calendar's subtree is every district
+        else:
+            which = in_subtree(Post.district_id, path)
+        rows = (
+            await session.execute(
+                select(
+                    Post.id,
+                    Post.title,
+                    # Only what the event shows: a post's text may be 20,000 characters.
+                    func.left(Post.text, ical.MAX_DESCRIPTION_TEXT + 1).label("text"),
+                    Post.status,
+                    Post.publish_at,
+                    Post.timezone,
+                    Post.version,
+                    Post.created_at,
+                    Post.updated_at,
+                )
+                .where(
+                    which, Post.publish_at >= now - FEED_PAST, Post.publish_at < now + FEED_AHEAD
+                )
+                .order_by(Post.publish_at, Post.id)
+                .limit(MAX_FEED_POSTS)
+            )
+        ).all()
+        accounts = await self._accounts(session, [r.id for r in rows])
+        return [
+            ical.FeedPost(
+                id=r.id,
+                title=r.title,
+                text=r.text,
+                status=r.status,
+                publish_at=r.publish_at,
+                timezone=r.timezone,
+                accounts=tuple(accounts.get(r.id, ())),
+                version=r.version,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    async def _accounts(
+        self, session: AsyncSession, post_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[str]]:
+        """Per post, its accounts as "platform @handle" (the id if the read model lacks it)."""
+        if not post_ids:
+            return {}
+        rows = await session.execute(
+            select(PostTarget.post_id, PostTarget.account_id, Account.platform, Account.handle)
+            .outerjoin(Account, Account.id == PostTarget.account_id)
+            # One array parameter: thousands of bound parameters cost more than the query.
+            .where(PostTarget.post_id == any_(literal(post_ids, ARRAY(UUID(as_uuid=True)))))
+            .order_by(PostTarget.post_id, Account.platform, Account.handle)
+        )
+        found: dict[uuid.UUID, list[str]] = {}
+        for post_id, account_id, platform, handle in rows:
+            label = f"{platform} @{handle}" if handle is not None else str(account_id)
+            found.setdefault(post_id, []).append(label)
+        return found
+
+
+def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, last_id = after
+        key = datetime.fromisoformat(created_at), uuid.UUID(last_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    if key[0].tzinfo is None:
+        raise InvalidCursor("The cursor is not one this API issued.")
+    return key
+
+
+feeds = FeedService()

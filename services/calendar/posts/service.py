@@ -1,0 +1,764 @@
+"""Posts: drafting, submission, the status machine, scheduling and publication.
+
+The status machine (TRANSITIONS) is the only way a status changes, through ``apply_status``,
+which records the history and publishes the event of the new status in the same transaction:
+
+    draft -> in_review -> approved -> scheduled -> published | publish_failed
+    in_review -> changes_requested -> draft; in_review -> rejected
+    in_review | approved | scheduled | publish_failed -> draft (an edit: the approval no
+    longer matches, ``post.withdrawn`` tells approvals); anything open -> cancelled
+
+Callers move a post to in_review (submit), draft, cancelled and scheduled (retry); approvals'
+decisions move it to approved, changes_requested and rejected, and an approval schedules it at
+once; the scheduler's callbacks (through the webhooks service) mark it published or failed.
+
+The content hash covers what an approver approves: the content, the target accounts, the
+publish time and the campaign. Editing any of them after submission sends the post back to
+draft; a decision whose hash no longer matches the post is stale and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, NotFound, Unprocessable
+from services.calendar import access
+from services.calendar.access import Scope
+from services.calendar.accounts.service import targetable
+from services.calendar.assets import service as asset_service
+from services.calendar.blackouts.service import clashes
+from services.calendar.calendars import service as calendar_service
+from services.calendar.models import (
+    Account,
+    Asset,
+    Campaign,
+    Post,
+    PostAsset,
+    PostHistory,
+    PostTarget,
+    districts,
+    messaging,
+)
+from services.calendar.posts.schemas import (
+    HistoryEntry,
+    PostContent,
+    PostCreate,
+    PostOut,
+    PostUpdate,
+    Publication,
+)
+from services.calendar.styleguide.schemas import LintReport, LintSubject, Violation
+from services.calendar.styleguide.service import style_guide
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"in_review", "cancelled"}),
+    "in_review": frozenset({"approved", "changes_requested", "rejected", "draft", "cancelled"}),
+    "changes_requested": frozenset({"draft", "cancelled"}),
+    "approved": frozenset({"scheduled", "draft", "cancelled"}),
+    "scheduled": frozenset({"published", "publish_failed", "draft", "cancelled"}),
+    "publish_failed": frozenset({"scheduled", "draft", "cancelled"}),
+    "published": frozenset(),
+    "rejected": frozenset(),
+    "cancelled": frozenset(),
+}
+# What a caller may ask for; the rest follow from approvals' decisions and the scheduler.
+CALLER_TARGETS = frozenset({"in_review", "draft", "cancelled", "scheduled"})
+# Statuses whose content may still change (an edit in review or later returns to draft).
+EDITABLE = frozenset(
+    {"draft", "in_review", "changes_requested", "approved", "scheduled", "publish_failed"}
+)
+# Leaving these for draft withdraws what approvals holds or has approved.
+UNDER_APPROVAL = frozenset({"in_review", "approved", "scheduled", "publish_failed"})
+EVENT_OF_STATUS = {
+    "in_review": "submitted",
+    "approved": "approved",
+    "scheduled": "scheduled",
+    "publish_failed": "publish_failed",
+    "cancelled": "cancelled",
+    "changes_requested": "changes_requested",
+    "rejected": "rejected",
+}
+SUBJECT_KIND = "post"
+
+
+class PostNotFound(NotFound):
+    type_slug = "post-not-found"
+    title = "Post not found"
+
+
+class CalendarRequired(Unprocessable):
+    type_slug = "calendar-required"
+    title = "Say which calendar the post is on"
+
+
+class IllegalTransition(Unprocessable):
+    type_slug = "illegal-status-transition"
+    title = "That status change is not allowed"
+
+
+class PostNotEditable(Conflict):
+    type_slug = "post-not-editable"
+    title = "The post can no longer be edited"
+
+
+class StaleVersion(Conflict):
+    type_slug = "stale-version"
+    title = "The post changed since you read it"
+
+
+class NotReadyToSubmit(Unprocessable):
+    type_slug = "not-ready-to-submit"
+    title = "The post is not ready to submit"
+
+
+class LintFailed(Unprocessable):
+    type_slug = "lint-failed"
+    title = "The post breaks the style guide"
+
+
+class SchedulingBlocked(Unprocessable):
+    type_slug = "scheduling-blocked"
+    title = "The post cannot be scheduled"
+
+
+def content_of(post: Post) -> PostContent:
+    return PostContent.model_validate(
+        {
+            "title": post.title,
+            "text": post.text,
+            "link": post.link,
+            "media": post.media,
+            "variants": post.variants,
+        }
+    )
+
+
+def content_hash(
+    content: PostContent,
+    account_ids: Sequence[uuid.UUID],
+    publish_at: datetime | None,
+    campaign_id: uuid.UUID | None,
+) -> str:
+    """sha256 of what an approver approves, in a canonical JSON form."""
+    canonical = {
+        "content": content.model_dump(mode="json"),
+        "account_ids": sorted(str(a) for a in account_ids),
+        "publish_at": publish_at.astimezone(UTC).isoformat() if publish_at else None,
+        "campaign_id": str(campaign_id) if campaign_id else None,
+    }
+    raw = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _asset_ids(content: PostContent) -> list[uuid.UUID]:
+    ids = [m.asset_id for m in content.media]
+    for variant in content.variants:
+        ids.extend(m.asset_id for m in variant.media or [])
+    return list(dict.fromkeys(ids))
+
+
+def _local(at: datetime | None, zone: str) -> str | None:
+    return at.astimezone(ZoneInfo(zone)).isoformat() if at else None
+
+
+class PostService:
+    # Reading -----------------------------------------------------------------------------
+
+    async def get_visible(
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, *, lock: bool = False
+    ) -> tuple[Post, str | None]:
+        """The post and its district path, or 404 when the caller cannot read it."""
+        query = select(Post).where(Post.id == post_id)
+        if lock:
+            query = query.with_for_update()
+        post = await session.scalar(query)
+        if post is None:
+            raise PostNotFound(f"No post {post_id}.")
+        path = await self._path(session, post.district_id)
+        if not access.can_read(scope, path) or (post.district_id and path is None):
+            raise PostNotFound(f"No post {post_id}.")
+        return post, path
+
+    async def _path(self, session: AsyncSession, district_id: str | None) -> str | None:
+        if district_id is None:
+            return None
+        path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
+        return str(path) if path is not None else None
+
+    async def out(self, session: AsyncSession, post: Post) -> PostOut:
+        targets = (
+            await session.execute(
+                select(PostTarget, Account.handle)
+                .join(Account, Account.id == PostTarget.account_id, isouter=True)
+                .where(PostTarget.post_id == post.id)
+                .order_by(PostTarget.platform, PostTarget.account_id)
+            )
+        ).all()
+        expired = await asset_service.expired_assets(session, [post.id])
+        publications = [
+            Publication.model_validate(target).model_copy(update={"handle": handle})
+            for target, handle in targets
+        ]
+        return PostOut.model_validate(
+            {
+                **{c.key: getattr(post, c.key) for c in Post.__table__.columns},
+                "account_ids": [t.account_id for t, _ in targets],
+                "local_publish_at": _local(post.publish_at, post.timezone),
+                "allowed_transitions": sorted(TRANSITIONS[post.status] & CALLER_TARGETS),
+                "publications": publications,
+                "expired_assets": expired.get(post.id, []),
+            }
+        )
+
+    async def history(
+        self, session: AsyncSession, post_id: uuid.UUID, *, after: int, limit: int
+    ) -> list[tuple[int, HistoryEntry]]:
+        rows = await session.scalars(
+            select(PostHistory)
+            .where(PostHistory.post_id == post_id, PostHistory.id > after)
+            .order_by(PostHistory.id)
+            .limit(limit)
+        )
+        return [(row.id, HistoryEntry.model_validate(row)) for row in rows]
+
+    # Drafting ----------------------------------------------------------------------------
+
+    async def create(self, session: AsyncSession, scope: Scope, data: PostCreate) -> Post:
+        if data.calendar_id is not None:
+            calendar, path = await calendar_service.get_visible(session, scope, data.calendar_id)
+            if data.district_id is not None and data.district_id != calendar.district_id:
+                raise CalendarRequired("calendar_id and district_id name different calendars.")
+        elif data.district_id is not None:
+            path = await access.district_path(session, scope, data.district_id)
+            calendar = await calendar_service.calendar_for(session, data.district_id)
+        else:
+            raise CalendarRequired("Give calendar_id, or district_id for the district's calendar.")
+        access.require_write(scope, path, "Drafting posts")
+        content = PostContent.model_validate(data.model_dump(include=set(PostContent.model_fields)))
+        accounts = await targetable(session, path, data.account_ids)
+        if data.campaign_id is not None:
+            await calendar_service.usable_campaign(session, scope, path, data.campaign_id)
+        await asset_service.attachable(session, scope, path, _asset_ids(content))
+        post = Post(
+            id=uuid.uuid4(),
+            calendar_id=calendar.id,
+            district_id=calendar.district_id,
+            kind=data.kind,
+            title=content.title,
+            text=content.text,
+            link=content.link,
+            media=[m.model_dump(mode="json") for m in content.media],
+            variants=[v.model_dump(mode="json") for v in content.variants],
+            publish_at=data.publish_at,
+            timezone=data.timezone,
+            campaign_id=data.campaign_id,
+            author=scope.principal.sub,
+            assignee=data.assignee,
+            due_at=data.due_at,
+            status="draft",
+            version=1,
+            content_hash=content_hash(content, data.account_ids, data.publish_at, data.campaign_id),
+        )
+        session.add(post)
+        await session.flush()
+        await self._write_targets(session, post, accounts)
+        await self._write_assets(session, post, content)
+        await self._record(session, post, "created", scope.principal.sub, None, "draft")
+        return post
+
+    async def update(
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, data: PostUpdate
+    ) -> Post:
+        post, path = await self.get_visible(session, scope, post_id, lock=True)
+        access.require_write(scope, path, "Editing posts")
+        if post.status not in EDITABLE:
+            raise PostNotEditable(f"A {post.status} post can no longer be edited.")
+        if data.version is not None and data.version != post.version:
+            raise StaleVersion(
+                f"You edited version {data.version}; the post is at version {post.version}.",
+                current_version=post.version,
+            )
+        given = data.model_dump(exclude_unset=True, exclude={"version"})
+        current = content_of(post)
+        content = PostContent.model_validate(
+            {
+                **current.model_dump(),
+                **{k: v for k, v in given.items() if k in PostContent.model_fields},
+            }
+        )
+        if "account_ids" in given and given["account_ids"] is not None:
+            account_ids = list(dict.fromkeys(data.account_ids or []))
+            accounts: list[Account] | None = await targetable(session, path, account_ids)
+        else:
+            account_ids = await self._target_ids(session, post.id)
+            accounts = None
+        if given.get("campaign_id") is not None and given["campaign_id"] != post.campaign_id:
+            await calendar_service.usable_campaign(session, scope, path, given["campaign_id"])
+        new_assets = set(_asset_ids(content)) - set(_asset_ids(current))
+        await asset_service.attachable(session, scope, path, sorted(new_assets))
+
+        changed = sorted(given)
+        post.title, post.text, post.link = content.title, content.text, content.link
+        post.media = [m.model_dump(mode="json") for m in content.media]
+        post.variants = [v.model_dump(mode="json") for v in content.variants]
+        for field in ("publish_at", "timezone", "campaign_id", "assignee", "due_at"):
+            if field in given and not (field == "timezone" and given[field] is None):
+                setattr(post, field, given[field])
+        previous_hash = post.content_hash
+        post.content_hash = content_hash(content, account_ids, post.publish_at, post.campaign_id)
+        post.version += 1
+        post.updated_at = datetime.now(UTC)
+        await session.flush()
+        if accounts is not None:
+            await session.execute(delete(PostTarget).where(PostTarget.post_id == post.id))
+            await self._write_targets(session, post, accounts)
+        elif "publish_at" in given:
+            await session.execute(
+                update(PostTarget)
+                .where(PostTarget.post_id == post.id)
+                .values(publish_at=post.publish_at)
+            )
+        await session.execute(delete(PostAsset).where(PostAsset.post_id == post.id))
+        await self._write_assets(session, post, content)
+        await self._record(
+            session, post, "edited", scope.principal.sub, None, None, {"fields": changed}
+        )
+        content_changed = post.content_hash != previous_hash
+        if content_changed and post.status in UNDER_APPROVAL | {"changes_requested"}:
+            await self.apply_status(
+                session, post, "draft", scope.principal.sub, reason="edited after submission"
+            )
+        await session.refresh(post)
+        return post
+
+    async def _target_ids(self, session: AsyncSession, post_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await session.scalars(
+            select(PostTarget.account_id).where(PostTarget.post_id == post_id)
+        )
+        return list(rows)
+
+    async def _write_targets(
+        self, session: AsyncSession, post: Post, accounts: Sequence[Account]
+    ) -> None:
+        if accounts:
+            await session.execute(
+                insert(PostTarget),
+                [
+                    {
+                        "post_id": post.id,
+                        "account_id": a.id,
+                        "platform": a.platform,
+                        "publish_at": post.publish_at,
+                    }
+                    for a in accounts
+                ],
+            )
+
+    async def _write_assets(self, session: AsyncSession, post: Post, content: PostContent) -> None:
+        ids = _asset_ids(content)
+        if ids:
+            await session.execute(
+                insert(PostAsset), [{"post_id": post.id, "asset_id": a} for a in ids]
+            )
+
+    # Lint and submission -----------------------------------------------------------------
+
+    async def lint(self, session: AsyncSession, post: Post, path: str | None) -> LintReport:
+        targets = (
+            await session.execute(
+                select(PostTarget.account_id, PostTarget.platform).where(
+                    PostTarget.post_id == post.id
+                )
+            )
+        ).all()
+        subject = LintSubject(
+            content=content_of(post),
+            platforms=sorted({platform for _, platform in targets}),
+            account_ids=[account_id for account_id, _ in targets],
+            publish_at=post.publish_at,
+            post_id=post.id,
+        )
+        return await style_guide.lint(session, path, subject)
+
+    async def submit(
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
+    ) -> tuple[Post, list[Violation]]:
+        """Draft -> in_review, after the checks approvals relies on. Lint errors refuse the
+        submission (422 with every violation); warnings come back with the post."""
+        post, path = await self.get_visible(session, scope, post_id, lock=True)
+        access.require_write(scope, path, "Submitting posts")
+        self._check_transition(post, "in_review")
+        account_ids = await self._target_ids(session, post.id)
+        missing = []
+        if post.publish_at is None:
+            missing.append("publish_at")
+        elif post.publish_at <= datetime.now(UTC):
+            raise NotReadyToSubmit("The publish time has passed; pick a later one.")
+        if not account_ids:
+            missing.append("account_ids")
+        if missing:
+            raise NotReadyToSubmit(
+                f"Before submitting, give: {', '.join(missing)}.", missing=missing
+            )
+        # The accounts may have changed in the inventory since the draft named them.
+        await targetable(session, path, account_ids)
+        report = await self.lint(session, post, path)
+        if report.errors:
+            raise LintFailed(
+                f"{report.errors} error(s) against the style guide.",
+                violations=[v.model_dump(mode="json") for v in report.violations],
+            )
+        post.submitted_hash = post.content_hash
+        post.submitted_at = datetime.now(UTC)
+        await self.apply_status(session, post, "in_review", scope.principal.sub)
+        return post, [v for v in report.violations if v.severity == "warning"]
+
+    # Status ------------------------------------------------------------------------------
+
+    async def change_status(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        post_id: uuid.UUID,
+        status: str,
+        comment: str | None,
+    ) -> Post:
+        """A caller's status change other than submitting: reopen, cancel, retry scheduling."""
+        post, path = await self.get_visible(session, scope, post_id, lock=True)
+        access.require_write(scope, path, "Changing a post's status")
+        self._check_transition(post, status)
+        actor = scope.principal.sub
+        if status == "scheduled":
+            blocked = await self.blockers(session, post, path)
+            if blocked:
+                raise SchedulingBlocked(blocked[0], reasons=blocked)
+            await self.apply_status(session, post, "scheduled", actor, reason=comment)
+        else:
+            await self.apply_status(session, post, status, actor, reason=comment)
+        return post
+
+    def _check_transition(self, post: Post, status: str) -> None:
+        allowed = TRANSITIONS[post.status]
+        if status not in allowed:
+            raise IllegalTransition(
+                f"A {post.status} post cannot become {status}.",
+                current_status=post.status,
+                allowed=sorted(allowed & CALLER_TARGETS),
+            )
+
+    async def apply_status(
+        self,
+        session: AsyncSession,
+        post: Post,
+        status: str,
+        actor: str,
+        *,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """The one place a post's status changes: the rule, the history and the event."""
+        self._check_transition(post, status)
+        previous = post.status
+        post.status = status
+        post.status_reason = None
+        if status == "approved":
+            post.approved_hash = post.content_hash
+        if status == "draft":
+            post.submitted_hash = None
+            post.approved_hash = None
+        post.updated_at = datetime.now(UTC)
+        await session.flush()
+        await self._record(
+            session, post, "status_changed", actor, previous, status, {"reason": reason}
+        )
+        if status == "draft":
+            if previous in UNDER_APPROVAL:
+                await self._publish(
+                    session,
+                    post,
+                    "withdrawn",
+                    {
+                        **self._identity(post),
+                        "subject_kind": SUBJECT_KIND,
+                        "previous_status": previous,
+                        "reason": reason,
+                    },
+                )
+            return
+        verb = EVENT_OF_STATUS.get(status)
+        if verb is None:
+            return
+        if status == "in_review":
+            data = await self.submission(session, post)
+        elif status == "scheduled":
+            data = await self.schedule_payload(session, post)
+        else:
+            data = {
+                **self._identity(post),
+                "subject_kind": SUBJECT_KIND,
+                "previous_status": previous,
+                "reason": reason,
+                **(details or {}),
+            }
+        await self._publish(session, post, verb, data)
+
+    def _identity(self, post: Post) -> dict[str, Any]:
+        return {
+            "id": str(post.id),
+            "district_id": post.district_id,
+            "calendar_id": str(post.calendar_id),
+            "status": post.status,
+            "version": post.version,
+            "content_hash": post.content_hash,
+        }
+
+    async def _publish(
+        self, session: AsyncSession, post: Post, verb: str, data: dict[str, Any]
+    ) -> None:
+        await messaging.publisher.publish(
+            session, aggregate="post", verb=verb, subject=str(post.id), data=data
+        )
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        post: Post,
+        action: str,
+        actor: str,
+        from_status: str | None,
+        to_status: str | None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await session.execute(
+            insert(PostHistory).values(
+                post_id=post.id,
+                action=action,
+                actor=actor,
+                from_status=from_status,
+                to_status=to_status,
+                details={k: v for k, v in (details or {}).items() if v is not None},
+            )
+        )
+
+    async def submission(self, session: AsyncSession, post: Post) -> dict[str, Any]:
+        """post.submitted: what approvals needs to route the post and snapshot it."""
+        targets = (
+            await session.execute(
+                select(PostTarget.account_id, PostTarget.platform).where(
+                    PostTarget.post_id == post.id
+                )
+            )
+        ).all()
+        campaign_tags: list[str] = []
+        if post.campaign_id is not None:
+            tags = await session.scalar(
+                select(Campaign.tags).where(Campaign.id == post.campaign_id)
+            )
+            campaign_tags = list(tags or [])
+        content = content_of(post)
+        return {
+            **self._identity(post),
+            "subject_kind": SUBJECT_KIND,
+            "kind": post.kind,
+            "district_path": await self._path(session, post.district_id),
+            "title": post.title,
+            "text": post.text,
+            "link": post.link,
+            "variants": content.model_dump(mode="json")["variants"],
+            "media": content.model_dump(mode="json")["media"],
+            "platforms": sorted({p for _, p in targets}),
+            "account_ids": sorted(str(a) for a, _ in targets),
+            "campaign_id": str(post.campaign_id) if post.campaign_id else None,
+            "campaign_tags": campaign_tags,
+            "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+            "timezone": post.timezone,
+            "author": post.author,
+            "submitted_at": datetime.now(UTC).isoformat(),
+        }
+
+    async def schedule_payload(self, session: AsyncSession, post: Post) -> dict[str, Any]:
+        """post.scheduled: everything a scheduler needs to publish, per target account."""
+        content = content_of(post)
+        targets = (
+            await session.execute(
+                select(PostTarget, Account)
+                .join(Account, Account.id == PostTarget.account_id, isouter=True)
+                .where(PostTarget.post_id == post.id)
+                .order_by(PostTarget.platform, PostTarget.account_id)
+            )
+        ).all()
+        asset_ids = _asset_ids(content)
+        assets = {
+            a.id: a for a in await session.scalars(select(Asset).where(Asset.id.in_(asset_ids)))
+        }
+        out = []
+        for target, account in targets:
+            resolved = content.resolved(target.platform)
+            out.append(
+                {
+                    "account_id": str(target.account_id),
+                    "platform": target.platform,
+                    "handle": account.handle if account else None,
+                    "profile_url": account.profile_url if account else None,
+                    "text": resolved.text,
+                    "link": resolved.link,
+                    "media": [
+                        {
+                            "asset_id": str(m.asset_id),
+                            "url": asset_service.content_path(m.asset_id),
+                            "content_type": assets[m.asset_id].content_type
+                            if m.asset_id in assets
+                            else None,
+                            "sha256": assets[m.asset_id].sha256 if m.asset_id in assets else None,
+                            "alt_text": m.alt_text
+                            or (assets[m.asset_id].alt_text if m.asset_id in assets else None),
+                        }
+                        for m in resolved.media
+                    ],
+                }
+            )
+        return {
+            **self._identity(post),
+            "title": post.title,
+            "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+            "timezone": post.timezone,
+            "local_publish_at": _local(post.publish_at, post.timezone),
+            "campaign_id": str(post.campaign_id) if post.campaign_id else None,
+            "approved_hash": post.approved_hash,
+            "targets": out,
+        }
+
+    # Scheduling --------------------------------------------------------------------------
+
+    async def blockers(self, session: AsyncSession, post: Post, path: str | None) -> list[str]:
+        """Why the post cannot be scheduled now (empty: it can)."""
+        reasons: list[str] = []
+        if post.publish_at is None or post.publish_at <= datetime.now(UTC):
+            reasons.append("The publish time has passed.")
+        elif blackouts := await clashes(session, path, post.publish_at):
+            reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
+        rows = await session.execute(
+            select(PostTarget.account_id, Account.status, Account.handle)
+            .join(Account, Account.id == PostTarget.account_id, isouter=True)
+            .where(PostTarget.post_id == post.id)
+        )
+        for account_id, status, handle in rows:
+            if status != "official":
+                reasons.append(f"Account {handle or account_id} is {status or 'unknown'}.")
+        return reasons
+
+    async def schedule_or_hold(self, session: AsyncSession, post: Post, actor: str) -> None:
+        """An approved post schedules itself; if something blocks it, it stays approved with
+        the reason, and ``post.schedule_blocked`` says why."""
+        path = await self._path(session, post.district_id)
+        reasons = await self.blockers(session, post, path)
+        if not reasons:
+            await self.apply_status(session, post, "scheduled", actor)
+            return
+        post.status_reason = " ".join(reasons)
+        await session.flush()
+        await self._record(
+            session, post, "schedule_blocked", actor, None, None, {"reasons": reasons}
+        )
+        await self._publish(
+            session, post, "schedule_blocked", {**self._identity(post), "reasons": reasons}
+        )
+
+    # Decisions and callbacks (from events) -----------------------------------------------
+
+    async def decide(
+        self,
+        session: AsyncSession,
+        post_id: uuid.UUID,
+        outcome: str,
+        *,
+        content_hash_decided: str | None,
+        decided_by: str | None,
+        comment: str | None,
+    ) -> bool:
+        """Apply approvals' decision; False when it is stale (the post moved on or changed)."""
+        post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
+        if post is None or post.status != "in_review":
+            return False
+        if content_hash_decided is not None and content_hash_decided != post.content_hash:
+            return False
+        actor = decided_by or "approvals"
+        await self.apply_status(session, post, outcome, actor, reason=comment)
+        if outcome == "approved":
+            await self.schedule_or_hold(session, post, actor)
+        return True
+
+    async def record_publication(
+        self,
+        session: AsyncSession,
+        post_id: uuid.UUID,
+        account_id: uuid.UUID,
+        *,
+        external_id: str | None,
+        permalink: str | None,
+        published_at: datetime | None,
+        error: str | None,
+    ) -> bool:
+        """The scheduler published (or failed to publish) the post on one account."""
+        post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
+        if post is None:
+            return False
+        target = await session.get(PostTarget, (post_id, account_id), with_for_update=True)
+        if target is None:
+            return False
+        failed = error is not None
+        if target.publication_status == "published" and not failed:
+            return False  # the same callback again
+        target.publication_status = "failed" if failed else "published"
+        target.external_id = external_id or target.external_id
+        target.permalink = permalink or target.permalink
+        target.published_at = None if failed else (published_at or datetime.now(UTC))
+        target.error = error
+        await session.flush()
+        actor = "scheduler"
+        if failed:
+            if "publish_failed" in TRANSITIONS[post.status]:
+                await self.apply_status(
+                    session,
+                    post,
+                    "publish_failed",
+                    actor,
+                    reason=error,
+                    details={"account_id": str(account_id), "error": error},
+                )
+            return True
+        await self._publish(
+            session,
+            post,
+            "published",
+            {
+                **self._identity(post),
+                "account_id": str(account_id),
+                "platform": target.platform,
+                "external_id": target.external_id,
+                "permalink": target.permalink,
+                "published_at": target.published_at.isoformat() if target.published_at else None,
+                "campaign_id": str(post.campaign_id) if post.campaign_id else None,
+            },
+        )
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(PostTarget)
+            .where(PostTarget.post_id == post_id, PostTarget.publication_status != "published")
+        )
+        if not pending and "published" in TRANSITIONS[post.status]:
+            post.published_at = target.published_at
+            await self.apply_status(session, post, "published", actor)
+        return True
+
+
+posts = PostService()

@@ -1,0 +1,126 @@
+"""Every query of the style guide: rules, and what lint reads of posts, targets and assets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.calendar.access import applies_to
+from services.calendar.models import Account, Asset, Post, PostTarget, StyleRule, districts
+
+# Posts that will not go out do not crowd anyone.
+INACTIVE_STATUSES = ("cancelled", "rejected")
+
+
+async def rules_applying(
+    session: AsyncSession,
+    path: str | None,
+    *,
+    enabled_only: bool,
+    kind: str | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int | None = None,
+) -> list[StyleRule]:
+    """Rules that apply to the district at `path` (company-wide, its ancestors' and its own;
+    company-wide only for None), oldest first."""
+    query = select(StyleRule).where(applies_to(StyleRule.district_id, path))
+    if enabled_only:
+        query = query.where(StyleRule.enabled)
+    if kind is not None:
+        query = query.where(StyleRule.kind == kind)
+    if after is not None:
+        query = query.where(func.row(StyleRule.created_at, StyleRule.id) > func.row(*after))
+    query = query.order_by(StyleRule.created_at, StyleRule.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))
+
+
+async def images(
+    session: AsyncSession, asset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The image assets among `asset_ids`, with the library's alt text of each."""
+    if not asset_ids:
+        return {}
+    rows = await session.execute(
+        select(Asset.id, Asset.alt_text).where(
+            Asset.id.in_(list(set(asset_ids))), Asset.content_type.startswith("image/")
+        )
+    )
+    return {asset_id: alt_text for asset_id, alt_text in rows}
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """Another post going out on one of the accounts near the time linted."""
+
+    account_id: uuid.UUID
+    platform: str
+    handle: str | None
+    publish_at: datetime
+
+
+async def neighbours(
+    session: AsyncSession,
+    account_ids: Sequence[uuid.UUID],
+    at: datetime,
+    window: timedelta,
+    exclude_post: uuid.UUID | None,
+) -> list[Neighbour]:
+    """Targets of other live posts on these accounts with publish_at strictly within
+    `window` of `at` (one range scan of ix_post_targets_account per account)."""
+    if not account_ids:
+        return []
+    query = (
+        select(PostTarget.account_id, PostTarget.platform, Account.handle, PostTarget.publish_at)
+        .join(Post, Post.id == PostTarget.post_id)
+        .join(Account, Account.id == PostTarget.account_id, isouter=True)
+        .where(
+            PostTarget.account_id.in_(list(set(account_ids))),
+            PostTarget.publish_at > at - window,
+            PostTarget.publish_at < at + window,
+            Post.status.not_in(INACTIVE_STATUSES),
+        )
+        .order_by(PostTarget.publish_at, PostTarget.post_id)
+    )
+    if exclude_post is not None:
+        query = query.where(PostTarget.post_id != exclude_post)
+    rows = await session.execute(query)
+    return [
+        Neighbour(account_id=a, platform=p, handle=h, publish_at=t)
+        for a, p, h, t in rows
+        if t is not None
+    ]
+
+
+async def accounts_outside(
+    session: AsyncSession,
+    account_ids: Sequence[uuid.UUID],
+    path: str | None,
+    read_paths: Sequence[str],
+) -> list[uuid.UUID]:
+    """The ids among `account_ids` that are not accounts of a district the caller reads and,
+    for a district's post, in that district or below it."""
+    if not account_ids:
+        return []
+    query = (
+        select(Account.id)
+        .join(districts, districts.c.id == Account.district_id)
+        .where(
+            Account.id.in_(list(account_ids)),
+            text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
+                read_paths=list(read_paths)
+            ),
+        )
+    )
+    if path is not None:
+        query = query.where(
+            text("districts.path <@ CAST(:post_path AS ltree)").bindparams(post_path=path)
+        )
+    known = set(await session.scalars(query))
+    return [a for a in account_ids if a not in known]

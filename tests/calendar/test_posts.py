@@ -1,0 +1,607 @@
+"""Posts: drafting, targets, access by district, submission with lint and blackouts, the
+status machine (every illegal transition), approvals' decisions, scheduling, publication
+callbacks, and edits after approval."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text, update
+
+from chassis.events import CloudEvent
+from services.calendar.models import Post
+from services.calendar.posts.handlers import APPROVAL_HANDLERS, SCHEDULER_HANDLERS
+from services.calendar.posts.service import CALLER_TARGETS, TRANSITIONS, IllegalTransition, posts
+from tests.calendar.conftest import (
+    CENTRAL,
+    DE_MANAGER,
+    FR_MANAGER,
+    FR_VIEWER,
+    FR_WRITER,
+    PARIS_WRITER,
+    Accounts,
+)
+from tests.kit import RunningService
+
+pytestmark = pytest.mark.asyncio
+
+GRANTED = "chorus.approvals.approval.granted"
+REJECTED = "chorus.approvals.approval.rejected"
+CHANGES_REQUESTED = "chorus.approvals.approval.changes_requested"
+PUBLISHED = "chorus.webhooks.scheduler.post_published"
+FAILED = "chorus.webhooks.scheduler.post_failed"
+
+
+def later(days: float = 3) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
+async def draft(
+    calendar: RunningService,
+    accounts: list[uuid.UUID],
+    headers: dict[str, str] = FR_WRITER,
+    **body: Any,
+) -> dict[str, Any]:
+    payload = {
+        "district_id": "fr",
+        "title": "Spring launch",
+        "text": "Our spring collection is here.",
+        "account_ids": [str(a) for a in accounts],
+        "publish_at": later(),
+        "timezone": "Europe/Paris",
+        **body,
+    }
+    response = await calendar.client.post("/posts", json=payload, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def submit(calendar: RunningService, post_id: str) -> dict[str, Any]:
+    response = await calendar.client.post(f"/posts/{post_id}/submit", headers=FR_WRITER)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def get(calendar: RunningService, post_id: str, headers: dict[str, str] = FR_WRITER) -> Any:
+    response = await calendar.client.get(f"/posts/{post_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def deliver(calendar: RunningService, event_type: str, **data: Any) -> None:
+    """Run the consumer's handler for an event, inside one transaction as the consumer does."""
+    event = CloudEvent(
+        source="/services/test", type=event_type, subject=str(uuid.uuid4()), data=data
+    )
+    handler = {**APPROVAL_HANDLERS, **SCHEDULER_HANDLERS}[event_type]
+    async with calendar.sessions.begin() as session:
+        await handler(session, event)
+
+
+async def decide(calendar: RunningService, event_type: str, post: dict[str, Any]) -> None:
+    await deliver(
+        calendar,
+        event_type,
+        subject_kind="post",
+        subject_id=post["id"],
+        content_hash=post["content_hash"],
+        decided_by="alice",
+        comment="ok",
+    )
+
+
+async def force_status(calendar: RunningService, post_id: str, status: str) -> None:
+    async with calendar.sessions.begin() as session:
+        await session.execute(
+            update(Post).where(Post.id == uuid.UUID(post_id)).values(status=status)
+        )
+
+
+class TestDrafting:
+    async def test_a_contributor_drafts_on_the_district_calendar(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(
+            calendar,
+            [accounts.fr_x, accounts.fr_instagram],
+            variants=[{"platform": "instagram", "text": "Spring is here 🌸 #spring"}],
+            assignee="fanny",
+            publish_at="2031-03-01T09:30:00+01:00",
+        )
+        assert post["status"] == "draft"
+        assert post["district_id"] == "fr"
+        assert post["author"] == "fanny"
+        assert sorted(post["account_ids"]) == sorted(
+            [str(accounts.fr_x), str(accounts.fr_instagram)]
+        )
+        assert post["publish_at"] == "2031-03-01T08:30:00Z"
+        assert post["local_publish_at"] == "2031-03-01T09:30:00+01:00"
+        assert post["allowed_transitions"] == ["cancelled", "in_review"]
+        calendars = await calendar.scalar("SELECT count(*) FROM calendars WHERE district_id = 'fr'")
+        assert calendars == 1
+        history = await calendar.client.get(f"/posts/{post['id']}/history", headers=FR_VIEWER)
+        assert [e["action"] for e in history.json()["items"]] == ["created"]
+
+    async def test_a_subdistrict_account_may_be_targeted_from_its_parent(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.paris_x])
+        assert post["account_ids"] == [str(accounts.paris_x)]
+
+    @pytest.mark.parametrize(
+        ("which", "reason"),
+        [("fr_rogue", "rogue"), ("fr_archived", "archived"), ("de_x", "unknown")],
+    )
+    async def test_only_official_accounts_of_the_district_or_below(
+        self, calendar: RunningService, accounts: Accounts, which: str, reason: str
+    ) -> None:
+        account_id = str(getattr(accounts, which))
+        payload = {"district_id": "fr", "title": "t", "account_ids": [account_id]}
+        response = await calendar.client.post("/posts", json=payload, headers=FR_WRITER)
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["type"].endswith("/target-not-allowed")
+        assert body["refused"] == [{"account_id": account_id, "reason": reason}]
+
+    async def test_a_paris_contributor_cannot_target_the_parent_district(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        payload = {"district_id": "fr-paris", "title": "t", "account_ids": [str(accounts.fr_x)]}
+        response = await calendar.client.post("/posts", json=payload, headers=PARIS_WRITER)
+        assert response.status_code == 422
+        assert response.json()["refused"][0]["reason"] == "unknown"
+
+    async def test_bad_input_is_refused_at_the_edge(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        cases: list[dict[str, Any]] = [
+            {"district_id": "fr", "title": ""},
+            {"district_id": "fr", "title": "t", "timezone": "Mars/Olympus"},
+            {"district_id": "fr", "title": "t", "publish_at": "2031-03-01T09:30:00"},
+            {"district_id": "fr", "title": "t", "link": "javascript:alert(1)"},
+            {
+                "district_id": "fr",
+                "title": "t",
+                "variants": [{"platform": "x"}, {"platform": "x"}],
+            },
+            {"title": "t"},
+        ]
+        for body in cases:
+            response = await calendar.client.post("/posts", json=body, headers=FR_WRITER)
+            assert response.status_code == 422, (body, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+
+
+class TestAccess:
+    async def test_another_districts_post_does_not_exist(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        for method, path, body in (
+            ("GET", f"/posts/{post['id']}", None),
+            ("PATCH", f"/posts/{post['id']}", {"title": "mine now"}),
+            ("POST", f"/posts/{post['id']}/submit", None),
+            ("POST", f"/posts/{post['id']}/status", {"status": "cancelled"}),
+            ("GET", f"/posts/{post['id']}/history", None),
+            ("GET", f"/posts/{post['id']}/lint", None),
+        ):
+            response = await calendar.client.request(method, path, json=body, headers=DE_MANAGER)
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["type"].endswith("/post-not-found")
+        assert (await get(calendar, post["id"], CENTRAL))["id"] == post["id"]
+
+    async def test_a_viewer_reads_but_does_not_write(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        assert (await get(calendar, post["id"], FR_VIEWER))["title"] == "Spring launch"
+        response = await calendar.client.patch(
+            f"/posts/{post['id']}", json={"title": "x"}, headers=FR_VIEWER
+        )
+        assert response.status_code == 403
+        payload = {"district_id": "fr", "title": "t"}
+        assert (
+            await calendar.client.post("/posts", json=payload, headers=FR_VIEWER)
+        ).status_code == 403
+
+    async def test_drafting_in_an_unseen_district_is_404(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        payload = {"district_id": "de", "title": "t"}
+        response = await calendar.client.post("/posts", json=payload, headers=FR_WRITER)
+        assert response.status_code == 404
+        assert response.json()["type"].endswith("/district-not-found")
+
+    async def test_the_company_calendar_is_written_by_the_central_team_only(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        company = await calendar.scalar("SELECT id FROM calendars WHERE district_id IS NULL")
+        payload = {
+            "calendar_id": str(company),
+            "title": "Group results",
+            "account_ids": [str(accounts.fr_x), str(accounts.de_x)],
+        }
+        refused = await calendar.client.post("/posts", json=payload, headers=FR_MANAGER)
+        assert refused.status_code == 403
+        made = await calendar.client.post("/posts", json=payload, headers=CENTRAL)
+        assert made.status_code == 201, made.text
+        assert made.json()["district_id"] is None
+        # Company posts are read by every district.
+        assert (await get(calendar, made.json()["id"], DE_MANAGER))["title"] == "Group results"
+
+
+class TestSubmitting:
+    async def test_submit_emits_what_approvals_routes_on(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(
+            calendar,
+            [accounts.fr_x, accounts.fr_instagram],
+            variants=[{"platform": "instagram", "text": "Spring 🌸"}],
+        )
+        result = await submit(calendar, post["id"])
+        assert result["post"]["status"] == "in_review"
+        assert result["warnings"] == []
+        [event] = await calendar.events("chorus.calendar.post.submitted")
+        assert event["subject"] == post["id"]
+        data = event["data"]
+        assert data["subject_kind"] == "post"
+        assert data["kind"] == "post"
+        assert (data["district_id"], data["district_path"]) == ("fr", "hq.fr")
+        assert data["text"] == "Our spring collection is here."
+        assert data["platforms"] == ["instagram", "x"]
+        assert data["content_hash"] == post["content_hash"]
+        assert data["author"] == "fanny"
+        assert data["variants"][0]["text"] == "Spring 🌸"
+
+    async def test_a_post_needs_a_future_time_and_targets(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        bare = await draft(calendar, [], publish_at=None)
+        response = await calendar.client.post(f"/posts/{bare['id']}/submit", headers=FR_WRITER)
+        assert response.status_code == 422
+        assert response.json()["missing"] == ["publish_at", "account_ids"]
+        past = await draft(calendar, [accounts.fr_x], publish_at="2020-01-01T00:00:00Z")
+        response = await calendar.client.post(f"/posts/{past['id']}/submit", headers=FR_WRITER)
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("/not-ready-to-submit")
+        assert await calendar.events("chorus.calendar.post.submitted") == []
+
+    async def test_an_account_archived_since_the_draft_blocks_submission(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        async with calendar.sessions.begin() as session:
+            await session.execute(
+                text("UPDATE accounts SET status = 'archived' WHERE id = :id"),
+                {"id": accounts.fr_x},
+            )
+        response = await calendar.client.post(f"/posts/{post['id']}/submit", headers=FR_WRITER)
+        assert response.status_code == 422
+        assert response.json()["refused"] == [
+            {"account_id": str(accounts.fr_x), "reason": "archived"}
+        ]
+
+    async def test_lint_errors_refuse_and_warnings_pass(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        rule = await calendar.client.post(
+            "/style-rules",
+            json={
+                "district_id": "fr",
+                "kind": "banned_term",
+                "severity": "error",
+                "params": {"terms": ["guaranteed"]},
+            },
+            headers=FR_MANAGER,
+        )
+        assert rule.status_code == 201, rule.text
+        warn = await calendar.client.post(
+            "/style-rules",
+            json={
+                "district_id": None,
+                "kind": "hashtag_limit",
+                "severity": "warning",
+                "params": {"max": 1},
+            },
+            headers=CENTRAL,
+        )
+        assert warn.status_code == 201, warn.text
+        bad = await draft(calendar, [accounts.fr_x], text="Results guaranteed! #a #b")
+        response = await calendar.client.post(f"/posts/{bad['id']}/submit", headers=FR_WRITER)
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["type"].endswith("/lint-failed")
+        banned = [v for v in body["violations"] if v["kind"] == "banned_term"]
+        assert banned[0]["rule_id"] == rule.json()["id"]
+        assert banned[0]["severity"] == "error"
+        assert (banned[0]["position"]["start"], banned[0]["position"]["end"]) == (8, 18)
+        assert (await get(calendar, bad["id"]))["status"] == "draft"
+
+        fine = await draft(calendar, [accounts.fr_x], text="Results! #a #b")
+        result = await submit(calendar, fine["id"])
+        assert [w["kind"] for w in result["warnings"]] == ["hashtag_limit"]
+
+    async def test_a_blackout_refuses_submission(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        at = datetime.now(UTC) + timedelta(days=10)
+        blackout = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": "fr",
+                "starts_at": (at - timedelta(hours=1)).isoformat(),
+                "ends_at": (at + timedelta(hours=1)).isoformat(),
+                "reason": "Election silence",
+            },
+            headers=FR_MANAGER,
+        )
+        assert blackout.status_code == 201, blackout.text
+        post = await draft(calendar, [accounts.fr_x], publish_at=at.isoformat())
+        response = await calendar.client.post(f"/posts/{post['id']}/submit", headers=FR_WRITER)
+        assert response.status_code == 422
+        assert [v["kind"] for v in response.json()["violations"]] == ["blackout"]
+
+
+class TestStatusMachine:
+    async def test_every_illegal_caller_transition_is_refused_with_the_allowed_ones(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        for current, allowed in TRANSITIONS.items():
+            await force_status(calendar, post["id"], current)
+            for target in sorted(CALLER_TARGETS - allowed):
+                response = await calendar.client.post(
+                    f"/posts/{post['id']}/status", json={"status": target}, headers=FR_WRITER
+                )
+                assert response.status_code == 422, (current, target, response.text)
+                body = response.json()
+                assert body["type"].endswith("/illegal-status-transition"), body
+                assert body["current_status"] == current
+                assert body["allowed"] == sorted(allowed & CALLER_TARGETS)
+                assert (await get(calendar, post["id"]))["status"] == current
+
+    async def test_every_illegal_transition_is_refused_by_the_status_machine(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        statuses = list(TRANSITIONS)
+        refused = 0
+        for current in statuses:
+            for target in statuses:
+                if target in TRANSITIONS[current]:
+                    continue
+                async with calendar.sessions() as session, session.begin():
+                    row = await session.get(Post, uuid.UUID(post["id"]))
+                    assert row is not None
+                    row.status = current
+                    with pytest.raises(IllegalTransition):
+                        await posts.apply_status(session, row, target, "tester")
+                    await session.rollback()
+                refused += 1
+        allowed = sum(len(t) for t in TRANSITIONS.values())
+        assert refused == len(statuses) ** 2 - allowed
+        assert await calendar.events("chorus.calendar.post.cancelled") == []
+
+    async def test_statuses_callers_cannot_set_are_not_accepted(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        for status in ("approved", "published", "rejected", "bogus"):
+            response = await calendar.client.post(
+                f"/posts/{post['id']}/status", json={"status": status}, headers=FR_WRITER
+            )
+            assert response.status_code == 422, status
+
+    async def test_cancel_and_reopen(self, calendar: RunningService, accounts: Accounts) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        await submit(calendar, post["id"])
+        await decide(calendar, CHANGES_REQUESTED, post)
+        assert (await get(calendar, post["id"]))["status"] == "changes_requested"
+        reopened = await calendar.client.post(
+            f"/posts/{post['id']}/status", json={"status": "draft"}, headers=FR_WRITER
+        )
+        assert reopened.json()["status"] == "draft"
+        cancelled = await calendar.client.post(
+            f"/posts/{post['id']}/status",
+            json={"status": "cancelled", "comment": "Campaign dropped"},
+            headers=FR_WRITER,
+        )
+        assert cancelled.json()["status"] == "cancelled"
+        [event] = await calendar.events("chorus.calendar.post.cancelled")
+        assert event["data"]["reason"] == "Campaign dropped"
+        edit = await calendar.client.patch(
+            f"/posts/{post['id']}", json={"title": "again"}, headers=FR_WRITER
+        )
+        assert edit.status_code == 409
+
+
+class TestApprovalAndScheduling:
+    async def test_approval_schedules_with_the_full_content(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(
+            calendar,
+            [accounts.fr_x, accounts.fr_instagram],
+            link="https://example.com/spring",
+            variants=[{"platform": "instagram", "text": "Spring 🌸", "link": None}],
+        )
+        await submit(calendar, post["id"])
+        await decide(calendar, GRANTED, post)
+        scheduled = await get(calendar, post["id"])
+        assert scheduled["status"] == "scheduled"
+        assert scheduled["approved_hash"] == post["content_hash"]
+        [approved] = await calendar.events("chorus.calendar.post.approved")
+        assert approved["data"]["id"] == post["id"]
+        [event] = await calendar.events("chorus.calendar.post.scheduled")
+        data = event["data"]
+        assert data["publish_at"] == scheduled["publish_at"].replace("Z", "+00:00")
+        assert data["timezone"] == "Europe/Paris"
+        targets = {t["platform"]: t for t in data["targets"]}
+        assert targets["instagram"]["text"] == "Spring 🌸"
+        assert targets["instagram"]["handle"] == "chorus.fr"
+        assert targets["x"]["text"] == "Our spring collection is here."
+        assert targets["x"]["link"] == "https://example.com/spring"
+
+    async def test_rejection_is_final(self, calendar: RunningService, accounts: Accounts) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        await submit(calendar, post["id"])
+        await decide(calendar, REJECTED, post)
+        rejected = await get(calendar, post["id"])
+        assert rejected["status"] == "rejected"
+        assert rejected["allowed_transitions"] == []
+
+    async def test_a_decision_on_changed_content_is_stale(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        await submit(calendar, post["id"])
+        edited = await calendar.client.patch(
+            f"/posts/{post['id']}", json={"text": "New words"}, headers=FR_WRITER
+        )
+        assert edited.json()["status"] == "draft"
+        [withdrawn] = await calendar.events("chorus.calendar.post.withdrawn")
+        assert withdrawn["data"]["previous_status"] == "in_review"
+        await submit(calendar, post["id"])
+        await decide(calendar, GRANTED, post)  # approves the old content hash
+        assert (await get(calendar, post["id"]))["status"] == "in_review"
+
+    async def test_an_edit_after_approval_returns_to_draft_and_tells_approvals(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        await submit(calendar, post["id"])
+        await decide(calendar, GRANTED, post)
+        assignee = await calendar.client.patch(
+            f"/posts/{post['id']}", json={"assignee": "paul"}, headers=FR_WRITER
+        )
+        assert assignee.json()["status"] == "scheduled"  # not content: approval still holds
+        edited = await calendar.client.patch(
+            f"/posts/{post['id']}",
+            json={"text": "Changed after approval", "version": assignee.json()["version"]},
+            headers=FR_WRITER,
+        )
+        body = edited.json()
+        assert body["status"] == "draft"
+        assert body["approved_hash"] is None
+        [withdrawn] = await calendar.events("chorus.calendar.post.withdrawn")
+        assert withdrawn["data"]["previous_status"] == "scheduled"
+        assert withdrawn["data"]["subject_kind"] == "post"
+        stale = await calendar.client.patch(
+            f"/posts/{post['id']}", json={"title": "x", "version": 1}, headers=FR_WRITER
+        )
+        assert stale.status_code == 409
+        assert stale.json()["current_version"] == body["version"]
+
+    async def test_a_blackout_set_after_submission_holds_the_post(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        at = datetime.now(UTC) + timedelta(days=5)
+        post = await draft(calendar, [accounts.fr_x], publish_at=at.isoformat())
+        await submit(calendar, post["id"])
+        blackout = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": None,
+                "starts_at": (at - timedelta(hours=2)).isoformat(),
+                "ends_at": (at + timedelta(hours=2)).isoformat(),
+                "reason": "National mourning",
+            },
+            headers=CENTRAL,
+        )
+        assert blackout.status_code == 201, blackout.text
+        await decide(calendar, GRANTED, post)
+        held = await get(calendar, post["id"])
+        assert held["status"] == "approved"
+        assert "National mourning" in held["status_reason"]
+        [blocked] = await calendar.events("chorus.calendar.post.schedule_blocked")
+        assert blocked["data"]["reasons"] == ["Blackout: National mourning."]
+        retry = await calendar.client.post(
+            f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.status_code == 422
+        assert retry.json()["type"].endswith("/scheduling-blocked")
+        removed = await calendar.client.delete(
+            f"/blackouts/{blackout.json()['id']}", headers=CENTRAL
+        )
+        assert removed.status_code == 204
+        retry = await calendar.client.post(
+            f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.json()["status"] == "scheduled"
+        assert len(await calendar.events("chorus.calendar.post.scheduled")) == 1
+
+
+class TestPublication:
+    async def test_published_on_every_account_then_the_post_is_published(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x, accounts.fr_instagram])
+        await submit(calendar, post["id"])
+        await decide(calendar, GRANTED, post)
+        callback = {"post_id": post["id"], "published_at": "2031-01-01T10:00:00Z"}
+        await deliver(
+            calendar,
+            PUBLISHED,
+            **callback,
+            account_id=str(accounts.fr_x),
+            external_id="x-123",
+            permalink="https://x.com/chorus_fr/status/123",
+        )
+        halfway = await get(calendar, post["id"])
+        assert halfway["status"] == "scheduled"
+        await deliver(
+            calendar,
+            PUBLISHED,
+            **callback,
+            account_id=str(accounts.fr_x),
+            external_id="x-123",
+        )  # the same callback again changes nothing
+        await deliver(
+            calendar,
+            PUBLISHED,
+            **callback,
+            account_id=str(accounts.fr_instagram),
+            external_id="ig-9",
+            permalink="https://instagram.com/p/9",
+        )
+        done = await get(calendar, post["id"])
+        assert done["status"] == "published"
+        assert done["published_at"] == "2031-01-01T10:00:00Z"
+        publications = {p["platform"]: p for p in done["publications"]}
+        assert publications["x"]["external_id"] == "x-123"
+        assert publications["instagram"]["permalink"] == "https://instagram.com/p/9"
+        events = await calendar.events("chorus.calendar.post.published")
+        assert [(e["data"]["account_id"], e["data"]["external_id"]) for e in events] == [
+            (str(accounts.fr_x), "x-123"),
+            (str(accounts.fr_instagram), "ig-9"),
+        ]
+
+    async def test_a_failure_marks_the_post_and_it_can_be_retried(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        await submit(calendar, post["id"])
+        await decide(calendar, GRANTED, post)
+        await deliver(
+            calendar,
+            FAILED,
+            post_id=post["id"],
+            account_id=str(accounts.fr_x),
+            error="token expired",
+        )
+        failed = await get(calendar, post["id"])
+        assert failed["status"] == "publish_failed"
+        assert failed["publications"][0]["error"] == "token expired"
+        [event] = await calendar.events("chorus.calendar.post.publish_failed")
+        assert event["data"]["error"] == "token expired"
+        retry = await calendar.client.post(
+            f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.json()["status"] == "scheduled"
+        assert len(await calendar.events("chorus.calendar.post.scheduled")) == 2

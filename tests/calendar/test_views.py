@@ -1,0 +1,323 @@
+"""The range view (GET /posts): what a month shows to whom, every filter, keyset pagination
+without gaps or repeats, and the ranges it refuses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, get_args
+
+import pytest
+
+from services.calendar.calendars.service import calendar_for
+from services.calendar.models import POST_STATUSES, Campaign, Post, PostTarget
+from services.calendar.views.schemas import PostStatus
+from tests.calendar.conftest import (
+    CENTRAL,
+    DE_MANAGER,
+    FR_MANAGER,
+    FR_VIEWER,
+    PARIS_WRITER,
+    Accounts,
+)
+from tests.kit import RunningService, as_user
+
+pytestmark = pytest.mark.asyncio
+
+MAY = datetime(2027, 5, 1, tzinfo=UTC)
+MONTH = {"from": "2027-05-01T00:00:00+00:00", "to": "2027-06-01T00:00:00+00:00"}
+
+
+async def create_post(
+    calendar: RunningService,
+    district_id: str | None,
+    publish_at: datetime | None,
+    *,
+    title: str = "A post",
+    text: str = "",
+    status: str = "draft",
+    account_ids: Sequence[uuid.UUID] = (),
+    campaign_id: uuid.UUID | None = None,
+    assignee: str | None = None,
+    due_at: datetime | None = None,
+    timezone: str = "Europe/Paris",
+    version: int = 1,
+) -> uuid.UUID:
+    """A post as the posts module stores it, on its district's calendar."""
+    async with calendar.sessions.begin() as session:
+        on = await calendar_for(session, district_id)
+        post = Post(
+            id=uuid.uuid4(),
+            calendar_id=on.id,
+            district_id=district_id,
+            title=title,
+            text=text,
+            publish_at=publish_at,
+            timezone=timezone,
+            campaign_id=campaign_id,
+            author="fanny",
+            assignee=assignee,
+            due_at=due_at,
+            status=status,
+            version=version,
+            content_hash="0" * 64,
+        )
+        session.add(post)
+        await session.flush()
+        for account_id in account_ids:
+            session.add(
+                PostTarget(
+                    post_id=post.id, account_id=account_id, platform="x", publish_at=publish_at
+                )
+            )
+    return post.id
+
+
+async def create_campaign(calendar: RunningService, district_id: str | None) -> uuid.UUID:
+    async with calendar.sessions.begin() as session:
+        campaign = Campaign(
+            id=uuid.uuid4(),
+            district_id=district_id,
+            name="Spring",
+            starts_on=date(2027, 5, 1),
+            ends_on=date(2027, 5, 31),
+            created_by="francois",
+        )
+        session.add(campaign)
+    return campaign.id
+
+
+async def month(
+    calendar: RunningService, headers: dict[str, str], **params: Any
+) -> list[dict[str, Any]]:
+    response = await calendar.client.get("/posts", params={**MONTH, **params}, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["next_cursor"] is None
+    items: list[dict[str, Any]] = body["items"]
+    return items
+
+
+def ids(items: list[dict[str, Any]]) -> list[uuid.UUID]:
+    return [uuid.UUID(item["id"]) for item in items]
+
+
+def day(n: int, hour: int = 9) -> datetime:
+    return MAY + timedelta(days=n - 1, hours=hour)
+
+
+async def test_the_summary_knows_every_post_status() -> None:
+    assert set(get_args(PostStatus)) == set(POST_STATUSES)
+
+
+async def test_a_month_shows_the_callers_districts_and_the_company_posts_in_time_order(
+    calendar: RunningService, accounts: Accounts
+) -> None:
+    first = await create_post(calendar, "fr", MAY, title="first instant")
+    paris = await create_post(calendar, "fr-paris", day(3))
+    de = await create_post(calendar, "de", day(5))
+    fr = await create_post(
+        calendar,
+        "fr",
+        day(10),
+        title="Spring launch",
+        status="scheduled",
+        account_ids=[accounts.fr_x, accounts.fr_instagram],
+        assignee="fanny",
+        due_at=day(8),
+        version=4,
+    )
+    company = await create_post(calendar, None, day(20))
+    await create_post(calendar, "fr", MAY - timedelta(seconds=1))  # before the range
+    await create_post(calendar, "fr", MAY + timedelta(days=31))  # `to` is exclusive
+    await create_post(calendar, "fr", None)  # no slot yet: on no range
+
+    assert ids(await month(calendar, FR_MANAGER)) == [first, paris, fr, company]
+    assert ids(await month(calendar, DE_MANAGER)) == [de, company]
+    assert ids(await month(calendar, PARIS_WRITER)) == [paris, company]
+    assert ids(await month(calendar, CENTRAL)) == [first, paris, de, fr, company]
+    assert await month(calendar, as_user("nobody")) == []
+    # The same instants written with another offset.
+    shifted = {"from": "2027-05-01T02:00:00+02:00", "to": "2027-06-01T02:00:00+02:00"}
+    assert ids(await month(calendar, FR_MANAGER, **shifted)) == [first, paris, fr, company]
+
+    summary = next(item for item in await month(calendar, FR_VIEWER) if item["id"] == str(fr))
+    async with calendar.sessions() as session:
+        calendar_id = (await calendar_for(session, "fr")).id
+    assert summary == {
+        "id": str(fr),
+        "calendar_id": str(calendar_id),
+        "district_id": "fr",
+        "title": "Spring launch",
+        "status": "scheduled",
+        "publish_at": "2027-05-10T09:00:00Z",
+        "timezone": "Europe/Paris",
+        "account_ids": sorted([str(accounts.fr_x), str(accounts.fr_instagram)]),
+        "campaign_id": None,
+        "author": "fanny",
+        "assignee": "fanny",
+        "due_at": "2027-05-08T09:00:00Z",
+        "version": 4,
+    }
+
+
+async def test_each_filter(calendar: RunningService, accounts: Accounts) -> None:
+    campaign = await create_campaign(calendar, "fr")
+    fr_draft = await create_post(calendar, "fr", day(2), account_ids=[accounts.fr_x])
+    fr_review = await create_post(
+        calendar,
+        "fr",
+        day(4),
+        status="in_review",
+        account_ids=[accounts.fr_x, accounts.fr_instagram],
+        campaign_id=campaign,
+        assignee="fanny",
+    )
+    paris = await create_post(
+        calendar,
+        "fr-paris",
+        day(6),
+        status="published",
+        account_ids=[accounts.paris_x],
+        campaign_id=campaign,
+        assignee="pierre",
+    )
+    company = await create_post(
+        calendar, None, day(8), status="published", account_ids=[accounts.de_x]
+    )
+    de = await create_post(calendar, "de", day(9), account_ids=[accounts.de_x], assignee="fanny")
+
+    async with calendar.sessions() as session:
+        fr_calendar = (await calendar_for(session, "fr")).id
+        company_calendar = (await calendar_for(session, None)).id
+
+    assert ids(await month(calendar, FR_MANAGER, district_id="fr")) == [fr_draft, fr_review, paris]
+    assert ids(await month(calendar, FR_MANAGER, district_id="fr-paris")) == [paris]
+    assert ids(await month(calendar, CENTRAL, district_id="de")) == [de]
+    assert ids(await month(calendar, FR_MANAGER, calendar_id=str(fr_calendar))) == [
+        fr_draft,
+        fr_review,
+    ]
+    assert ids(await month(calendar, DE_MANAGER, calendar_id=str(company_calendar))) == [company]
+    assert ids(await month(calendar, FR_MANAGER, account_id=str(accounts.fr_instagram))) == [
+        fr_review
+    ]
+    both = {"account_id": [str(accounts.fr_instagram), str(accounts.paris_x)]}
+    assert ids(await month(calendar, FR_MANAGER, **both)) == [fr_review, paris]
+    # A company-wide post on de's account is visible to everyone; de's own post is not.
+    assert ids(await month(calendar, FR_MANAGER, account_id=str(accounts.de_x))) == [company]
+    assert ids(await month(calendar, FR_MANAGER, campaign_id=str(campaign))) == [fr_review, paris]
+    assert ids(await month(calendar, FR_MANAGER, status="published")) == [paris, company]
+    statuses = {"status": ["draft", "in_review"]}
+    assert ids(await month(calendar, FR_MANAGER, **statuses)) == [fr_draft, fr_review]
+    assert ids(await month(calendar, FR_MANAGER, assignee="fanny")) == [fr_review]
+    assert ids(await month(calendar, CENTRAL, assignee="fanny")) == [fr_review, de]
+    combined = await month(
+        calendar, FR_MANAGER, district_id="fr", status="published", campaign_id=str(campaign)
+    )
+    assert ids(combined) == [paris]
+    unknown_status = await calendar.client.get(
+        "/posts", params={**MONTH, "status": "lost"}, headers=FR_MANAGER
+    )
+    assert unknown_status.status_code == 422
+
+
+async def test_another_districts_objects_are_not_found_as_filters(
+    calendar: RunningService,
+) -> None:
+    campaign = await create_campaign(calendar, "fr")
+    await create_post(calendar, "fr", day(2), campaign_id=campaign)
+    async with calendar.sessions() as session:
+        fr_calendar = (await calendar_for(session, "fr")).id
+
+    for params, slug in [
+        ({"district_id": "fr"}, "district-not-found"),
+        ({"district_id": "nowhere"}, "district-not-found"),
+        ({"calendar_id": str(fr_calendar)}, "calendar-not-found"),
+        ({"campaign_id": str(campaign)}, "campaign-not-found"),
+    ]:
+        response = await calendar.client.get(
+            "/posts", params={**MONTH, **params}, headers=DE_MANAGER
+        )
+        assert response.status_code == 404, params
+        assert response.json()["type"].endswith(f"/{slug}")
+
+
+async def test_pages_follow_each_other_without_gaps_or_repeats(calendar: RunningService) -> None:
+    created = []
+    for n in range(23):
+        # Several posts share an instant: the id breaks the tie, across page boundaries too.
+        created.append(await create_post(calendar, "fr" if n % 2 else "fr-paris", day(n // 3 + 1)))
+    await create_post(calendar, "de", day(2))
+    everything = ids(await month(calendar, FR_VIEWER))
+    assert sorted(everything) == sorted(created)
+
+    pages: list[list[uuid.UUID]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {**MONTH, "limit": 5, **({"cursor": cursor} if cursor else {})}
+        response = await calendar.client.get("/posts", params=params, headers=FR_VIEWER)
+        assert response.status_code == 200, response.text
+        pages.append(ids(response.json()["items"]))
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 3]
+    assert [post for page in pages for post in page] == everything
+    bad = await calendar.client.get(
+        "/posts", params={**MONTH, "cursor": "bm90IGEgY3Vyc29y"}, headers=FR_VIEWER
+    )
+    assert bad.status_code == 400
+    assert bad.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_a_page_holds_100_posts_unless_asked_for_fewer(calendar: RunningService) -> None:
+    for n in range(105):
+        await create_post(calendar, "fr", MAY + timedelta(hours=n))
+
+    response = await calendar.client.get("/posts", params=MONTH, headers=FR_VIEWER)
+    assert len(response.json()["items"]) == 100
+    assert response.json()["next_cursor"] is not None
+    # The service's maximum page size (100 by default) caps what a client asks for.
+    response = await calendar.client.get(
+        "/posts", params={**MONTH, "limit": 1000}, headers=FR_VIEWER
+    )
+    assert len(response.json()["items"]) == 100
+    rest = await calendar.client.get(
+        "/posts", params={**MONTH, "cursor": response.json()["next_cursor"]}, headers=FR_VIEWER
+    )
+    assert len(rest.json()["items"]) == 5
+    assert rest.json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "slug"),
+    [
+        ({"from": "2027-05-02T00:00:00Z", "to": "2027-05-01T00:00:00Z"}, "invalid-range"),
+        ({"from": "2027-05-01T00:00:00Z", "to": "2027-05-01T00:00:00Z"}, "invalid-range"),
+        ({"from": "2027-01-01T00:00:00Z", "to": "2028-02-05T00:00:01Z"}, "invalid-range"),
+        ({"from": "2027-05-01T00:00:00", "to": "2027-06-01T00:00:00Z"}, "validation-error"),
+        ({"from": "2027-05-01T00:00:00Z"}, "validation-error"),
+        ({"from": "yesterday", "to": "2027-06-01T00:00:00Z"}, "validation-error"),
+        ({**MONTH, "limit": 0}, "validation-error"),
+        ({**MONTH, "account_id": "not-a-uuid"}, "validation-error"),
+        ({**MONTH, "district_id": "Not A District"}, "validation-error"),
+    ],
+)
+async def test_a_bad_range_is_refused(
+    calendar: RunningService, params: dict[str, Any], slug: str
+) -> None:
+    response = await calendar.client.get("/posts", params=params, headers=FR_VIEWER)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith(f"/{slug}")
+
+
+async def test_a_range_of_exactly_400_days_is_allowed(calendar: RunningService) -> None:
+    post = await create_post(calendar, "fr", datetime(2027, 12, 31, tzinfo=UTC))
+    params = {"from": "2027-01-01T00:00:00Z", "to": "2028-02-05T00:00:00Z"}
+    response = await calendar.client.get("/posts", params=params, headers=FR_VIEWER)
+    assert response.status_code == 200, response.text
+    assert ids(response.json()["items"]) == [post]
