@@ -17,8 +17,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchkit import client_of, embedded_app, p50_p95, principal, timed_gets, vacuum_analyze
 from sqlalchemy import text
+
+from bench.benchkit import client_of, embedded_app, p50_p95, principal, timed_gets, vacuum_analyze
 
 DISTRICTS = 20
 TEAMS = 100
@@ -39,7 +40,7 @@ INSERT INTO calendars (id, district_id, name)
   SELECT gen_random_uuid(), id, name FROM districts WHERE id <> 'hq';
 INSERT INTO accounts (id, platform, handle, district_id, status, version)
   SELECT gen_random_uuid(), (ARRAY['x','instagram','facebook','linkedin','tiktok'])[g % 5 + 1],
-         'account_' || g, 'd' || (g % 20 + 1) || '-t' || (g % 100 + 1), 'official', 1
+         'account_' || g, 'd' || ((g % 100 + 1) % 20 + 1) || '-t' || (g % 100 + 1), 'official', 1
   FROM generate_series(0, 499) g
 """
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -68,3 +70,39 @@ def page_request(
 
 
 PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+def cursor_key(after: list[Any], *kinds: type) -> tuple[Any, ...]:
+    """The sort key a cursor carries, each part parsed as its kind: ``str``, ``int``,
+    ``uuid.UUID``, ``datetime.date`` or ``datetime.datetime`` (which must carry its offset).
+    A key of another shape is a cursor this API did not issue (400)."""
+    if len(after) != len(kinds):
+        raise InvalidCursor("The cursor is not one this API issued.")
+    key: list[Any] = []
+    try:
+        for value, kind in zip(after, kinds, strict=True):
+            key.append(_parse_key_part(value, kind))
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    return tuple(key)
+
+
+def _parse_key_part(value: Any, kind: type) -> Any:
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(value)
+        return value
+    if not isinstance(value, str):
+        raise TypeError(value)
+    if kind is str:
+        return value
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(value)
+        return parsed
+    if kind is date:
+        return date.fromisoformat(value)
+    raise TypeError(f"no cursor parser for {kind}")

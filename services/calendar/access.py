@@ -9,6 +9,11 @@ changed only by the central team: a regional manager on a top-level district.
 - write posts and assets: contributor or manager there;
 - manage calendars, campaigns, the style guide and blackouts: a manager there.
 
+What a district shares downwards (campaigns, style rules, blackouts, assets of a region) is
+seen by the districts below it as well: such objects are visible when they *reach* a district
+the caller reads (``reaches`` / ``reaching``), posts and calendars only when the caller reads
+their own district (``can_read`` / ``visible``).
+
 An object the caller cannot read does not exist for them (404), so ids cannot be probed.
 """
 
@@ -35,6 +40,9 @@ __all__ = [
     "can_read",
     "district_path",
     "is_central",
+    "path_of",
+    "reaches",
+    "reaching",
     "require_manage",
     "require_write",
     "scope_of",
@@ -83,6 +91,23 @@ def require_manage(scope: Scope, path: str | None, what: str) -> None:
     scope.require_role(path, MANAGER_ROLES, what)
 
 
+def reaches(scope: Scope, path: str | None) -> bool:
+    """May see an object of the district at `path` that applies to it and the districts
+    below it (None: company-wide): it lies in a district the caller reads, or above one."""
+    if path is None:
+        return bool(scope.read_paths)
+    return any(within(path, root) or within(root, path) for root in scope.read_paths)
+
+
+async def path_of(session: AsyncSession, district_id: str | None) -> str | None:
+    """The district's path; None for company-wide, or for a district the replica does not
+    know (callers then treat its objects as unseen)."""
+    if district_id is None:
+        return None
+    path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
+    return None if path is None else str(path)
+
+
 async def district_path(session: AsyncSession, scope: Scope, district_id: str) -> str:
     """The path of a district the caller can read, or 404."""
     path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
@@ -102,6 +127,24 @@ def visible(district_column: Any, scope: Scope) -> ColumnElement[bool]:
                 text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
                     read_paths=list(scope.read_paths)
                 )
+            )
+        ),
+    )
+
+
+def reaching(district_column: Any, scope: Scope) -> ColumnElement[bool]:
+    """SQL: rows the caller may see by ``reaches``: company-wide rows, and those of the
+    districts they read, below them or above them."""
+    if not scope.read_paths:
+        return false()
+    return or_(
+        district_column.is_(None),
+        district_column.in_(
+            select(districts.c.id).where(
+                text(
+                    "(districts.path <@ CAST(:reach_paths AS ltree[])"
+                    " OR districts.path @> CAST(:reach_paths AS ltree[]))"
+                ).bindparams(reach_paths=list(scope.read_paths))
             )
         ),
     )

@@ -602,10 +602,14 @@ class TestAccess:
             kwargs: dict[str, Any] = {"json": {"title": "Mine"}} if method == "PATCH" else {}
             response = await library.client.request(method, url, headers=FR_MANAGER, **kwargs)
             assert_problem(response, 404, "asset-not-found")
-        # A team below a district does not see the district's own assets.
+        # A team below a district uses the district's library, but cannot change it.
         fr = await uploaded(library, png())
         response = await library.client.get(f"/assets/{fr['id']}", headers=PARIS_WRITER)
-        assert_problem(response, 404, "asset-not-found")
+        assert response.status_code == 200, response.text
+        response = await library.client.patch(
+            f"/assets/{fr['id']}", json={"title": "Mine"}, headers=PARIS_WRITER
+        )
+        assert response.status_code == 403, response.text
         unknown = await library.client.get(f"/assets/{uuid.uuid4()}", headers=FR_MANAGER)
         assert_problem(unknown, 404, "asset-not-found")
         still = await library.client.get(f"/assets/{de['id']}", headers=DE_MANAGER)

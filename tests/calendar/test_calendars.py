@@ -210,7 +210,7 @@ async def test_a_district_manager_creates_reads_and_changes_a_campaign(
     assert created["tags"] == ["spring", "launch"]
 
     read = await calendar.client.get(f"/campaigns/{created['id']}", headers=PARIS_WRITER)
-    assert read.status_code == 404  # fr is above fr-paris: not readable from there
+    assert read.status_code == 200  # fr's campaigns reach fr-paris
     read = await calendar.client.get(f"/campaigns/{created['id']}", headers=FR_VIEWER)
     assert read.status_code == 200
     assert read.json() == created
@@ -332,11 +332,12 @@ async def test_campaigns_that_apply_to_a_district(calendar: RunningService) -> N
     assert names(central_paris) == {"company", "hq", "fr", "paris"}
     central_fr = await list_all(calendar, "/campaigns", CENTRAL, district_id="fr")
     assert names(central_fr) == {"company", "hq", "fr"}
-    # A district manager does not read hq, so hq's campaigns stay out of their lists.
+    # A region's campaigns reach its districts; a sibling's do not.
     fr_paris = await list_all(calendar, "/campaigns", FR_MANAGER, district_id="fr-paris")
-    assert names(fr_paris) == {"company", "fr", "paris"}
-    assert names(await list_all(calendar, "/campaigns", FR_MANAGER)) == {"company", "fr", "paris"}
-    assert names(await list_all(calendar, "/campaigns", DE_MANAGER)) == {"company", "de"}
+    assert names(fr_paris) == {"company", "hq", "fr", "paris"}
+    everything_fr = await list_all(calendar, "/campaigns", FR_MANAGER)
+    assert names(everything_fr) == {"company", "hq", "fr", "paris"}
+    assert names(await list_all(calendar, "/campaigns", DE_MANAGER)) == {"company", "hq", "de"}
     foreign = await calendar.client.get(
         "/campaigns", params={"district_id": "de"}, headers=FR_MANAGER
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +24,12 @@ from tests.calendar.conftest import (
     FR_WRITER,
     PARIS_WRITER,
     Accounts,
+    seed_accounts,
+    seed_districts,
 )
-from tests.kit import RunningService
+from tests.calendar.test_assets import png
+from tests.conftest import Infrastructure
+from tests.kit import RunningService, running_service
 
 pytestmark = pytest.mark.asyncio
 
@@ -605,3 +610,80 @@ class TestPublication:
         )
         assert retry.json()["status"] == "scheduled"
         assert len(await calendar.events("chorus.calendar.post.scheduled")) == 2
+
+
+class TestCampaignsAndAssets:
+    async def test_a_regions_campaign_and_assets_serve_its_districts(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            client = calendar.client
+            spring = await client.post(
+                "/campaigns",
+                json={
+                    "district_id": "hq",
+                    "name": "Spring",
+                    "starts_on": "2031-03-01",
+                    "ends_on": "2031-05-31",
+                    "tags": ["spring", "pricing"],
+                },
+                headers=CENTRAL,
+            )
+            assert spring.status_code == 201, spring.text
+            german = await client.post(
+                "/campaigns",
+                json={
+                    "district_id": "de",
+                    "name": "Oktober",
+                    "starts_on": "2031-10-01",
+                    "ends_on": "2031-10-31",
+                },
+                headers=DE_MANAGER,
+            )
+            assert german.status_code == 201, german.text
+            logo = await client.post(
+                "/assets",
+                files={"file": ("logo.png", png(), "image/png")},
+                data={"district_id": "hq", "title": "Group logo", "alt_text": "The logo"},
+                headers=CENTRAL,
+            )
+            assert logo.status_code == 201, logo.text
+            asset = logo.json()
+
+            refused = await client.post(
+                "/posts",
+                json={"district_id": "fr", "title": "t", "campaign_id": german.json()["id"]},
+                headers=FR_WRITER,
+            )
+            assert refused.status_code == 422
+            assert refused.json()["reason"] == "unknown"
+
+            post = await draft(
+                calendar,
+                [accounts.fr_instagram],
+                campaign_id=spring.json()["id"],
+                media=[{"asset_id": asset["id"]}],
+            )
+            assert post["expired_assets"] == []
+            await submit(calendar, post["id"])
+            [submitted] = await calendar.events("chorus.calendar.post.submitted")
+            assert submitted["data"]["campaign_tags"] == ["spring", "pricing"]
+            await decide(calendar, GRANTED, post)
+            [scheduled] = await calendar.events("chorus.calendar.post.scheduled")
+            [media] = scheduled["data"]["targets"][0]["media"]
+            assert media["url"] == f"/assets/{asset['id']}/content"
+            assert (media["sha256"], media["alt_text"]) == (asset["sha256"], "The logo")
+
+            expired = await client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": "2020-01-01T00:00:00Z"},
+                headers=CENTRAL,
+            )
+            assert expired.status_code == 200, expired.text
+            assert (await get(calendar, post["id"]))["expired_assets"] == [asset["id"]]
+            used = await client.delete(f"/assets/{asset['id']}", headers=CENTRAL)
+            assert used.status_code == 409

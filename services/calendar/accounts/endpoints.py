@@ -11,7 +11,7 @@ from sqlalchemy import text, tuple_
 
 from chassis.database import SessionDep
 from chassis.errors import problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep, cursor_key, encode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, district_path, scope_of
 from services.calendar.accounts.service import visible_accounts
@@ -68,16 +68,8 @@ async def list_accounts(
     if status is not None and status != "any":
         query = query.where(Account.status == status)
     if page.after is not None:
-        if len(page.after) != 3 or not all(isinstance(k, str) for k in page.after):
-            raise InvalidCursor("The cursor is not one this API issued.")
-        try:
-            last_id = uuid.UUID(page.after[2])
-        except ValueError as exc:
-            raise InvalidCursor("The cursor is not one this API issued.") from exc
-        query = query.where(
-            tuple_(Account.platform, Account.handle, Account.id)
-            > (page.after[0], page.after[1], last_id)
-        )
+        after = cursor_key(page.after, str, str, uuid.UUID)
+        query = query.where(tuple_(Account.platform, Account.handle, Account.id) > after)
     rows = list(
         await session.scalars(
             query.order_by(Account.platform, Account.handle, Account.id).limit(page.limit + 1)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import Scope, applies_to, visible
+from services.calendar.access import Scope, applies_to, reaching
 from services.calendar.models import Asset, PostAsset, districts
 
 
@@ -98,7 +98,7 @@ def search_query(
     scope: Scope, filters: AssetFilters, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> Select[Asset]:
     """Visible assets matching the filters, newest first, `limit` of them after `after`."""
-    query = select(Asset).where(visible(Asset.district_id, scope))
+    query = select(Asset).where(reaching(Asset.district_id, scope))
     if filters.under_path is not None:
         query = query.where(_in_subtree(filters.under_path))
     if filters.usable_by_path is not None:
@@ -136,7 +136,7 @@ async def usable(
     rows = (
         await session.execute(
             select(Asset, applies_to(Asset.district_id, post_path))
-            .where(Asset.id.in_(list(asset_ids)), visible(Asset.district_id, scope))
+            .where(Asset.id.in_(list(asset_ids)), reaching(Asset.district_id, scope))
             .with_for_update(read=True, key_share=True, of=Asset)
         )
     ).all()

@@ -30,8 +30,8 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest
-from services.calendar.access import Scope, can_read, district_path, require_write
+from chassis.pagination import PageRequest, cursor_key
+from services.calendar.access import Scope, district_path, reaches, require_write
 from services.calendar.assets import repository
 from services.calendar.assets.repository import AssetFilters
 from services.calendar.assets.schemas import AssetCreate, AssetOut, AssetUpdate
@@ -266,22 +266,14 @@ class AssetService:
         found = await repository.get_with_path(session, asset_id, for_update=for_update)
         if found is not None:
             asset, path = found
-            if asset.district_id is None and can_read(scope, None):
-                return asset, None
-            if path is not None and can_read(scope, path):
+            # A region's assets are its districts' library too.
+            if (asset.district_id is None or path is not None) and reaches(scope, path):
                 return asset, path
         raise AssetNotFound(f"No asset {asset_id}.")
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, last_id = after
-        key = datetime.fromisoformat(created_at), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
-    if key[0].tzinfo is None:
-        raise InvalidCursor("The cursor is not one this API issued.")
-    return key
+    return cursor_key(after, datetime, uuid.UUID)
 
 
 assets = AssetService()

@@ -21,17 +21,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest
+from chassis.pagination import PageRequest, cursor_key
 from services.calendar.access import (
     Scope,
     applies_to,
     can_read,
     district_path,
+    path_of,
+    reaches,
     require_manage,
-    within,
 )
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
-from services.calendar.models import Blackout, districts
+from services.calendar.models import Blackout
 
 
 class BlackoutNotFound(NotFound):
@@ -42,23 +43,6 @@ class BlackoutNotFound(NotFound):
 class InvalidWindow(Unprocessable):
     type_slug = "invalid-window"
     title = "The window ends before it starts"
-
-
-def reaches(scope: Scope, path: str | None) -> bool:
-    """The caller may see an object that applies to the district at `path` and below it
-    (None: company-wide): it binds a district they read, or lies in one."""
-    if path is None:
-        return can_read(scope, None)
-    return any(within(path, root) or within(root, path) for root in scope.read_paths)
-
-
-async def path_of(session: AsyncSession, district_id: str | None) -> str | None:
-    """The district's path; None for company-wide (or a district the replica lost, which
-    callers then treat as unseen)."""
-    if district_id is None:
-        return None
-    path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
-    return None if path is None else str(path)
 
 
 async def clashes(session: AsyncSession, path: str | None, at: datetime) -> list[Blackout]:
@@ -78,11 +62,7 @@ async def clashes(session: AsyncSession, path: str | None, at: datetime) -> list
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        starts_at, last_id = after
-        return datetime.fromisoformat(starts_at), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    return cursor_key(after, datetime, uuid.UUID)
 
 
 class BlackoutService:

@@ -26,15 +26,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest
+from chassis.pagination import PageRequest, cursor_key
 from services.calendar.access import (
     DistrictNotFound,
     Scope,
     applies_to,
     can_read,
     district_path,
+    reaches,
+    reaching,
     require_manage,
-    visible,
     within,
 )
 from services.calendar.calendars.schemas import (
@@ -238,7 +239,8 @@ class CampaignService:
         if row is None:
             raise CampaignNotFound(f"No campaign {campaign_id}.")
         found, path = row
-        if (found.district_id is not None and path is None) or not can_read(scope, path):
+        # A region's campaigns are visible to (and usable by) its districts.
+        if (found.district_id is not None and path is None) or not reaches(scope, path):
             raise CampaignNotFound(f"No campaign {campaign_id}.")
         return found, path
 
@@ -289,7 +291,7 @@ class CampaignService:
         own)."""
         if not scope.read_paths:
             return [], None
-        query = select(Campaign).where(visible(Campaign.district_id, scope))
+        query = select(Campaign).where(reaching(Campaign.district_id, scope))
         if district_id is not None:
             path = await district_path(session, scope, district_id)
             query = query.where(applies_to(Campaign.district_id, path))
@@ -312,21 +314,11 @@ class CampaignService:
 
 
 def _decode_calendar_after(after: list[Any]) -> tuple[str, uuid.UUID]:
-    try:
-        key, last_id = after
-        if not isinstance(key, str):
-            raise TypeError(key)
-        return key, uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    return cursor_key(after, str, uuid.UUID)
 
 
 def _decode_campaign_after(after: list[Any]) -> tuple[date, uuid.UUID]:
-    try:
-        starts_on, last_id = after
-        return date.fromisoformat(starts_on), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    return cursor_key(after, date, uuid.UUID)
 
 
 calendars = CalendarService()

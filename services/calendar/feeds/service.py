@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, Forbidden, NotFound
-from chassis.pagination import InvalidCursor, PageRequest
+from chassis.pagination import PageRequest, cursor_key
 from services.calendar.access import Scope, is_central
 from services.calendar.calendars.service import get_visible
 from services.calendar.feeds import ical
@@ -307,14 +307,7 @@ class FeedService:
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, last_id = after
-        key = datetime.fromisoformat(created_at), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
-    if key[0].tzinfo is None:
-        raise InvalidCursor("The cursor is not one this API issued.")
-    return key
+    return cursor_key(after, datetime, uuid.UUID)
 
 
 feeds = FeedService()

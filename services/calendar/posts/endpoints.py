@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep, cursor_key, encode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.accounts.service import TargetNotAllowed
@@ -172,9 +172,7 @@ async def post_history(
     """Every edit and status change of the post, oldest first."""
     scope = await scope_of(session, principal)
     await posts.get_visible(session, scope, post_id)
-    after = page.after[0] if page.after else 0
-    if not isinstance(after, int):
-        raise InvalidCursor("The cursor is not one this API issued.")
+    (after,) = cursor_key(page.after, int) if page.after else (0,)
     rows = await posts.history(session, post_id, after=after, limit=page.limit + 1)
     items = [entry for _, entry in rows[: page.limit]]
     cursor = encode_cursor([rows[page.limit - 1][0]]) if len(rows) > page.limit else None

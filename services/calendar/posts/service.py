@@ -45,7 +45,6 @@ from services.calendar.models import (
     PostAsset,
     PostHistory,
     PostTarget,
-    districts,
     messaging,
 )
 from services.calendar.posts.schemas import (
@@ -183,16 +182,10 @@ class PostService:
         post = await session.scalar(query)
         if post is None:
             raise PostNotFound(f"No post {post_id}.")
-        path = await self._path(session, post.district_id)
+        path = await access.path_of(session, post.district_id)
         if not access.can_read(scope, path) or (post.district_id and path is None):
             raise PostNotFound(f"No post {post_id}.")
         return post, path
-
-    async def _path(self, session: AsyncSession, district_id: str | None) -> str | None:
-        if district_id is None:
-            return None
-        path = await session.scalar(select(districts.c.path).where(districts.c.id == district_id))
-        return str(path) if path is not None else None
 
     async def out(self, session: AsyncSession, post: Post) -> PostOut:
         targets = (
@@ -569,7 +562,7 @@ class PostService:
             **self._identity(post),
             "subject_kind": SUBJECT_KIND,
             "kind": post.kind,
-            "district_path": await self._path(session, post.district_id),
+            "district_path": await access.path_of(session, post.district_id),
             "title": post.title,
             "text": post.text,
             "link": post.link,
@@ -659,7 +652,7 @@ class PostService:
     async def schedule_or_hold(self, session: AsyncSession, post: Post, actor: str) -> None:
         """An approved post schedules itself; if something blocks it, it stays approved with
         the reason, and ``post.schedule_blocked`` says why."""
-        path = await self._path(session, post.district_id)
+        path = await access.path_of(session, post.district_id)
         reasons = await self.blockers(session, post, path)
         if not reasons:
             await self.apply_status(session, post, "scheduled", actor)

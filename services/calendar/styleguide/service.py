@@ -40,9 +40,16 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Forbidden, NotFound, Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest
-from services.calendar.access import Scope, can_read, district_path, require_manage
-from services.calendar.blackouts.service import clashes, path_of, reaches
+from chassis.pagination import PageRequest, cursor_key
+from services.calendar.access import (
+    Scope,
+    can_read,
+    district_path,
+    path_of,
+    reaches,
+    require_manage,
+)
+from services.calendar.blackouts.service import clashes
 from services.calendar.models import StyleRule
 from services.calendar.posts.schemas import MediaRef
 from services.calendar.styleguide import repository
@@ -110,11 +117,7 @@ class UnknownAccounts(Unprocessable):
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, last_id = after
-        return datetime.fromisoformat(created_at), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
+    return cursor_key(after, datetime, uuid.UUID)
 
 
 class StyleGuide:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest
+from chassis.pagination import PageRequest, cursor_key
 from services.calendar.access import Scope, district_path
 from services.calendar.calendars.service import campaigns, get_visible
 from services.calendar.models import Post, PostTarget, districts
@@ -197,14 +197,7 @@ class RangeView:
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        publish_at, last_id = after
-        key = datetime.fromisoformat(publish_at), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
-    if key[0].tzinfo is None:
-        raise InvalidCursor("The cursor is not one this API issued.")
-    return key
+    return cursor_key(after, datetime, uuid.UUID)
 
 
 range_view = RangeView()

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep, cursor_key, encode_cursor
 from chassis.principal import PrincipalDep
 from services.inventory.access import scope_of
 from services.inventory.accounts.service import AccountExists
@@ -96,16 +96,8 @@ async def list_account_requests(
     )
 
 
-def _decode_after(key: list[object]) -> tuple[datetime, uuid.UUID]:
-    try:
-        if len(key) != 2 or not all(isinstance(v, str) for v in key):
-            raise ValueError
-        at = datetime.fromisoformat(str(key[0]))
-        if at.tzinfo is None:
-            raise ValueError
-        return at, uuid.UUID(str(key[1]))
-    except ValueError as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
+def _decode_after(key: list[Any]) -> tuple[datetime, uuid.UUID]:
+    return cursor_key(key, datetime, uuid.UUID)
 
 
 @router.get(

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest
+from chassis.pagination import PageRequest, cursor_key
 from services.inventory import audit
 from services.inventory.access import Scope
 from services.inventory.accounts import repository as account_repository
@@ -499,14 +499,7 @@ class TakedownService:
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, last_id = after
-        key = datetime.fromisoformat(created_at), uuid.UUID(last_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API issued.") from exc
-    if key[0].tzinfo is None:
-        raise InvalidCursor("The cursor is not one this API issued.")
-    return key
+    return cursor_key(after, datetime, uuid.UUID)
 
 
 takedowns = TakedownService()
