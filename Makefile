@@ -34,6 +34,7 @@ format: install
 bench: install
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/inventory.py
+	$(BIN)/python -m bench.calendar
 
 clean:
 	rm -rf $(VENV) .chorus .pytest_cache .mypy_cache .ruff_cache *.egg-info
