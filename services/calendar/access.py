@@ -19,14 +19,15 @@ An object the caller cannot read does not exist for them (404), so ids cannot be
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import MANAGER_ROLES, Scope, within
 from chassis.districts import scope_of as scope_over
-from chassis.errors import Forbidden, NotFound
+from chassis.errors import Forbidden, NotFound, Problem
 from chassis.principal import Principal
 from services.calendar.models import districts
 
@@ -40,6 +41,7 @@ __all__ = [
     "can_read",
     "district_path",
     "is_central",
+    "load_scoped",
     "path_of",
     "reaches",
     "reaching",
@@ -114,6 +116,36 @@ async def district_path(session: AsyncSession, scope: Scope, district_id: str) -
     if path is None or not scope.can_read(path):
         raise DistrictNotFound(f"No district {district_id!r}.")
     return str(path)
+
+
+class DistrictScoped(Protocol):
+    district_id: Any
+
+
+ScopedT = TypeVar("ScopedT", bound=DistrictScoped)
+
+
+async def load_scoped(
+    session: AsyncSession,
+    scope: Scope,
+    model: type[ScopedT],
+    object_id: uuid.UUID,
+    not_found: type[Problem],
+    *,
+    shared_down: bool = True,
+    for_update: bool = False,
+) -> tuple[ScopedT, str | None]:
+    """The object with its district's path (None: company-wide), or `not_found` (404) when
+    the caller may not see it: by ``reaches`` for what a district shares downwards, by
+    ``can_read`` otherwise. An object of a district the replica does not know is unseen."""
+    obj = await session.get(model, object_id, with_for_update=for_update)
+    if obj is not None:
+        path = await path_of(session, obj.district_id)
+        known = obj.district_id is None or path is not None
+        seen = reaches(scope, path) if shared_down else can_read(scope, path)
+        if known and seen:
+            return obj, path
+    raise not_found(f"No {not_found.title.lower().removesuffix(' not found')} {object_id}.")
 
 
 def visible(district_column: Any, scope: Scope) -> ColumnElement[bool]:

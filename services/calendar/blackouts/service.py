@@ -27,8 +27,7 @@ from services.calendar.access import (
     applies_to,
     can_read,
     district_path,
-    path_of,
-    reaches,
+    load_scoped,
     require_manage,
 )
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
@@ -134,13 +133,7 @@ class BlackoutService:
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID
     ) -> tuple[Blackout, str | None]:
-        blackout = await session.get(Blackout, blackout_id)
-        if blackout is None:
-            raise BlackoutNotFound(f"No blackout {blackout_id}.")
-        path = await path_of(session, blackout.district_id)
-        if (blackout.district_id is not None and path is None) or not reaches(scope, path):
-            raise BlackoutNotFound(f"No blackout {blackout_id}.")
-        return blackout, path
+        return await load_scoped(session, scope, Blackout, blackout_id, BlackoutNotFound)
 
 
 blackouts = BlackoutService()

@@ -31,9 +31,8 @@ from services.calendar.access import (
     DistrictNotFound,
     Scope,
     applies_to,
-    can_read,
     district_path,
-    reaches,
+    load_scoped,
     reaching,
     require_manage,
     within,
@@ -105,21 +104,15 @@ async def get_visible(
 ) -> tuple[Calendar, str | None]:
     """The calendar and its district's path (None for the company-wide one), or 404 when the
     caller cannot read it."""
-    query = (
-        select(Calendar, districts.c.path)
-        .outerjoin(districts, districts.c.id == Calendar.district_id)
-        .where(Calendar.id == calendar_id)
+    return await load_scoped(
+        session,
+        scope,
+        Calendar,
+        calendar_id,
+        CalendarNotFound,
+        shared_down=False,
+        for_update=for_update,
     )
-    if for_update:
-        query = query.with_for_update(of=Calendar)
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise CalendarNotFound(f"No calendar {calendar_id}.")
-    found, path = row
-    # A district the replica does not (yet) know is read by no one.
-    if (found.district_id is not None and path is None) or not can_read(scope, path):
-        raise CalendarNotFound(f"No calendar {calendar_id}.")
-    return found, path
 
 
 async def usable_campaign(
@@ -227,22 +220,11 @@ class CampaignService:
         *,
         for_update: bool = False,
     ) -> tuple[Campaign, str | None]:
-        """The campaign and its district's path (None: company-wide), or 404."""
-        query = (
-            select(Campaign, districts.c.path)
-            .outerjoin(districts, districts.c.id == Campaign.district_id)
-            .where(Campaign.id == campaign_id)
+        """The campaign and its district's path (None: company-wide), or 404. A region's
+        campaigns are visible to (and usable by) its districts."""
+        return await load_scoped(
+            session, scope, Campaign, campaign_id, CampaignNotFound, for_update=for_update
         )
-        if for_update:
-            query = query.with_for_update(of=Campaign)
-        row = (await session.execute(query)).first()
-        if row is None:
-            raise CampaignNotFound(f"No campaign {campaign_id}.")
-        found, path = row
-        # A region's campaigns are visible to (and usable by) its districts.
-        if (found.district_id is not None and path is None) or not reaches(scope, path):
-            raise CampaignNotFound(f"No campaign {campaign_id}.")
-        return found, path
 
     async def get(self, session: AsyncSession, scope: Scope, campaign_id: uuid.UUID) -> CampaignOut:
         found, _ = await self.get_visible(session, scope, campaign_id)

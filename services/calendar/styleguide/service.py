@@ -45,8 +45,7 @@ from services.calendar.access import (
     Scope,
     can_read,
     district_path,
-    path_of,
-    reaches,
+    load_scoped,
     require_manage,
 )
 from services.calendar.blackouts.service import clashes
@@ -211,13 +210,7 @@ class StyleGuide:
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID
     ) -> tuple[StyleRule, str | None]:
-        rule = await session.get(StyleRule, rule_id)
-        if rule is None:
-            raise StyleRuleNotFound(f"No style rule {rule_id}.")
-        path = await path_of(session, rule.district_id)
-        if (rule.district_id is not None and path is None) or not reaches(scope, path):
-            raise StyleRuleNotFound(f"No style rule {rule_id}.")
-        return rule, path
+        return await load_scoped(session, scope, StyleRule, rule_id, StyleRuleNotFound)
 
     # --- lint ----------------------------------------------------------------------------
 
