@@ -19,17 +19,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, func, select, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    false,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
 
 from chassis.consumer import Handler
-from chassis.errors import Forbidden
+from chassis.errors import Forbidden, NotFound, Problem
 from chassis.events import CloudEvent
 from chassis.principal import Principal
 
@@ -198,4 +211,148 @@ class DistrictReplica:
                 f" FROM tree WHERE d.id = tree.id AND NOT tree.looped AND d.path <> tree.path"
             ),
             {"id": district.id},
+        )
+
+
+CENTRAL_ROLE = "regional_manager"
+
+
+class DistrictNotFound(NotFound):
+    type_slug = "district-not-found"
+    title = "District not found"
+
+
+def is_central(scope: Scope) -> bool:
+    """The caller is on the central team: a regional manager on a top-level district."""
+    return any("." not in path for path in scope.paths_with({CENTRAL_ROLE}))
+
+
+def can_read(scope: Scope, path: str | None) -> bool:
+    """May read an object of the district at `path` (None: a company-wide object, read by
+    everyone holding any grant)."""
+    if path is None:
+        return bool(scope.read_paths)
+    return scope.can_read(path)
+
+
+def reaches(scope: Scope, path: str | None) -> bool:
+    """May see an object of the district at `path` that applies to it and the districts
+    below it (None: company-wide): it lies in a district the caller reads, or above one."""
+    if path is None:
+        return bool(scope.read_paths)
+    return any(within(path, root) or within(root, path) for root in scope.read_paths)
+
+
+def require_role(scope: Scope, path: str | None, roles: Iterable[str], what: str) -> None:
+    """403 unless the caller holds one of `roles` on the district at `path` or above it; a
+    company-wide object (None) needs the central team."""
+    if path is None:
+        if not is_central(scope):
+            raise Forbidden(f"{what} company-wide needs the central team (a regional manager).")
+        return
+    scope.require_role(path, roles, what)
+
+
+class DistrictScoped(Protocol):
+    district_id: Any
+
+
+ScopedT = TypeVar("ScopedT", bound=DistrictScoped)
+
+
+class DistrictTree:
+    """Questions about districts answered from a service's replica: scopes, paths, and the
+    SQL filters of visibility and inheritance."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def scope_of(self, session: AsyncSession, principal: Principal) -> Scope:
+        return await scope_of(session, principal, self.table)
+
+    async def path_of(self, session: AsyncSession, district_id: str | None) -> str | None:
+        """The district's path; None for company-wide, or for a district the replica does
+        not know (callers then treat its objects as unseen)."""
+        if district_id is None:
+            return None
+        path = await session.scalar(select(self.table.c.path).where(self.table.c.id == district_id))
+        return None if path is None else str(path)
+
+    async def district_path(self, session: AsyncSession, scope: Scope, district_id: str) -> str:
+        """The path of a district the caller can read, or 404."""
+        path = await self.path_of(session, district_id)
+        if path is None or not scope.can_read(path):
+            raise DistrictNotFound(f"No district {district_id!r}.")
+        return path
+
+    async def load_scoped(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        model: type[ScopedT],
+        object_id: Any,
+        not_found: type[Problem],
+        *,
+        shared_down: bool = True,
+        for_update: bool = False,
+    ) -> tuple[ScopedT, str | None]:
+        """The object with its district's path (None: company-wide), or `not_found` (404)
+        when the caller may not see it: by ``reaches`` for what a district shares downwards,
+        by ``can_read`` otherwise. An object of a district the replica does not know is
+        unseen."""
+        obj = await session.get(model, object_id, with_for_update=for_update)
+        if obj is not None:
+            path = await self.path_of(session, obj.district_id)
+            known = obj.district_id is None or path is not None
+            seen = reaches(scope, path) if shared_down else can_read(scope, path)
+            if known and seen:
+                return obj, path
+        raise not_found(f"No {not_found.title.lower().removesuffix(' not found')} {object_id}.")
+
+    def _ids_where(self, condition: str, **params: Any) -> Any:
+        return select(self.table.c.id).where(
+            text(condition.format(t=self.table.name)).bindparams(**params)
+        )
+
+    def visible(self, district_column: Any, scope: Scope) -> ColumnElement[bool]:
+        """SQL: rows whose district the caller reads (company-wide rows included)."""
+        if not scope.read_paths:
+            return false()
+        return or_(
+            district_column.is_(None),
+            district_column.in_(
+                self._ids_where(
+                    "{t}.path <@ CAST(:read_paths AS ltree[])", read_paths=list(scope.read_paths)
+                )
+            ),
+        )
+
+    def reaching(self, district_column: Any, scope: Scope) -> ColumnElement[bool]:
+        """SQL: rows the caller may see by ``reaches``: company-wide rows, and those of the
+        districts they read, below them or above them."""
+        if not scope.read_paths:
+            return false()
+        return or_(
+            district_column.is_(None),
+            district_column.in_(
+                self._ids_where(
+                    "({t}.path <@ CAST(:reach_paths AS ltree[])"
+                    " OR {t}.path @> CAST(:reach_paths AS ltree[]))",
+                    reach_paths=list(scope.read_paths),
+                )
+            ),
+        )
+
+    def applies_to(self, district_column: Any, path: str | None) -> ColumnElement[bool]:
+        """SQL: rows that apply to the district at `path`: company-wide rows and those of the
+        district or its ancestors (what is inherited down the tree). With `path` None only
+        company-wide rows apply."""
+        if path is None:
+            company_only: ColumnElement[bool] = district_column.is_(None)
+            return company_only
+        return or_(
+            district_column.is_(None),
+            district_column.in_(
+                self._ids_where("{t}.path @> CAST(:target_path AS ltree)", target_path=path)
+            ),
         )
