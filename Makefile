@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python -m bench.calendar
+	$(BIN)/python -m bench.approvals
 
 clean:
 	rm -rf $(VENV) .chorus .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -343,6 +343,13 @@ class DistrictTree:
             ),
         )
 
+    def in_subtree(self, district_column: Any, path: str) -> ColumnElement[bool]:
+        """SQL: rows of the district at `path` or below it."""
+        condition: ColumnElement[bool] = district_column.in_(
+            self._ids_where("{t}.path <@ CAST(:subtree_path AS ltree)", subtree_path=path)
+        )
+        return condition
+
     def applies_to(self, district_column: Any, path: str | None) -> ColumnElement[bool]:
         """SQL: rows that apply to the district at `path`: company-wide rows and those of the
         district or its ancestors (what is inherited down the tree). With `path` None only

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis.app import create_service_app
-from services.approvals.api import router
+from services.approvals.api import public_router, router
 from services.approvals.events import consumers
+from services.approvals.jobs import periodic_jobs
 from services.approvals.models import messaging
 from services.approvals.settings import ApprovalsSettings, get_settings
 
@@ -24,4 +25,6 @@ def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
         router=router,
         messaging=messaging,
         consumers=consumers,
+        periodic_jobs=periodic_jobs,
+        public_router=public_router,
     )

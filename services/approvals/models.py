@@ -1,12 +1,44 @@
-"""Tables of the approvals service (one metadata, for its own Alembic)."""
+"""Tables of the approvals service (one metadata, for its own Alembic).
+
+A policy (per district and subject kind; district NULL = company-wide) keeps every version of
+its steps; a request keeps the versions it started with and a copy of its planned steps, so a
+later policy change never alters a request in flight. Decisions and the request history are
+append-only (a trigger refuses UPDATE and DELETE).
+
+``districts`` is the replica of inventory's tree, kept by the chassis's district replica.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chassis.app import Messaging
 from chassis.consumer import inbox_table
 from chassis.database import new_metadata
+from chassis.districts import district_replica_table
 from chassis.outbox import OutboxPublisher, outbox_table
 
 
@@ -16,4 +48,269 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+districts = district_replica_table(Base.metadata)
 messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("approvals", outbox))
+
+SUBJECT_KINDS = ("post", "account_request")
+REQUEST_STATUSES = (
+    "open",
+    "granted",
+    "rejected",
+    "changes_requested",
+    "superseded",
+    "expired",
+    "withdrawn",
+)
+STEP_STATUSES = ("waiting", "active", "approved", "rejected", "changes_requested", "closed")
+OUTCOMES = ("approve", "reject", "request_changes")
+# How a decider came to be eligible.
+VIA = ("grant", "delegation", "escalation", "external")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Policy(Base):
+    """A district's (or the company's) approval policy for one kind of subject."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    district_id: Mapped[str | None] = mapped_column(Text)
+    subject_kind: Mapped[str] = mapped_column(Text)
+    current_version: Mapped[int] = mapped_column(Integer)
+    # A retired policy adds no steps any more; its versions stay for the requests using them.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(_in("subject_kind", SUBJECT_KINDS), name="subject_kind"),
+        UniqueConstraint(
+            "district_id",
+            "subject_kind",
+            name="uq_policies_district_kind",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+
+    policy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("policies.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # [StepSpec as JSON]: the ordered steps this policy adds to its parent's.
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApprovalRequest(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(Text)
+    subject_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    district_id: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    # Who wrote what is to be approved: they never approve it themselves.
+    author: Mapped[str] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    content_hash: Mapped[str] = mapped_column(Text)
+    # A request still open when the subject's publish time passes expires.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # [{"policy_id", "district_id", "version"}] the plan was made from.
+    policy_versions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    current_position: Mapped[int | None] = mapped_column(Integer)
+    # The id of the event that opened it (a redelivered submission opens nothing new).
+    source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __table_args__ = (
+        CheckConstraint(_in("subject_kind", SUBJECT_KINDS), name="subject_kind"),
+        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        # One open request per subject: a newer submission supersedes the open one first.
+        Index(
+            "uq_requests_open_subject",
+            "subject_kind",
+            "subject_id",
+            unique=True,
+            postgresql_where=sql_text("status = 'open'"),
+        ),
+        Index("ix_requests_subject", "subject_kind", "subject_id", "opened_at"),
+        Index("ix_requests_district", "district_id", "opened_at"),
+        Index("ix_requests_expiry", "expires_at", postgresql_where=sql_text("status = 'open'")),
+    )
+
+
+class RequestStep(Base):
+    """A planned step of a request: who decides, where, how many, by when."""
+
+    __tablename__ = "request_steps"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    # The district where eligibility is resolved (the role held there or above it).
+    district_id: Mapped[str] = mapped_column(Text)
+    quorum_mode: Mapped[str] = mapped_column(Text)
+    quorum_count: Mapped[int] = mapped_column(Integer)
+    deadline_hours: Mapped[int | None] = mapped_column(Integer)
+    remind_before_hours: Mapped[int | None] = mapped_column(Integer)
+    escalate_to_role: Mapped[str | None] = mapped_column(Text)
+    escalate_to_district_id: Mapped[str | None] = mapped_column(Text)
+    # Copies of the request's, so "my pending" filters and orders on this table alone.
+    request_author: Mapped[str] = mapped_column(Text)
+    request_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Why the step is in the plan (the policy, and the condition that matched).
+    reasons: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
+    status: Mapped[str] = mapped_column(Text, server_default="waiting")
+    approvals: Mapped[int] = mapped_column(Integer, server_default="0")
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", STEP_STATUSES), name="status"),
+        CheckConstraint("quorum_count >= 1", name="quorum_count"),
+        # "My pending approvals": the active steps by role.
+        Index(
+            "ix_request_steps_active",
+            "role",
+            "district_id",
+            "request_id",
+            postgresql_where=sql_text("status = 'active'"),
+        ),
+        Index(
+            "ix_request_steps_escalated",
+            "escalate_to_role",
+            "escalate_to_district_id",
+            "request_id",
+            postgresql_where=sql_text("status = 'active' AND escalated_at IS NOT NULL"),
+        ),
+        Index("ix_request_steps_due", "due_at", postgresql_where=sql_text("status = 'active'")),
+    )
+
+
+class Decision(Base):
+    """One decider's decision on one step. Append-only."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    position: Mapped[int] = mapped_column(Integer)
+    decider: Mapped[str] = mapped_column(Text)
+    # The person the decider stood in for (a delegation), if any.
+    acting_for: Mapped[str | None] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["request_id", "position"],
+            ["request_steps.request_id", "request_steps.position"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
+        CheckConstraint(_in("via", VIA), name="via"),
+        # One decision per person per step.
+        UniqueConstraint("request_id", "position", "decider", name="uq_decisions_step_decider"),
+        Index("ix_decisions_request", "request_id", "id"),
+    )
+
+
+class RequestHistory(Base):
+    """Everything that happened to a request, in order. Append-only."""
+
+    __tablename__ = "request_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_request_history_request", "request_id", "id"),)
+
+
+class Delegation(Base):
+    """Out of office: the delegate decides for the delegator during the period."""
+
+    __tablename__ = "delegations"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    delegator: Mapped[str] = mapped_column(Text)
+    delegate: Mapped[str] = mapped_column(Text)
+    # The delegator's grants when they delegated ({district: [roles]}): approvals learns who
+    # holds a role only from callers, so this is what the delegate may stand in for.
+    grants: Mapped[dict[str, list[str]]] = mapped_column(JSONB)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="period_ordered"),
+        CheckConstraint("delegate <> delegator", name="not_self"),
+        Index("ix_delegations_delegate", "delegate", "ends_at"),
+        Index("ix_delegations_delegator", "delegator", "ends_at"),
+    )
+
+
+class RosterEntry(Base):
+    """Who holds an approver role on a district, as the identity provider says: what a quorum
+    of "all" counts. Kept by managers (or a sync from the identity provider)."""
+
+    __tablename__ = "approver_roster"
+
+    district_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    role: Mapped[str] = mapped_column(Text, primary_key=True)
+    person: Mapped[str] = mapped_column(Text, primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=sql_text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReviewInvite(Base):
+    """A single-use, expiring link for an outside reviewer on one step. Only the token's
+    sha256 is kept."""
+
+    __tablename__ = "review_invites"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    position: Mapped[int] = mapped_column(Integer)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    reviewer_name: Mapped[str] = mapped_column(Text)
+    reviewer_email: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["request_id", "position"],
+            ["request_steps.request_id", "request_steps.position"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_review_invites_request", "request_id", "position"),
+    )

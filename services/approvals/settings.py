@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
@@ -14,6 +15,10 @@ class ApprovalsSettings(ServiceSettings):
 
     service_name: str = "approvals"
     database_url: str = "postgresql+asyncpg://postgres@localhost:5432/chorus_approvals"
+    deadline_sweep_cron: str = Field(
+        default="* * * * *",
+        description="When reminders, escalations and expiry are swept (cron; every minute)",
+    )
 
 
 @lru_cache

@@ -1,0 +1,100 @@
+"""Request and response models of approval requests and decisions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    position: int
+    key: str
+    name: str
+    role: str
+    district_id: str
+    quorum_mode: str
+    quorum_count: int
+    approvals: int
+    status: str
+    reasons: list[str]
+    due_at: datetime | None
+    escalated_at: datetime | None
+    escalate_to_role: str | None
+    escalate_to_district_id: str | None
+
+
+class DecisionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    position: int
+    decider: str
+    acting_for: str | None
+    via: str
+    outcome: str
+    comment: str | None
+    decided_at: datetime
+
+
+class RequestSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    subject_kind: str
+    subject_id: uuid.UUID
+    district_id: str
+    title: str | None
+    author: str
+    status: str
+    content_hash: str
+    current_position: int | None
+    expires_at: datetime | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class RequestOut(RequestSummary):
+    snapshot: dict[str, Any]
+    policy_versions: list[dict[str, Any]]
+    steps: list[StepOut]
+    decisions: list[DecisionOut]
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approve", "reject", "request_changes"]
+    comment: str | None = Field(default=None, max_length=2000)
+    position: int | None = Field(
+        default=None, ge=0, description="The step you decide; 409 if it is not the active one"
+    )
+
+    @model_validator(mode="after")
+    def _why(self) -> DecisionCreate:
+        if self.outcome != "approve" and not (self.comment and self.comment.strip()):
+            raise ValueError("say why: a rejection or a request for changes needs a comment")
+        return self
+
+
+class DecisionResult(BaseModel):
+    decision: DecisionOut
+    request: RequestOut
+
+
+class PendingItem(BaseModel):
+    request: RequestSummary
+    step: StepOut
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    action: str
+    actor: str
+    details: dict[str, Any]
+    at: datetime

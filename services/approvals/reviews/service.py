@@ -1,0 +1,329 @@
+"""Outside reviewers (an agency, outside counsel): invited to one step through a single-use,
+expiring link, without an account.
+
+A manager of the request's district (or above it) invites a reviewer to the active step. The
+link carries ``secrets.token_urlsafe(32)``, shown once; only its sha256 is kept, so a leaked
+database leaks no working link. Through it the reviewer sees what is to be approved and
+answers once: the answer is recorded by ``requests.record_decision`` as the decider
+``external:<email>`` (``via="external"``) and counts towards the step's quorum like any other.
+
+The link then answers 410 Gone, as does an expired or revoked one; a token never issued is
+404. Answering takes the invite's row lock first (then ``record_decision`` takes the
+request's), so two answers through one link record one decision; nothing else locks in the
+other order. An answer when the step no longer awaits decisions (decided, request closed or
+superseded) is 409 and leaves the link unused.
+
+Invites and their revocation are written to the request's history. Anyone who reads the
+request sees its invites (its decisions name the reviewers anyway); only managers invite and
+revoke.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chassis.errors import Conflict, Forbidden, NotFound, Problem
+from chassis.pagination import PageRequest, cursor_key
+from services.approvals.access import MANAGER_ROLES, Scope, path_of
+from services.approvals.models import ApprovalRequest, RequestHistory, RequestStep, ReviewInvite
+from services.approvals.requests.service import (
+    Decider,
+    RequestClosed,
+    StepNotActive,
+    requests,
+)
+from services.approvals.reviews.schemas import (
+    InviteCreate,
+    InviteCreated,
+    InviteOut,
+    PublicReview,
+    ReviewDecisionCreate,
+    ReviewDecisionOut,
+)
+
+PUBLIC_PATH = "/public/reviews/{token}"
+# Enough for a few firms and a reviewer's second address; more is a sign of a script.
+MAX_PENDING_INVITES_PER_STEP = 20
+# What token_urlsafe(32) makes; anything else cannot be a token and is not looked up.
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+class StepNotFound(NotFound):
+    type_slug = "request-step-not-found"
+    title = "Request step not found"
+
+
+class InviteNotFound(NotFound):
+    type_slug = "review-invite-not-found"
+    title = "Review invite not found"
+
+
+class ReviewNotFound(NotFound):
+    type_slug = "review-not-found"
+    title = "Review link not found"
+
+
+class ReviewGone(Problem):
+    status = 410
+    type_slug = "review-link-gone"
+    title = "This review link no longer works"
+
+
+class NotAManager(Forbidden):
+    type_slug = "invite-needs-manager"
+    title = "Only a manager of the request's district invites outside reviewers"
+
+
+class InviteExists(Conflict):
+    type_slug = "review-invite-exists"
+    title = "This reviewer already has a working link to this step"
+
+
+class TooManyInvites(Conflict):
+    type_slug = "too-many-review-invites"
+    title = "Too many working links to this step"
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class _Link:
+    invite: ReviewInvite
+    now: datetime
+
+
+def _history(
+    request_id: uuid.UUID, action: str, actor: str, details: dict[str, Any]
+) -> RequestHistory:
+    return RequestHistory(request_id=request_id, action=action, actor=actor, details=details)
+
+
+class ReviewService:
+    # Managing invites (authenticated) ----------------------------------------------------
+
+    async def invite(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        request_id: uuid.UUID,
+        position: int,
+        data: InviteCreate,
+    ) -> InviteCreated:
+        request = await self._managed(session, scope, request_id, "Inviting an outside reviewer")
+        # The step's row lock: concurrent invites to one step are counted one after another.
+        step = await session.get(RequestStep, (request.id, position), with_for_update=True)
+        if step is None:
+            raise StepNotFound(f"Request {request.id} has no step {position}.")
+        if request.status != "open":
+            raise RequestClosed(f"The request is {request.status}.", status=request.status)
+        if step.status != "active":
+            raise StepNotActive(
+                f"Step {position} is {step.status}; only the step being decided takes reviewers.",
+                current_position=request.current_position,
+            )
+        pending = list(
+            await session.scalars(
+                select(ReviewInvite.reviewer_email).where(
+                    ReviewInvite.request_id == request.id,
+                    ReviewInvite.position == position,
+                    ReviewInvite.used_at.is_(None),
+                    ReviewInvite.revoked_at.is_(None),
+                    ReviewInvite.expires_at > func.now(),
+                )
+            )
+        )
+        if data.reviewer_email in pending:
+            raise InviteExists(
+                f"{data.reviewer_email} already has a working link to this step; revoke it to "
+                "send a new one."
+            )
+        if len(pending) >= MAX_PENDING_INVITES_PER_STEP:
+            raise TooManyInvites(
+                f"Step {position} has {MAX_PENDING_INVITES_PER_STEP} working links; revoke some."
+            )
+        token = secrets.token_urlsafe(32)
+        now = await session.scalar(select(func.now()))
+        assert now is not None
+        invite = ReviewInvite(
+            id=uuid.uuid4(),
+            request_id=request.id,
+            position=position,
+            token_hash=token_hash(token),
+            reviewer_name=data.reviewer_name,
+            reviewer_email=data.reviewer_email,
+            created_by=scope.principal.sub,
+            expires_at=now + timedelta(hours=data.expires_in_hours),
+        )
+        session.add(invite)
+        await session.flush()
+        session.add(
+            _history(
+                request.id,
+                "reviewer_invited",
+                scope.principal.sub,
+                {
+                    "invite_id": str(invite.id),
+                    "position": position,
+                    "reviewer_name": invite.reviewer_name,
+                    "reviewer_email": invite.reviewer_email,
+                    "expires_at": invite.expires_at.isoformat(),
+                },
+            )
+        )
+        await session.flush()
+        await session.refresh(invite)
+        return InviteCreated(
+            **InviteOut.model_validate(invite).model_dump(exclude={"status"}),
+            token=token,
+            url_path=PUBLIC_PATH.format(token=token),
+        )
+
+    async def list_invites(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        request_id: uuid.UUID,
+        page: PageRequest,
+        *,
+        position: int | None = None,
+    ) -> tuple[list[InviteOut], list[Any] | None]:
+        """The request's invites (of one step, or all), newest first."""
+        request = await requests.get_visible(session, scope, request_id)
+        query = select(ReviewInvite).where(ReviewInvite.request_id == request.id)
+        if position is not None:
+            query = query.where(ReviewInvite.position == position)
+        if page.after is not None:
+            after_at, after_id = cursor_key(page.after, datetime, uuid.UUID)
+            query = query.where(
+                tuple_(ReviewInvite.created_at, ReviewInvite.id) < tuple_(after_at, after_id)
+            )
+        query = query.order_by(ReviewInvite.created_at.desc(), ReviewInvite.id.desc()).limit(
+            page.limit + 1
+        )
+        rows = list(await session.scalars(query))
+        items = [InviteOut.model_validate(i) for i in rows[: page.limit]]
+        if len(rows) <= page.limit:
+            return items, None
+        last = items[-1]
+        return items, [last.created_at.isoformat(), str(last.id)]
+
+    async def revoke(
+        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID, invite_id: uuid.UUID
+    ) -> None:
+        """The link stops working (410). Revoking again, or a link already used, changes
+        nothing: an answer given stands."""
+        request = await self._managed(session, scope, request_id, "Revoking a reviewer's link")
+        invite = await session.scalar(
+            select(ReviewInvite)
+            .where(ReviewInvite.id == invite_id, ReviewInvite.request_id == request.id)
+            .with_for_update()
+        )
+        if invite is None:
+            raise InviteNotFound(f"No review invite {invite_id} on this request.")
+        if invite.revoked_at is not None or invite.used_at is not None:
+            return
+        invite.revoked_at = func.now()
+        session.add(
+            _history(
+                request.id,
+                "review_invite_revoked",
+                scope.principal.sub,
+                {
+                    "invite_id": str(invite.id),
+                    "position": invite.position,
+                    "reviewer_email": invite.reviewer_email,
+                },
+            )
+        )
+        await session.flush()
+
+    async def _managed(
+        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID, what: str
+    ) -> ApprovalRequest:
+        request = await requests.get_visible(session, scope, request_id)
+        path = await path_of(session, request.district_id)
+        if path is None or not scope.has_role(path, MANAGER_ROLES):
+            raise NotAManager(f"{what} needs a manager role on {request.district_id} or above.")
+        return request
+
+    # The reviewer's side (the token is the credential) -----------------------------------
+
+    async def view(self, session: AsyncSession, token: str) -> PublicReview:
+        link = await self._link(session, token, lock=False)
+        invite = link.invite
+        request = await session.get(ApprovalRequest, invite.request_id)
+        step = await session.get(RequestStep, (invite.request_id, invite.position))
+        # The invite's foreign key cascades from both: they exist while the invite does.
+        assert request is not None
+        assert step is not None
+        return PublicReview(
+            reviewer_name=invite.reviewer_name,
+            request_id=request.id,
+            title=request.title,
+            snapshot=request.snapshot,
+            step_position=step.position,
+            step_name=step.name,
+            expires_at=invite.expires_at,
+            open=request.status == "open" and step.status == "active",
+        )
+
+    async def answer(
+        self, session: AsyncSession, token: str, data: ReviewDecisionCreate
+    ) -> ReviewDecisionOut:
+        link = await self._link(session, token, lock=True)
+        invite = link.invite
+        request = await session.get(ApprovalRequest, invite.request_id)
+        assert request is not None
+        decision = await requests.record_decision(
+            session,
+            request,
+            invite.position,
+            Decider(person=f"external:{invite.reviewer_email}", via="external"),
+            data.outcome,
+            data.comment,
+            None,  # single use is the invite's lock and used_at, not a key
+        )
+        invite.used_at = link.now
+        await session.flush()
+        await session.refresh(decision)
+        return ReviewDecisionOut(
+            outcome=data.outcome,
+            comment=decision.comment,
+            decided_at=decision.decided_at,
+            request_status=request.status,
+        )
+
+    async def _link(self, session: AsyncSession, token: str, *, lock: bool) -> _Link:
+        """The invite behind a working token: 404 if never issued, 410 once used, revoked or
+        expired (by the database's clock)."""
+        if not TOKEN_SHAPE.match(token):
+            raise ReviewNotFound("No such review link.")
+        query = select(ReviewInvite, func.now()).where(ReviewInvite.token_hash == token_hash(token))
+        if lock:
+            # Waits for a concurrent answer through the same link, then sees its used_at.
+            query = query.with_for_update(of=ReviewInvite).execution_options(populate_existing=True)
+        row = (await session.execute(query)).first()
+        if row is None:
+            raise ReviewNotFound("No such review link.")
+        invite, now = row
+        if invite.used_at is not None:
+            raise ReviewGone("This link has been used; it works once.", reason="used")
+        if invite.revoked_at is not None:
+            raise ReviewGone("This link has been withdrawn.", reason="revoked")
+        if invite.expires_at <= now:
+            raise ReviewGone("This link has expired.", reason="expired")
+        return _Link(invite, now)
+
+
+reviews = ReviewService()
