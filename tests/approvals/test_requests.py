@@ -479,3 +479,47 @@ class TestDelegation:
         refused = await decide(approvals, request["id"], as_user("dana", de="viewer"))
         assert refused.status_code == 403
         assert refused.json()["type"].endswith("/self-approval")
+
+
+class TestVersions:
+    async def test_a_request_keeps_the_policy_version_it_started_with(
+        self, approvals: RunningService
+    ) -> None:
+        await set_policy(approvals, [MANAGER_STEP])
+        before = await open_request(approvals)
+        await set_policy(approvals, [MANAGER_STEP, {**LEGAL_STEP, "resolve_at": "subject"}])
+        after = await open_request(approvals)
+        assert [s["key"] for s in before["steps"]] == ["manager"]
+        assert [s["key"] for s in after["steps"]] == ["manager", "legal"]
+        assert before["policy_versions"][0]["version"] == 1
+        assert after["policy_versions"][0]["version"] == 2
+        # Deciding the older request still follows the plan it was opened with.
+        decided = await decide(approvals, before["id"], FR_MANAGER)
+        assert decided.json()["request"]["status"] == "granted"
+
+
+class TestReminders:
+    async def test_a_step_near_its_deadline_is_reminded_once(
+        self, approvals: RunningService
+    ) -> None:
+        await set_policy(
+            approvals,
+            [{**MANAGER_STEP, "deadline_hours": 48, "remind_before_hours": 4}],
+        )
+        request = await open_request(approvals)
+        async with approvals.sessions.begin() as session:
+            assert (await requests.sweep(session))["reminded"] == 0
+            await session.execute(
+                text(
+                    "UPDATE request_steps SET due_at = now() + interval '2 hours'"
+                    " WHERE request_id = :i"
+                ),
+                {"i": request["id"]},
+            )
+        for _ in range(2):
+            async with approvals.sessions.begin() as session:
+                await requests.sweep(session)
+        [reminded] = await approvals.events("chorus.approvals.approval.reminded")
+        assert reminded["data"]["request_id"] == request["id"]
+        assert reminded["data"]["key"] == "manager"
+        assert await approvals.events("chorus.approvals.approval.escalated") == []
