@@ -5,6 +5,7 @@ served, one without is refused, and Ctrl-C leaves no process behind."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -18,27 +19,37 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chorus.embedded import free_port
-
 pytestmark = pytest.mark.slow
 
 SERVICES = ("inventory", "calendar", "approvals", "metrics", "webhooks")
 
 
 def free_port_block(size: int) -> int:
-    """A base port with `size` free ports after it."""
-    for _ in range(50):
-        base = free_port()
-        if base + size > 65000:
-            continue
-        if all(_free(base + i) for i in range(size)):
+    """A base port with `size` free ports after it, below the kernel's ephemeral range: a port
+    in that range, free when checked, can be taken by any outgoing connection (the services'
+    own, to PostgreSQL and the broker) before the child process binds it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(10_000, low - size)
+        if all(_bindable(base + i) for i in range(size)):
             return base
     raise RuntimeError("no block of free ports")
 
 
 def _free(port: int) -> bool:
+    """Nothing listens on the port."""
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def processes_mentioning(*needles: str) -> list[str]:
@@ -57,12 +68,12 @@ def processes_mentioning(*needles: str) -> list[str]:
 
 def test_chorus_dev_serves_through_the_gateway_and_stops_cleanly() -> None:
     state = Path(tempfile.mkdtemp(prefix="chorus-dev-e2e-"))
-    base = free_port_block(5)
+    base = free_port_block(len(SERVICES) + 3)
     ports = {
-        "CHORUS_DEV_GATEWAY_PORT": free_port(),
-        "CHORUS_DEV_POSTGRES_PORT": free_port(),
-        "CHORUS_DEV_BROKER_PORT": free_port(),
         "CHORUS_DEV_SERVICE_PORT_BASE": base,
+        "CHORUS_DEV_GATEWAY_PORT": base + len(SERVICES),
+        "CHORUS_DEV_POSTGRES_PORT": base + len(SERVICES) + 1,
+        "CHORUS_DEV_BROKER_PORT": base + len(SERVICES) + 2,
     }
     env = {**os.environ, "CHORUS_STATE_DIR": str(state), **{k: str(v) for k, v in ports.items()}}
     process = subprocess.Popen(
