@@ -844,3 +844,20 @@ class TestRoster:
             "/rosters/fr/legal", json={"people": [""]}, headers=FR_MANAGER
         )
         assert response.status_code == 422
+
+
+async def test_a_pattern_that_backtracks_for_ages_keeps_its_step(
+    approvals: RunningService,
+) -> None:
+    # Without a time limit this search would not finish: routing would hang.
+    await put_policy(
+        approvals,
+        "fr",
+        [{"key": "legal", "name": "Legal", "role": "legal", "when": {"patterns": ["(.*a){20}"]}}],
+    )
+    plan = await dry_run(approvals, district_id="fr", text="a" * 25 + "b" * 10_000)
+    [step] = plan["steps"]
+    assert step["key"] == "legal"
+    assert any("took too long" in reason for reason in step["reasons"])
+    clean = await dry_run(approvals, district_id="fr", text="nothing to see")
+    assert keys(clean) == ["district-manager"]

@@ -25,6 +25,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import regex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import NotFound, Unprocessable
@@ -162,8 +163,8 @@ def _check_condition(label: str, key: str, when: Condition) -> None:
         )
     for pattern in when.patterns:
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            regex.compile(pattern)
+        except regex.error as exc:
             raise InvalidPolicy(
                 f"{label}: invalid regular expression {pattern!r} ({exc}).", step=key
             ) from exc
@@ -260,6 +261,8 @@ def _check_cycles(entries: list[ChainEntry], paths: list[str | None]) -> None:
             )
 
 
+PATTERN_TIMEOUT_SECONDS = 0.05
+
 # --- Routing ------------------------------------------------------------------------------
 
 
@@ -269,6 +272,19 @@ def _word(keyword: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", re.IGNORECASE)
 
 
+def _pattern_matches(pattern: str, texts: list[str]) -> bool | None:
+    """Whether the pattern is found in any text; None when it ran out of time. Patterns are
+    written by managers, and some (nested repetitions) backtrack for ages: each search is cut
+    off, and routing then keeps the step, since an unneeded review is the safe mistake."""
+    try:
+        return any(
+            regex.search(pattern, t, regex.IGNORECASE, timeout=PATTERN_TIMEOUT_SECONDS)
+            for t in texts
+        )
+    except TimeoutError:
+        return None
+
+
 def match_reasons(when: Condition, facts: SubjectFacts) -> list[str]:
     """Why the condition matches the subject (empty: it does not)."""
     reasons: list[str] = []
@@ -276,7 +292,10 @@ def match_reasons(when: Condition, facts: SubjectFacts) -> list[str]:
         if keyword.strip() and any(_word(keyword).search(t) for t in facts.texts):
             reasons.append(f"keyword {keyword.strip()!r} in the text")
     for pattern in when.patterns:
-        if any(re.search(pattern, t, re.IGNORECASE) for t in facts.texts):
+        matched = _pattern_matches(pattern, facts.texts)
+        if matched is None:
+            reasons.append(f"pattern {pattern!r} took too long to check: the step is kept")
+        elif matched:
             reasons.append(f"pattern {pattern!r} in the text")
     platforms = {p.casefold() for p in facts.platforms}
     reasons += [f"platform {p}" for p in when.platforms if p.casefold() in platforms]
