@@ -461,6 +461,17 @@ class TestApprovalAndScheduling:
         assert rejected["status"] == "rejected"
         assert rejected["allowed_transitions"] == []
 
+    async def test_an_expired_approval_returns_the_post_to_draft(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        await submit(calendar, post["id"])
+        await decide(calendar, "chorus.approvals.approval.expired", post)
+        back = await get(calendar, post["id"])
+        assert back["status"] == "draft"
+        assert back["status_reason"].startswith("The approval expired")
+        assert back["allowed_transitions"] == ["cancelled", "in_review"]
+
     async def test_a_decision_on_changed_content_is_stale(
         self, calendar: RunningService, accounts: Accounts
     ) -> None:

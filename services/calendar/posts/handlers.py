@@ -21,6 +21,8 @@ from services.calendar.posts.service import SUBJECT_KIND, posts
 GRANTED = "chorus.approvals.approval.granted"
 REJECTED = "chorus.approvals.approval.rejected"
 CHANGES_REQUESTED = "chorus.approvals.approval.changes_requested"
+EXPIRED = "chorus.approvals.approval.expired"
+EXPIRED_REASON = "The approval expired: the publish time passed before anyone decided."
 PUBLISHED = "chorus.webhooks.scheduler.post_published"
 FAILED = "chorus.webhooks.scheduler.post_failed"
 
@@ -50,7 +52,7 @@ class SchedulerCallback(BaseModel):
     error: str | None = Field(default=None, max_length=2000)
 
 
-def _decider(outcome: str) -> Handler:
+def _decider(outcome: str, reason: str | None = None) -> Handler:
     async def on_decision(session: AsyncSession, event: CloudEvent) -> None:
         if event.data.get("subject_kind") != SUBJECT_KIND:
             return
@@ -62,7 +64,7 @@ def _decider(outcome: str) -> Handler:
             outcome,
             content_hash_decided=decision.content_hash,
             decided_by=decision.decided_by,
-            comment=decision.comment,
+            comment=reason or decision.comment,
         )
 
     return on_decision
@@ -98,5 +100,7 @@ APPROVAL_HANDLERS: dict[str, Handler] = {
     GRANTED: _decider("approved"),
     REJECTED: _decider("rejected"),
     CHANGES_REQUESTED: _decider("changes_requested"),
+    # Back to draft, so the author can pick a new time and submit again.
+    EXPIRED: _decider("draft", EXPIRED_REASON),
 }
 SCHEDULER_HANDLERS: dict[str, Handler] = {PUBLISHED: on_published, FAILED: on_failed}

@@ -678,7 +678,8 @@ class PostService:
         decided_by: str | None,
         comment: str | None,
     ) -> bool:
-        """Apply approvals' decision; False when it is stale (the post moved on or changed)."""
+        """Apply approvals' decision (approved, changes_requested, rejected; draft when the
+        request expired undecided); False when it is stale (the post moved on or changed)."""
         post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
         if post is None or post.status != "in_review":
             return False
@@ -688,6 +689,9 @@ class PostService:
         await self.apply_status(session, post, outcome, actor, reason=comment)
         if outcome == "approved":
             await self.schedule_or_hold(session, post, actor)
+        elif outcome == "draft":
+            post.status_reason = comment
+            await session.flush()
         return True
 
     async def record_publication(
