@@ -31,9 +31,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks run as modules of the bench package: a script's folder on sys.path would let
+# bench/calendar.py shadow the standard library's calendar module.
 bench: install
-	$(BIN)/python bench/outbox.py
-	$(BIN)/python bench/inventory.py
+	$(BIN)/python -m bench.outbox
+	$(BIN)/python -m bench.inventory
 	$(BIN)/python -m bench.calendar
 	$(BIN)/python -m bench.approvals
 

@@ -235,9 +235,8 @@ def main() -> None:
     parser.add_argument("--skip-import", action="store_true")
     args = parser.parse_args()
     asyncio.run(run(args))
-    import_bench = Path(__file__).with_name("inventory_import.py")
-    if not args.skip_import and import_bench.exists():
-        subprocess.run([sys.executable, str(import_bench)], check=True)
+    if not args.skip_import:
+        subprocess.run([sys.executable, "-m", "bench.inventory_import"], check=True)
 
 
 if __name__ == "__main__":

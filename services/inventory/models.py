@@ -140,6 +140,8 @@ class Account(Base):
         ),
         Index("ix_accounts_district", "district_id", "platform", "handle_key"),
         Index("ix_accounts_status", "status"),
+        # The presence summary counts from this index alone (an index-only scan).
+        Index("ix_accounts_presence", "district_id", "platform", "status"),
         Index(
             "ix_accounts_search_trgm",
             "search_text",
