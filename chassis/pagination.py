@@ -91,8 +91,10 @@ def _parse_key_part(value: Any, kind: type) -> Any:
     if kind is int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(value)
+        if not -(2**63) <= value < 2**63:  # what a database integer holds
+            raise ValueError(value)
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:  # PostgreSQL text holds no NUL
         raise TypeError(value)
     if kind is str:
         return value
@@ -100,7 +102,7 @@ def _parse_key_part(value: Any, kind: type) -> Any:
         return uuid.UUID(value)
     if kind is datetime:
         parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
+        if parsed.tzinfo is None or not 1900 <= parsed.year < 3000:
             raise ValueError(value)
         return parsed
     if kind is date:

@@ -379,3 +379,24 @@ async def test_active_delegations_to_on_its_boundaries(approvals: RunningService
         found = await active_delegations_to(session, "dana", start)
         assert found[0].grants == {"fr": ["district_manager"]}
         assert await active_delegations_to(session, "nobody", start) == []
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "ends_at"),
+    [
+        ("9999-12-30T00:00:00Z", "9999-12-31T23:59:59-01:00"),
+        ("2999-12-31T00:00:00Z", "3000-01-01T00:00:00Z"),
+    ],
+)
+async def test_a_period_beyond_the_years_planned_is_422(
+    approvals: RunningService, starts_at: str, ends_at: str
+) -> None:
+    response = await approvals.client.post(
+        "/delegations",
+        json={"delegate": "dana", "starts_at": starts_at, "ends_at": ends_at},
+        headers=FR_MANAGER,
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert ["body", "ends_at"] in [e["loc"] for e in response.json()["errors"]]
+    assert await approvals.scalar("SELECT count(*) FROM delegations") == 0

@@ -861,3 +861,13 @@ async def test_a_pattern_that_backtracks_for_ages_keeps_its_step(
     assert any("took too long" in reason for reason in step["reasons"])
     clean = await dry_run(approvals, district_id="fr", text="nothing to see")
     assert keys(clean) == ["district-manager"]
+
+
+async def test_a_version_beyond_any_that_can_exist_is_422(approvals: RunningService) -> None:
+    policy = await put_policy(approvals, "fr", [step("fr-manager")])
+    response = await approvals.client.get(
+        f"/policies/{policy['id']}/versions/{2**31}", headers=FR_VIEWER
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["path", "version"]]

@@ -523,3 +523,15 @@ class TestReminders:
         assert reminded["data"]["request_id"] == request["id"]
         assert reminded["data"]["key"] == "manager"
         assert await approvals.events("chorus.approvals.approval.escalated") == []
+
+
+async def test_a_decision_for_a_position_beyond_any_plan_is_422(
+    approvals: RunningService,
+) -> None:
+    await set_policy(approvals, [MANAGER_STEP])
+    request = await open_request(approvals)
+    response = await decide(approvals, request["id"], FR_MANAGER, position=2**40)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "position"]]
+    assert (await get(approvals, request["id"]))["status"] == "open"

@@ -988,3 +988,21 @@ class TestS3Storage:
             deleted = await service.client.delete(f"/assets/{asset['id']}", headers=FR_WRITER)
             assert deleted.status_code == 204
             assert not await storage.exists(content_key(asset["sha256"]))
+
+
+@pytest.mark.parametrize(
+    "instant", ["0001-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59.999999Z"]
+)
+async def test_rights_expiring_outside_the_years_planned_are_422(
+    library: RunningService, instant: str
+) -> None:
+    response = await upload(library, png(), rights_expire_at=instant)
+    assert_problem(response, 422, "validation-error")
+    asset = await uploaded(library, png())
+    response = await library.client.patch(
+        f"/assets/{asset['id']}", json={"rights_expire_at": instant}, headers=FR_WRITER
+    )
+    assert_problem(response, 422, "validation-error")
+    response = await library.client.get(f"/assets/{asset['id']}", headers=FR_WRITER)
+    assert response.status_code == 200, response.text
+    assert response.json()["rights_expire_at"] is None

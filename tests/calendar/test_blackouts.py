@@ -285,3 +285,24 @@ async def test_clashes_boundaries_and_tree(calendar: RunningService) -> None:
     overlapping = await declare(calendar, "fr-paris", START, START + timedelta(hours=1))
     # Same start: by id, as PostgreSQL orders uuids (their hex text orders the same).
     assert await ids(paris, START) == sorted([fr["id"], overlapping["id"]])
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "ends_at"),
+    [
+        ("0001-01-01T00:30:00+01:00", "0001-01-02T00:00:00Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
+        ("9999-12-30T00:00:00Z", "9999-12-31T23:59:59-01:00"),
+    ],
+)
+async def test_a_time_outside_the_years_planned_is_422(
+    calendar: RunningService, starts_at: str, ends_at: str
+) -> None:
+    body = {"district_id": "fr", "starts_at": starts_at, "ends_at": ends_at, "reason": "Far"}
+    response = await calendar.client.post("/blackouts", json=body, headers=FR_MANAGER)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    params = {"district_id": "fr", "from": starts_at, "to": ends_at}
+    response = await calendar.client.get("/blackouts", params=params, headers=FR_VIEWER)
+    assert response.status_code == 422, response.text
+    assert await calendar.scalar("SELECT count(*) FROM blackouts") == 0

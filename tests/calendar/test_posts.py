@@ -698,3 +698,42 @@ class TestCampaignsAndAssets:
             assert (await get(calendar, post["id"]))["expired_assets"] == [asset["id"]]
             used = await client.delete(f"/assets/{asset['id']}", headers=CENTRAL)
             assert used.status_code == 409
+
+
+@pytest.mark.parametrize("field", ["title", "text", "media", "variants"])
+async def test_an_edit_that_nulls_required_content_is_422(
+    calendar: RunningService, accounts: Accounts, field: str
+) -> None:
+    post = await draft(calendar, [accounts.fr_x])
+    response = await calendar.client.patch(
+        f"/posts/{post['id']}", json={field: None}, headers=FR_WRITER
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", field]]
+    assert (await get(calendar, post["id"]))["version"] == post["version"]
+
+
+# At the ends of what PostgreSQL and Python hold: the first would overflow converting to UTC,
+# the second is stored as -infinity and read back without its offset.
+FAR_INSTANTS = ["0001-01-01T00:30:00+01:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00"]
+
+
+@pytest.mark.parametrize("instant", FAR_INSTANTS)
+@pytest.mark.parametrize("field", ["publish_at", "due_at"])
+async def test_a_time_outside_the_years_planned_is_422(
+    calendar: RunningService, accounts: Accounts, field: str, instant: str
+) -> None:
+    payload = {"district_id": "fr", "title": "t", "account_ids": [str(accounts.fr_x)]}
+    response = await calendar.client.post(
+        "/posts", json={**payload, field: instant}, headers=FR_WRITER
+    )
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", field]]
+    post = await draft(calendar, [accounts.fr_x])
+    response = await calendar.client.patch(
+        f"/posts/{post['id']}", json={field: instant}, headers=FR_WRITER
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await calendar.scalar("SELECT count(*) FROM posts") == 1

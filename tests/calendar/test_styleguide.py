@@ -756,3 +756,22 @@ async def test_a_blackout_clash_is_an_error(calendar: RunningService) -> None:
     ):
         clear = await lint(calendar, "Hello", district_id=district, headers=headers, publish_at=at)
         assert clear["violations"] == []
+
+
+@pytest.mark.parametrize(
+    "instant", ["0001-01-01T12:00:00+00:00", "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59Z"]
+)
+async def test_lint_refuses_a_time_outside_the_years_planned(
+    calendar: RunningService, accounts: Accounts, instant: str
+) -> None:
+    subject = {
+        "content": {"title": "t"},
+        "publish_at": instant,
+        "account_ids": [str(accounts.fr_x)],
+    }
+    response = await calendar.client.post(
+        "/lint", json={"district_id": "fr", "subject": subject}, headers=FR_WRITER
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "subject", "publish_at"]]

@@ -321,3 +321,21 @@ async def test_a_range_of_exactly_400_days_is_allowed(calendar: RunningService) 
     response = await calendar.client.get("/posts", params=params, headers=FR_VIEWER)
     assert response.status_code == 200, response.text
     assert ids(response.json()["items"]) == [post]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("0001-01-01T00:30:00+01:00", "0001-01-02T00:00:00Z"),
+        ("9999-12-30T00:00:00Z", "9999-12-31T23:59:59-01:00"),
+    ],
+)
+async def test_a_range_outside_the_years_planned_is_422(
+    calendar: RunningService, start: str, end: str
+) -> None:
+    response = await calendar.client.get(
+        "/posts", params={"from": start, "to": end}, headers=FR_VIEWER
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/validation-error")

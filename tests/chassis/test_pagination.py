@@ -31,6 +31,9 @@ def test_a_key_round_trips_through_a_cursor() -> None:
         (["a", "b"], (str,)),
         ([], (str,)),
         ([None], (date,)),
+        ([2**63], (int,)),
+        (["a\x00b"], (str,)),
+        (["0001-01-01T00:00:00+00:00"], (datetime,)),
     ],
 )
 def test_a_foreign_key_is_an_invalid_cursor(after: list[Any], kinds: tuple[type, ...]) -> None:

@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
 
 # Out of office, not a standing transfer of authority: a longer absence is a change of roles,
 # which belongs to the identity provider.
 MAX_DELEGATION = timedelta(days=90)
 # A user id as the gateway hands it over (the principal's `sub`).
 PERSON_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# PostgreSQL and Python hold the years 1 to 9999 only: a time near either end would fail in
+# the database instead of being refused. No one is out of office beyond these.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("give a time from the year 1900 up to the year 3000")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 
 DelegationStatus = Literal["scheduled", "active", "ended", "revoked"]
 
@@ -26,8 +47,8 @@ class DelegationCreate(BaseModel):
         pattern=PERSON_PATTERN,
         description="The user id of who decides for you during the period",
     )
-    starts_at: AwareDatetime = Field(description="First instant of the period (inclusive)")
-    ends_at: AwareDatetime = Field(
+    starts_at: Instant = Field(description="First instant of the period (inclusive)")
+    ends_at: Instant = Field(
         description="End of the period (exclusive); at most 90 days after `starts_at`"
     )
     reason: str | None = Field(default=None, min_length=1, max_length=500)

@@ -167,7 +167,8 @@ async def get_policy(
 )
 async def get_policy_version(
     policy_id: uuid.UUID,
-    version: Annotated[int, Path(ge=1)],
+    # A version is a PostgreSQL integer; a larger one cannot exist (and would not bind).
+    version: Annotated[int, Path(ge=1, le=2_147_483_647)],
     session: SessionDep,
     principal: PrincipalDep,
 ) -> PolicyVersionOut:

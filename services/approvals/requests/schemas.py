@@ -71,7 +71,10 @@ class DecisionCreate(BaseModel):
     outcome: Literal["approve", "reject", "request_changes"]
     comment: str | None = Field(default=None, max_length=2000)
     position: int | None = Field(
-        default=None, ge=0, description="The step you decide; 409 if it is not the active one"
+        default=None,
+        ge=0,
+        le=10_000,
+        description="The step you decide; 409 if it is not the active one",
     )
 
     @model_validator(mode="after")

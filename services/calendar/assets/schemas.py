@@ -9,13 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
 )
+
+from services.calendar.posts.schemas import Instant
 
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_TAGS = 20
@@ -85,7 +86,7 @@ class AssetFields(BaseModel):
         max_length=USAGE_RIGHTS_MAX_LENGTH,
         description="Licence, credit line, where it may be used",
     )
-    rights_expire_at: AwareDatetime | None = Field(
+    rights_expire_at: Instant | None = Field(
         default=None,
         description="When the usage rights end (with an offset); posts using the asset after "
         "it are flagged",

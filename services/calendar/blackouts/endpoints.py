@@ -8,7 +8,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
@@ -17,6 +16,7 @@ from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
+from services.calendar.posts.schemas import Instant
 from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
 
 router = APIRouter(tags=["blackouts"])
@@ -58,12 +58,10 @@ async def list_blackouts(
         ),
     ] = None,
     from_: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(alias="from", description="Only blackouts still running at or after this"),
     ] = None,
-    to: Annotated[
-        AwareDatetime | None, Query(description="Only blackouts starting before this")
-    ] = None,
+    to: Annotated[Instant | None, Query(description="Only blackouts starting before this")] = None,
 ) -> Page[BlackoutOut]:
     """The blackouts that apply to a district and overlap the window [`from`, `to`),
     earliest first."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.calendar.posts.schemas import Instant
 from services.calendar.styleguide.schemas import DistrictId
 
 # A blackout is a pause (an election, a crisis, a quiet period before results), not a way to
@@ -20,8 +21,8 @@ class BlackoutCreate(BaseModel):
     district_id: DistrictId | None = Field(
         default=None, description="The district it applies to (and below); null: company-wide"
     )
-    starts_at: AwareDatetime = Field(description="First instant of the period (inclusive)")
-    ends_at: AwareDatetime = Field(description="End of the period (exclusive)")
+    starts_at: Instant = Field(description="First instant of the period (inclusive)")
+    ends_at: Instant = Field(description="End of the period (exclusive)")
     reason: str = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 MAX_TEXT = 20_000
 MAX_MEDIA = 20
@@ -38,13 +38,30 @@ def _zone(value: str) -> str:
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
 
 
+# PostgreSQL and Python hold the years 1 to 9999 only, and lint, feeds and the views add days
+# to an instant: a time near either end would fail in the database or in that arithmetic
+# instead of being refused. Nothing the calendar plans lies outside these.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def in_range(value: datetime) -> datetime:
+    """An aware instant from EARLIEST up to LATEST."""
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("give a time from the year 1900 up to the year 3000")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
+
+
 def in_utc(value: datetime | None) -> datetime | None:
     """An instant given with its offset, in UTC; a time without an offset is ambiguous."""
     if value is None:
         return None
     if value.utcoffset() is None:
         raise ValueError("give the time with its UTC offset, e.g. 2027-01-10T09:00:00+01:00")
-    return value.astimezone(UTC)
+    return in_range(value).astimezone(UTC)
 
 
 class MediaRef(BaseModel):
@@ -167,6 +184,15 @@ class PostUpdate(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return in_utc(value)
+
+    @field_validator("title", "text", "media", "variants")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # A post always has these; None only stands for "left out" (validators see an explicit
+        # null, never the default), so a null sent is refused rather than kept or cleared.
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class Publication(BaseModel):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
+from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent, in_range
 
 RuleKind = Literal[
     "banned_term",
@@ -228,7 +228,7 @@ class LintSubjectIn(LintSubject):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.utcoffset() is None:
             raise ValueError("give the time with its UTC offset, e.g. 2027-01-10T09:00:00+01:00")
-        return value
+        return None if value is None else in_range(value)
 
 
 class LintRequest(BaseModel):

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 
 from chassis.database import SessionDep
 from chassis.errors import problem_responses
@@ -15,6 +14,7 @@ from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
+from services.calendar.posts.schemas import Instant
 from services.calendar.views.schemas import PostStatus, PostSummary
 from services.calendar.views.service import InvalidRange, RangeFilters, range_view
 
@@ -52,11 +52,11 @@ async def posts_in_range(
     principal: PrincipalDep,
     page: Annotated[PageRequest, Depends(range_page)],
     start: Annotated[
-        AwareDatetime,
+        Instant,
         Query(alias="from", description="Start of the range (inclusive), with its offset"),
     ],
     end: Annotated[
-        AwareDatetime, Query(alias="to", description="End of the range (exclusive), with offset")
+        Instant, Query(alias="to", description="End of the range (exclusive), with offset")
     ],
     district_id: Annotated[
         str | None,
