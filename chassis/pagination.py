@@ -18,6 +18,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from chassis.errors import BadRequest
+from chassis.instants import in_range
 
 DEFAULT_PAGE_SIZE = 50
 
@@ -102,9 +103,9 @@ def _parse_key_part(value: Any, kind: type) -> Any:
         return uuid.UUID(value)
     if kind is datetime:
         parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None or not 1900 <= parsed.year < 3000:
+        if parsed.tzinfo is None:
             raise ValueError(value)
-        return parsed
+        return in_range(parsed)
     if kind is date:
         return date.fromisoformat(value)
     raise TypeError(f"no cursor parser for {kind}")

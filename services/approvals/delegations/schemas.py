@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,25 +14,13 @@ from pydantic import (
     model_validator,
 )
 
+from chassis.instants import Instant
+
 # Out of office, not a standing transfer of authority: a longer absence is a change of roles,
 # which belongs to the identity provider.
 MAX_DELEGATION = timedelta(days=90)
 # A user id as the gateway hands it over (the principal's `sub`).
 PERSON_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-# PostgreSQL and Python hold the years 1 to 9999 only: a time near either end would fail in
-# the database instead of being refused. No one is out of office beyond these.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-
-
-def _in_range(value: datetime) -> datetime:
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("give a time from the year 1900 up to the year 3000")
-    return value
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
-
 DelegationStatus = Literal["scheduled", "active", "ended", "revoked"]
 
 

@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from services.calendar.posts.schemas import Instant
+from chassis.instants import Instant
 
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_TAGS = 20

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
+from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
-from services.calendar.posts.schemas import Instant
 from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
 
 router = APIRouter(tags=["blackouts"])

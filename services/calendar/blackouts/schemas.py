@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.calendar.posts.schemas import Instant
+from chassis.instants import Instant
 from services.calendar.styleguide.schemas import DistrictId
 
 # A blackout is a pause (an election, a crisis, a quiet period before results), not a way to

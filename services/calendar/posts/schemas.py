@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from chassis.instants import in_range
 
 MAX_TEXT = 20_000
 MAX_MEDIA = 20
@@ -36,23 +38,6 @@ def _zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
-
-
-# PostgreSQL and Python hold the years 1 to 9999 only, and lint, feeds and the views add days
-# to an instant: a time near either end would fail in the database or in that arithmetic
-# instead of being refused. Nothing the calendar plans lies outside these.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-
-
-def in_range(value: datetime) -> datetime:
-    """An aware instant from EARLIEST up to LATEST."""
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("give a time from the year 1900 up to the year 3000")
-    return value
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
 
 
 def in_utc(value: datetime | None) -> datetime | None:

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent, in_range
+from chassis.instants import in_range
+from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
 
 RuleKind = Literal[
     "banned_term",

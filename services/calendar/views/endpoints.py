@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from chassis.database import SessionDep
 from chassis.errors import problem_responses
+from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
-from services.calendar.posts.schemas import Instant
 from services.calendar.views.schemas import PostStatus, PostSummary
 from services.calendar.views.service import InvalidRange, RangeFilters, range_view
 
