@@ -20,12 +20,11 @@ above and below, which a concurrent write could otherwise invalidate.
 
 from __future__ import annotations
 
-import re
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import regex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import NotFound, Unprocessable
@@ -40,7 +39,7 @@ from services.approvals.access import (
     require_manage,
 )
 from services.approvals.models import Policy, PolicyVersion
-from services.approvals.policies import repository
+from services.approvals.policies import matching, repository
 from services.approvals.policies.repository import ChainEntry
 from services.approvals.policies.schemas import (
     APPROVER_ROLES,
@@ -148,6 +147,14 @@ def _check_step(position: int, step: StepSpec) -> None:
         _check_condition(label, step.key, step.when)
 
 
+def _check_steps(steps: list[StepSpec]) -> None:
+    for position, step in enumerate(steps, start=1):
+        _check_step(position, step)
+    load = matching.routing_load_problem([s.when for s in steps if s.when is not None])
+    if load is not None:
+        raise InvalidPolicy(f"Too much routing work: {load}.")
+
+
 def _check_condition(label: str, key: str, when: Condition) -> None:
     # A condition with nothing to match never adds its step: almost surely a mistake.
     if not (
@@ -162,12 +169,9 @@ def _check_condition(label: str, key: str, when: Condition) -> None:
             step=key,
         )
     for pattern in when.patterns:
-        try:
-            regex.compile(pattern)
-        except regex.error as exc:
-            raise InvalidPolicy(
-                f"{label}: invalid regular expression {pattern!r} ({exc}).", step=key
-            ) from exc
+        problem = matching.pattern_problem(pattern)
+        if problem is not None:
+            raise InvalidPolicy(f"{label}: {problem}.", step=key)
 
 
 def _check_keys(
@@ -261,47 +265,7 @@ def _check_cycles(entries: list[ChainEntry], paths: list[str | None]) -> None:
             )
 
 
-PATTERN_TIMEOUT_SECONDS = 0.05
-
 # --- Routing ------------------------------------------------------------------------------
-
-
-def _word(keyword: str) -> re.Pattern[str]:
-    # Lookarounds rather than \b, so keywords that start or end with a symbol ("$", "c++")
-    # still match as whole words.
-    return re.compile(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", re.IGNORECASE)
-
-
-def _pattern_matches(pattern: str, texts: list[str]) -> bool | None:
-    """Whether the pattern is found in any text; None when it ran out of time. Patterns are
-    written by managers, and some (nested repetitions) backtrack for ages: each search is cut
-    off, and routing then keeps the step, since an unneeded review is the safe mistake."""
-    try:
-        return any(
-            regex.search(pattern, t, regex.IGNORECASE, timeout=PATTERN_TIMEOUT_SECONDS)
-            for t in texts
-        )
-    except TimeoutError:
-        return None
-
-
-def match_reasons(when: Condition, facts: SubjectFacts) -> list[str]:
-    """Why the condition matches the subject (empty: it does not)."""
-    reasons: list[str] = []
-    for keyword in when.keywords:
-        if keyword.strip() and any(_word(keyword).search(t) for t in facts.texts):
-            reasons.append(f"keyword {keyword.strip()!r} in the text")
-    for pattern in when.patterns:
-        matched = _pattern_matches(pattern, facts.texts)
-        if matched is None:
-            reasons.append(f"pattern {pattern!r} took too long to check: the step is kept")
-        elif matched:
-            reasons.append(f"pattern {pattern!r} in the text")
-    platforms = {p.casefold() for p in facts.platforms}
-    reasons += [f"platform {p}" for p in when.platforms if p.casefold() in platforms]
-    tags = {t.casefold() for t in facts.campaign_tags}
-    reasons += [f"campaign tag {t!r}" for t in when.campaign_tags if t.casefold() in tags]
-    return reasons
 
 
 def _resolve(resolve_at: str, district_id: str, labels: list[str], entry: ChainEntry) -> str:
@@ -328,12 +292,14 @@ async def plan_for(session: AsyncSession, district_id: str, facts: SubjectFacts)
         raise UnknownDistrict(f"No district {district_id!r} in the replica.")
     labels = path.split(".")
     chain = await repository.live_policies(session, facts.subject_kind, path)
+    conditions = [spec.when for entry in chain for spec in entry.steps if spec.when is not None]
+    matches = iter(await matching.route(conditions, facts))
     steps: list[PlannedStep] = []
     for entry in chain:
         for spec in entry.steps:
             reasons = [_policy_reason(entry)]
             if spec.when is not None:
-                matched = match_reasons(spec.when, facts)
+                matched = next(matches)
                 if not matched:
                     continue
                 reasons += matched
@@ -422,8 +388,8 @@ class PolicyService:
         require_manage(scope, path, "Writing an approval policy")
         if not data.steps:
             raise InvalidPolicy("A policy needs at least one step.")
-        for position, step in enumerate(data.steps, start=1):
-            _check_step(position, step)
+        # Compiling managers' patterns is bounded but not free: off the event loop.
+        await asyncio.to_thread(_check_steps, data.steps)
 
         await repository.lock_subject_kind(session, subject_kind)
         policy = await repository.get_by_district(session, district_id, subject_kind)
