@@ -553,6 +553,157 @@ class TestApprovalAndScheduling:
         assert len(await calendar.events("chorus.calendar.post.scheduled")) == 1
 
 
+class TestBlackoutAfterScheduling:
+    """A blackout declared over posts already scheduled puts them on hold."""
+
+    async def scheduled(
+        self, calendar: RunningService, account: uuid.UUID, at: datetime, **body: Any
+    ) -> dict[str, Any]:
+        headers = body.pop("headers", FR_WRITER)
+        post = await draft(calendar, [account], publish_at=at.isoformat(), headers=headers, **body)
+        response = await calendar.client.post(f"/posts/{post['id']}/submit", headers=headers)
+        assert response.status_code == 200, response.text
+        await decide(calendar, GRANTED, post)
+        assert (await get(calendar, post["id"], CENTRAL))["status"] == "scheduled"
+        return post
+
+    async def test_a_new_blackout_puts_the_scheduled_posts_inside_it_on_hold(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        at = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0)
+        inside = await self.scheduled(calendar, accounts.fr_x, at, assignee="paul")
+        paris = await self.scheduled(
+            calendar,
+            accounts.paris_x,
+            at + timedelta(minutes=30),
+            district_id="fr-paris",
+            headers=PARIS_WRITER,
+        )
+        after = await self.scheduled(calendar, accounts.fr_x, at + timedelta(hours=2))
+        german = await self.scheduled(
+            calendar, accounts.de_x, at, district_id="de", headers=DE_MANAGER
+        )
+        in_review = await draft(calendar, [accounts.fr_instagram], publish_at=at.isoformat())
+        await submit(calendar, in_review["id"])
+
+        declared = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": "fr",
+                "starts_at": (at - timedelta(hours=1)).isoformat(),
+                # Exclusive: the post at this instant stays scheduled.
+                "ends_at": (at + timedelta(hours=2)).isoformat(),
+                "reason": "Election weekend",
+            },
+            headers=FR_MANAGER,
+        )
+        assert declared.status_code == 201, declared.text
+        blackout = declared.json()
+        assert blackout["posts_put_on_hold"] == 2
+
+        for post in (inside, paris):
+            held = await get(calendar, post["id"], FR_MANAGER)
+            assert held["status"] == "approved"
+            assert held["status_reason"] == "Blackout: Election weekend."
+            assert held["approved_hash"] == post["content_hash"]  # the approval still holds
+            assert held["allowed_transitions"] == ["cancelled", "draft", "scheduled"]
+        for post in (after, german):
+            assert (await get(calendar, post["id"], CENTRAL))["status"] == "scheduled"
+        assert (await get(calendar, in_review["id"]))["status"] == "in_review"
+
+        unscheduled = await calendar.events("chorus.calendar.post.unscheduled")
+        assert sorted(e["subject"] for e in unscheduled) == sorted([inside["id"], paris["id"]])
+        event = next(e for e in unscheduled if e["subject"] == inside["id"])["data"]
+        assert event["status"] == "approved"
+        assert event["previous_status"] == "scheduled"
+        assert (event["author"], event["assignee"]) == ("fanny", "paul")
+        assert (event["district_id"], event["district_path"]) == ("fr", "hq.fr")
+        assert event["hold"] == "blackout"
+        assert event["blackout"]["id"] == blackout["id"]
+        assert event["reasons"] == ["Blackout: Election weekend."]
+        assert datetime.fromisoformat(event["publish_at"]) == at
+        # Neither approvals (post.withdrawn) nor a second decision is asked for.
+        assert await calendar.events("chorus.calendar.post.withdrawn") == []
+        history = await calendar.client.get(f"/posts/{inside['id']}/history", headers=FR_WRITER)
+        last = history.json()["items"][-1]
+        assert (last["action"], last["from_status"], last["to_status"]) == (
+            "unscheduled",
+            "scheduled",
+            "approved",
+        )
+        assert last["details"]["blackout_id"] == blackout["id"]
+
+        # The existing retry path: refused while the blackout stands, then scheduled again.
+        retry = await calendar.client.post(
+            f"/posts/{inside['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.status_code == 422
+        assert retry.json()["type"].endswith("/scheduling-blocked")
+        lifted = await calendar.client.delete(f"/blackouts/{blackout['id']}", headers=FR_MANAGER)
+        assert lifted.status_code == 204
+        retry = await calendar.client.post(
+            f"/posts/{inside['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.status_code == 200, retry.text
+        assert (retry.json()["status"], retry.json()["status_reason"]) == ("scheduled", None)
+        rescheduled = [
+            e
+            for e in await calendar.events("chorus.calendar.post.scheduled")
+            if e["subject"] == inside["id"]
+        ]
+        assert len(rescheduled) == 2
+
+    async def test_a_company_wide_blackout_holds_every_districts_posts(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        at = (datetime.now(UTC) + timedelta(days=6)).replace(microsecond=0)
+        fr = await self.scheduled(calendar, accounts.fr_x, at)
+        de = await self.scheduled(calendar, accounts.de_x, at, district_id="de", headers=DE_MANAGER)
+        company_calendar = await calendar.scalar(
+            "SELECT id FROM calendars WHERE district_id IS NULL"
+        )
+        company = await self.scheduled(
+            calendar,
+            accounts.fr_instagram,
+            at,
+            district_id=None,
+            calendar_id=str(company_calendar),
+            headers=CENTRAL,
+        )
+        refused = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": None,
+                "starts_at": at.isoformat(),
+                "ends_at": (at + timedelta(minutes=1)).isoformat(),
+                "reason": "National mourning",
+            },
+            headers=FR_MANAGER,
+        )
+        assert refused.status_code == 403
+        for post in (fr, de, company):
+            assert (await get(calendar, post["id"], CENTRAL))["status"] == "scheduled"
+        declared = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": None,
+                "starts_at": at.isoformat(),
+                "ends_at": (at + timedelta(minutes=1)).isoformat(),
+                "reason": "National mourning",
+            },
+            headers=CENTRAL,
+        )
+        assert declared.status_code == 201, declared.text
+        assert declared.json()["posts_put_on_hold"] == 3
+        for post in (fr, de, company):
+            held = await get(calendar, post["id"], CENTRAL)
+            assert (held["status"], held["status_reason"]) == (
+                "approved",
+                "Blackout: National mourning.",
+            )
+        assert len(await calendar.events("chorus.calendar.post.unscheduled")) == 3
+
+
 class TestPublication:
     async def test_published_on_every_account_then_the_post_is_published(
         self, calendar: RunningService, accounts: Accounts

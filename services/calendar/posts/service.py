@@ -7,10 +7,17 @@ which records the history and publishes the event of the new status in the same 
     in_review -> changes_requested -> draft; in_review -> rejected
     in_review | approved | scheduled | publish_failed -> draft (an edit: the approval no
     longer matches, ``post.withdrawn`` tells approvals); anything open -> cancelled
+    scheduled -> approved (put on hold: a blackout declared over its publish time;
+    ``post.unscheduled`` tells the scheduler to drop it, and the approval still holds)
 
 Callers move a post to in_review (submit), draft, cancelled and scheduled (retry); approvals'
 decisions move it to approved, changes_requested and rejected, and an approval schedules it at
-once; the scheduler's callbacks (through the webhooks service) mark it published or failed.
+once; the scheduler's callbacks (through the webhooks service) mark it published or failed;
+declaring a blackout puts the scheduled posts inside it back to approved.
+
+A post on hold is an approved post with a ``status_reason``, whether it was refused at approval
+(``post.schedule_blocked``) or unscheduled later (``post.unscheduled``): one state, so one way
+out, the retry (``POST /posts/{id}/status`` with ``scheduled``), which checks the blockers again.
 
 The content hash covers what an approver approves: the content, the target accounts, the
 publish time and the campaign. Editing any of them after submission sends the post back to
@@ -27,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
@@ -35,11 +42,12 @@ from services.calendar import access
 from services.calendar.access import Scope
 from services.calendar.accounts.service import targetable
 from services.calendar.assets import service as asset_service
-from services.calendar.blackouts.service import clashes
+from services.calendar.blackouts.repository import clashes
 from services.calendar.calendars import service as calendar_service
 from services.calendar.models import (
     Account,
     Asset,
+    Blackout,
     Campaign,
     Post,
     PostAsset,
@@ -63,7 +71,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "in_review": frozenset({"approved", "changes_requested", "rejected", "draft", "cancelled"}),
     "changes_requested": frozenset({"draft", "cancelled"}),
     "approved": frozenset({"scheduled", "draft", "cancelled"}),
-    "scheduled": frozenset({"published", "publish_failed", "draft", "cancelled"}),
+    # -> approved: put on hold (a blackout declared over it); the approval still holds.
+    "scheduled": frozenset({"published", "publish_failed", "approved", "draft", "cancelled"}),
     "publish_failed": frozenset({"scheduled", "draft", "cancelled"}),
     "published": frozenset(),
     "rejected": frozenset(),
@@ -665,6 +674,107 @@ class PostService:
         await self._publish(
             session, post, "schedule_blocked", {**self._identity(post), "reasons": reasons}
         )
+
+    async def unschedule_in_blackout(
+        self, session: AsyncSession, blackout: Blackout, path: str | None, actor: str
+    ) -> int:
+        """Put on hold every post scheduled inside the blackout just declared, in its district
+        at `path` and below (None: every post): scheduled -> approved, the blackout as
+        ``status_reason``, a history entry and one ``post.unscheduled`` each. Returns how
+        many.
+
+        Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
+        holds the publication that ``post.scheduled`` handed it and must drop it, while
+        ``schedule_blocked`` means "never handed over" and a scheduler has no reason to
+        subscribe to it. A separate type says "cancel what you hold" without that scheduler
+        having to read status fields; it still carries everything people need to be told
+        (author, assignee, district, title, the blackout). The approval still holds (the
+        content did not change), so it is not ``post.withdrawn``, which would make approvals
+        withdraw its request.
+
+        The posts are locked FOR UPDATE (ordered by id, so two declarations never deadlock),
+        then their events go out in one ``publish_many``: a year-long company-wide blackout
+        may hold thousands of posts, and one aggregate lock per event could exhaust
+        PostgreSQL's lock table."""
+        which: ColumnElement[bool] = (
+            true() if path is None else access.tree.in_subtree(Post.district_id, path)
+        )
+        held = list(
+            await session.scalars(
+                select(Post)
+                .where(
+                    Post.status == "scheduled",
+                    Post.publish_at >= blackout.starts_at,
+                    Post.publish_at < blackout.ends_at,
+                    which,
+                )
+                .order_by(Post.id)
+                .with_for_update()
+            )
+        )
+        if not held:
+            return 0
+        reasons = [f"Blackout: {blackout.reason}."]
+        reason = " ".join(reasons)
+        now = datetime.now(UTC)
+        for post in held:
+            self._check_transition(post, "approved")
+            post.status = "approved"
+            post.status_reason = reason
+            post.updated_at = now
+        await session.flush()
+        details = {"reason": reason, "hold": "blackout", "blackout_id": str(blackout.id)}
+        await session.execute(
+            insert(PostHistory),
+            [
+                {
+                    "post_id": post.id,
+                    "action": "unscheduled",
+                    "actor": actor,
+                    "from_status": "scheduled",
+                    "to_status": "approved",
+                    "details": details,
+                }
+                for post in held
+            ],
+        )
+        paths = {
+            district_id: await access.path_of(session, district_id)
+            for district_id in {post.district_id for post in held}
+        }
+        await messaging.publisher.publish_many(
+            session,
+            aggregate="post",
+            events=[
+                (
+                    "unscheduled",
+                    str(post.id),
+                    {
+                        **self._identity(post),
+                        "subject_kind": SUBJECT_KIND,
+                        "previous_status": "scheduled",
+                        "district_path": paths[post.district_id],
+                        "title": post.title,
+                        "author": post.author,
+                        "assignee": post.assignee,
+                        "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+                        "approved_hash": post.approved_hash,
+                        "reason": reason,
+                        "reasons": reasons,
+                        "hold": "blackout",
+                        "blackout": {
+                            "id": str(blackout.id),
+                            "district_id": blackout.district_id,
+                            "starts_at": blackout.starts_at.isoformat(),
+                            "ends_at": blackout.ends_at.isoformat(),
+                            "reason": blackout.reason,
+                        },
+                    },
+                )
+                for post in held
+            ],
+        )
+        return len(held)
 
     # Decisions and callbacks (from events) -----------------------------------------------
 

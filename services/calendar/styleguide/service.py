@@ -48,7 +48,7 @@ from services.calendar.access import (
     load_scoped,
     require_manage,
 )
-from services.calendar.blackouts.service import clashes
+from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.posts.schemas import MediaRef
 from services.calendar.styleguide import repository
