@@ -27,7 +27,7 @@ from tests.calendar.conftest import (
     seed_accounts,
     seed_districts,
 )
-from tests.calendar.test_assets import png
+from tests.calendar.test_assets import png, uploaded
 from tests.conftest import Infrastructure
 from tests.kit import RunningService, running_service
 
@@ -849,6 +849,155 @@ class TestCampaignsAndAssets:
             assert (await get(calendar, post["id"]))["expired_assets"] == [asset["id"]]
             used = await client.delete(f"/assets/{asset['id']}", headers=CENTRAL)
             assert used.status_code == 409
+
+
+class TestAssetRights:
+    """An asset whose usage rights end before the publish time: lint warns, submission and
+    scheduling refuse."""
+
+    async def test_lint_warns_and_submission_refuses(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            ending = await uploaded(
+                calendar,
+                png(),
+                title="Licensed photo",
+                alt_text="A photo",
+                rights_expire_at=(publish_at - timedelta(days=5)).isoformat(),
+            )
+            lasting = await uploaded(
+                calendar,
+                png(3000),
+                title="Own photo",
+                alt_text="Ours",
+                rights_expire_at=(publish_at + timedelta(days=5)).isoformat(),
+            )
+            post = await draft(
+                calendar,
+                [accounts.fr_x, accounts.fr_instagram],
+                publish_at=publish_at.isoformat(),
+                media=[{"asset_id": lasting["id"]}],
+                variants=[
+                    {
+                        "platform": "instagram",
+                        "media": [{"asset_id": lasting["id"]}, {"asset_id": ending["id"]}],
+                    }
+                ],
+            )
+
+            lint = await calendar.client.get(f"/posts/{post['id']}/lint", headers=FR_WRITER)
+            assert lint.status_code == 200, lint.text
+            report = lint.json()
+            assert (report["errors"], report["warnings"]) == (0, 1)
+            [warning] = report["violations"]
+            assert warning["kind"] == "asset_rights_expired"
+            assert warning["severity"] == "warning"
+            assert warning["asset_id"] == ending["id"]
+            assert warning["rule_id"] is None
+            assert warning["platform"] == "instagram"
+            assert warning["position"]["field"] == "variants.instagram.media[1]"
+            assert "Licensed photo" in warning["message"]
+
+            # The same content linted for another time: no finding once the rights outlast it.
+            earlier = await calendar.client.post(
+                "/lint",
+                json={
+                    "district_id": "fr",
+                    "subject": {
+                        "content": {
+                            "title": "t",
+                            "text": "x",
+                            "media": [{"asset_id": ending["id"]}],
+                        },
+                        "publish_at": (publish_at - timedelta(days=6)).isoformat(),
+                    },
+                },
+                headers=FR_WRITER,
+            )
+            assert earlier.status_code == 200, earlier.text
+            assert earlier.json()["violations"] == []
+
+            refused = await calendar.client.post(f"/posts/{post['id']}/submit", headers=FR_WRITER)
+            assert refused.status_code == 422, refused.text
+            body = refused.json()
+            assert body["type"].endswith("/lint-failed")
+            [error] = body["violations"]
+            assert (error["kind"], error["severity"], error["asset_id"]) == (
+                "asset_rights_expired",
+                "error",
+                ending["id"],
+            )
+            assert (await get(calendar, post["id"]))["status"] == "draft"
+            assert await calendar.events("chorus.calendar.post.submitted") == []
+
+            renewed = await calendar.client.patch(
+                f"/assets/{ending['id']}",
+                json={"rights_expire_at": (publish_at + timedelta(days=1)).isoformat()},
+                headers=FR_WRITER,
+            )
+            assert renewed.status_code == 200, renewed.text
+            assert (await submit(calendar, post["id"]))["post"]["status"] == "in_review"
+
+    async def test_rights_ending_before_the_publish_time_block_scheduling(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            asset = await uploaded(calendar, png(), title="Licensed photo", alt_text="A photo")
+            post = await draft(
+                calendar,
+                [accounts.fr_x],
+                publish_at=publish_at.isoformat(),
+                media=[{"asset_id": asset["id"]}],
+            )
+            await submit(calendar, post["id"])
+            # The licence turns out shorter while the post is in review.
+            ends = publish_at - timedelta(days=1)
+            shortened = await calendar.client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": ends.isoformat()},
+                headers=FR_WRITER,
+            )
+            assert shortened.status_code == 200, shortened.text
+
+            await decide(calendar, GRANTED, post)
+            held = await get(calendar, post["id"])
+            assert held["status"] == "approved"
+            reason = (
+                f"Asset Licensed photo ({asset['id']}): usage rights end at"
+                f" {ends:%Y-%m-%d %H:%M} UTC, before the publish time."
+            )
+            assert held["status_reason"] == reason
+            assert await calendar.events("chorus.calendar.post.scheduled") == []
+            [blocked] = await calendar.events("chorus.calendar.post.schedule_blocked")
+            assert blocked["subject"] == post["id"]
+            assert blocked["data"]["reasons"] == [reason]
+
+            retry = await calendar.client.post(
+                f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+            )
+            assert retry.status_code == 422
+            assert retry.json()["type"].endswith("/scheduling-blocked")
+            assert retry.json()["reasons"] == [reason]
+
+            await calendar.client.patch(
+                f"/assets/{asset['id']}", json={"rights_expire_at": None}, headers=FR_WRITER
+            )
+            retry = await calendar.client.post(
+                f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+            )
+            assert retry.status_code == 200, retry.text
+            assert retry.json()["status"] == "scheduled"
 
 
 @pytest.mark.parametrize("field", ["title", "text", "media", "variants"])

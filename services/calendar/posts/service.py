@@ -64,7 +64,7 @@ from services.calendar.posts.schemas import (
     Publication,
 )
 from services.calendar.styleguide.schemas import LintReport, LintSubject, Violation
-from services.calendar.styleguide.service import style_guide
+from services.calendar.styleguide.service import strict, style_guide
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"in_review", "cancelled"}),
@@ -395,7 +395,9 @@ class PostService:
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
     ) -> tuple[Post, list[Violation]]:
         """Draft -> in_review, after the checks approvals relies on. Lint errors refuse the
-        submission (422 with every violation); warnings come back with the post."""
+        submission (422 with every violation), and so do the assets whose usage rights end
+        before the publish time (a lint warning while drafting); warnings come back with the
+        post."""
         post, path = await self.get_visible(session, scope, post_id, lock=True)
         access.require_write(scope, path, "Submitting posts")
         self._check_transition(post, "in_review")
@@ -413,7 +415,9 @@ class PostService:
             )
         # The accounts may have changed in the inventory since the draft named them.
         await targetable(session, path, account_ids)
-        report = await self.lint(session, post, path)
+        # What lint only warns about while drafting (an asset's rights ending before the
+        # publish time) refuses the submission.
+        report = strict(await self.lint(session, post, path))
         if report.errors:
             raise LintFailed(
                 f"{report.errors} error(s) against the style guide.",
@@ -644,10 +648,18 @@ class PostService:
     async def blockers(self, session: AsyncSession, post: Post, path: str | None) -> list[str]:
         """Why the post cannot be scheduled now (empty: it can)."""
         reasons: list[str] = []
-        if post.publish_at is None or post.publish_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if post.publish_at is None or post.publish_at <= now:
             reasons.append("The publish time has passed.")
         elif blackouts := await clashes(session, path, post.publish_at):
             reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
+        for asset in await asset_service.rights_ending(session, post.id, post.publish_at or now):
+            assert asset.rights_expire_at is not None
+            reasons.append(
+                f"Asset {asset.title} ({asset.id}): usage rights end at"
+                f" {asset.rights_expire_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, before the"
+                " publish time."
+            )
         rows = await session.execute(
             select(PostTarget.account_id, Account.status, Account.handle)
             .join(Account, Account.id == PostTarget.account_id, isouter=True)
