@@ -999,6 +999,62 @@ class TestAssetRights:
             assert retry.status_code == 200, retry.text
             assert retry.json()["status"] == "scheduled"
 
+    async def test_rights_shortened_after_scheduling_put_the_post_on_hold(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            # A region's asset, used by a district's post.
+            asset = await uploaded(
+                calendar,
+                png(),
+                title="Licensed photo",
+                alt_text="A",
+                district_id="hq",
+                headers=CENTRAL,
+            )
+            post = await draft(
+                calendar,
+                [accounts.fr_x],
+                publish_at=publish_at.isoformat(),
+                media=[{"asset_id": asset["id"]}],
+            )
+            await submit(calendar, post["id"])
+            await decide(calendar, GRANTED, post)
+            assert (await get(calendar, post["id"]))["status"] == "scheduled"
+
+            later_end = await calendar.client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": (publish_at + timedelta(days=1)).isoformat()},
+                headers=CENTRAL,
+            )
+            assert later_end.status_code == 200, later_end.text
+            assert (await get(calendar, post["id"]))["status"] == "scheduled"
+
+            ends = publish_at - timedelta(hours=1)
+            shortened = await calendar.client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": ends.isoformat()},
+                headers=CENTRAL,
+            )
+            assert shortened.status_code == 200, shortened.text
+            held = await get(calendar, post["id"])
+            reason = (
+                f"Asset Licensed photo ({asset['id']}): usage rights end at"
+                f" {ends:%Y-%m-%d %H:%M} UTC, before the publish time."
+            )
+            assert (held["status"], held["status_reason"]) == ("approved", reason)
+            [event] = await calendar.events("chorus.calendar.post.unscheduled")
+            assert event["subject"] == post["id"]
+            assert event["data"]["hold"] == "asset_rights"
+            assert event["data"]["asset"]["id"] == asset["id"]
+            assert event["data"]["reasons"] == [reason]
+            assert event["data"]["author"] == "fanny"
+
 
 @pytest.mark.parametrize("field", ["title", "text", "media", "variants"])
 async def test_an_edit_that_nulls_required_content_is_422(

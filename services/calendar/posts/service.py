@@ -174,6 +174,12 @@ def _asset_ids(content: PostContent) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
+def _rights_reason(asset: Asset) -> str:
+    ends = asset.rights_expire_at
+    when = f"{ends.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if ends else "an unknown time"
+    return f"Asset {asset.title} ({asset.id}): usage rights end at {when}, before the publish time."
+
+
 def _local(at: datetime | None, zone: str) -> str | None:
     return at.astimezone(ZoneInfo(zone)).isoformat() if at else None
 
@@ -654,12 +660,7 @@ class PostService:
         elif blackouts := await clashes(session, path, post.publish_at):
             reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
         for asset in await asset_service.rights_ending(session, post.id, post.publish_at or now):
-            assert asset.rights_expire_at is not None
-            reasons.append(
-                f"Asset {asset.title} ({asset.id}): usage rights end at"
-                f" {asset.rights_expire_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, before the"
-                " publish time."
-            )
+            reasons.append(_rights_reason(asset))
         rows = await session.execute(
             select(PostTarget.account_id, Account.status, Account.handle)
             .join(Account, Account.id == PostTarget.account_id, isouter=True)
@@ -691,23 +692,7 @@ class PostService:
         self, session: AsyncSession, blackout: Blackout, path: str | None, actor: str
     ) -> int:
         """Put on hold every post scheduled inside the blackout just declared, in its district
-        at `path` and below (None: every post): scheduled -> approved, the blackout as
-        ``status_reason``, a history entry and one ``post.unscheduled`` each. Returns how
-        many.
-
-        Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
-        holds the publication that ``post.scheduled`` handed it and must drop it, while
-        ``schedule_blocked`` means "never handed over" and a scheduler has no reason to
-        subscribe to it. A separate type says "cancel what you hold" without that scheduler
-        having to read status fields; it still carries everything people need to be told
-        (author, assignee, district, title, the blackout). The approval still holds (the
-        content did not change), so it is not ``post.withdrawn``, which would make approvals
-        withdraw its request.
-
-        The posts are locked FOR UPDATE (ordered by id, so two declarations never deadlock),
-        then their events go out in one ``publish_many``: a year-long company-wide blackout
-        may hold thousands of posts, and one aggregate lock per event could exhaust
-        PostgreSQL's lock table."""
+        at `path` and below (None: every post). Returns how many (see ``_unschedule``)."""
         which: ColumnElement[bool] = (
             true() if path is None else access.tree.in_subtree(Post.district_id, path)
         )
@@ -724,10 +709,89 @@ class PostService:
                 .with_for_update()
             )
         )
+        return await self._unschedule(
+            session,
+            held,
+            actor,
+            reason=f"Blackout: {blackout.reason}.",
+            hold="blackout",
+            cause={
+                "blackout": {
+                    "id": str(blackout.id),
+                    "district_id": blackout.district_id,
+                    "starts_at": blackout.starts_at.isoformat(),
+                    "ends_at": blackout.ends_at.isoformat(),
+                    "reason": blackout.reason,
+                }
+            },
+            history={"blackout_id": str(blackout.id)},
+        )
+
+    async def unschedule_for_asset_rights(
+        self, session: AsyncSession, asset: Asset, actor: str
+    ) -> int:
+        """After an asset's usage rights changed: put on hold every scheduled post using it
+        whose publish time is at or after the rights' end. Returns how many."""
+        if asset.rights_expire_at is None:
+            return 0
+        held = list(
+            await session.scalars(
+                select(Post)
+                .join(PostAsset, PostAsset.post_id == Post.id)
+                .where(
+                    PostAsset.asset_id == asset.id,
+                    Post.status == "scheduled",
+                    Post.publish_at >= asset.rights_expire_at,
+                )
+                .order_by(Post.id)
+                .with_for_update(of=Post)
+            )
+        )
+        return await self._unschedule(
+            session,
+            held,
+            actor,
+            reason=_rights_reason(asset),
+            hold="asset_rights",
+            cause={
+                "asset": {
+                    "id": str(asset.id),
+                    "title": asset.title,
+                    "rights_expire_at": asset.rights_expire_at.isoformat(),
+                }
+            },
+            history={"asset_id": str(asset.id)},
+        )
+
+    async def _unschedule(
+        self,
+        session: AsyncSession,
+        held: Sequence[Post],
+        actor: str,
+        *,
+        reason: str,
+        hold: str,
+        cause: dict[str, Any],
+        history: dict[str, Any],
+    ) -> int:
+        """Put scheduled posts, locked FOR UPDATE by the caller, on hold: scheduled ->
+        approved with `reason` as ``status_reason``, a history entry and one
+        ``post.unscheduled`` each (``hold`` names the cause, ``cause`` describes it).
+
+        Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
+        holds the publication that ``post.scheduled`` handed it and must drop it, while
+        ``schedule_blocked`` means "never handed over" and a scheduler has no reason to
+        subscribe to it. A separate type says "cancel what you hold" without that scheduler
+        having to read status fields; it still carries everything people need to be told
+        (author, assignee, district, title, the cause). The approval still holds (the content
+        did not change), so it is not ``post.withdrawn``, which would make approvals withdraw
+        its request.
+
+        The posts are locked in id order (two holds never deadlock), and their events go out
+        in one ``publish_many``: a year-long company-wide blackout may hold thousands of
+        posts, and one aggregate lock per event could exhaust PostgreSQL's lock table."""
         if not held:
             return 0
-        reasons = [f"Blackout: {blackout.reason}."]
-        reason = " ".join(reasons)
         now = datetime.now(UTC)
         for post in held:
             self._check_transition(post, "approved")
@@ -735,7 +799,7 @@ class PostService:
             post.status_reason = reason
             post.updated_at = now
         await session.flush()
-        details = {"reason": reason, "hold": "blackout", "blackout_id": str(blackout.id)}
+        details = {"reason": reason, "hold": hold, **history}
         await session.execute(
             insert(PostHistory),
             [
@@ -772,15 +836,9 @@ class PostService:
                         "publish_at": post.publish_at.isoformat() if post.publish_at else None,
                         "approved_hash": post.approved_hash,
                         "reason": reason,
-                        "reasons": reasons,
-                        "hold": "blackout",
-                        "blackout": {
-                            "id": str(blackout.id),
-                            "district_id": blackout.district_id,
-                            "starts_at": blackout.starts_at.isoformat(),
-                            "ends_at": blackout.ends_at.isoformat(),
-                            "reason": blackout.reason,
-                        },
+                        "reasons": [reason],
+                        "hold": hold,
+                        **cause,
                     },
                 )
                 for post in held
