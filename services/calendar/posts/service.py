@@ -1,14 +1,17 @@
 """Posts: drafting, submission, the status machine, scheduling and publication.
 
 The status machine (TRANSITIONS) is the only way a status changes, through ``apply_status``,
-which records the history and publishes the event of the new status in the same transaction:
+which records the history and publishes the event of the new status in the same transaction
+(holds, which may move thousands of posts at once, go through ``_unschedule``: the same
+machine, history and events, written in bulk):
 
     draft -> in_review -> approved -> scheduled -> published | publish_failed
     in_review -> changes_requested -> draft; in_review -> rejected
     in_review | approved | scheduled | publish_failed -> draft (an edit: the approval no
     longer matches, ``post.withdrawn`` tells approvals); anything open -> cancelled
-    scheduled -> approved (put on hold: a blackout declared over its publish time;
-    ``post.unscheduled`` tells the scheduler to drop it, and the approval still holds)
+    scheduled -> approved (put on hold: a blackout declared over its publish time, or an
+    asset's usage rights now ending before it; ``post.unscheduled`` tells the scheduler to
+    drop it, and the approval still holds)
 
 Callers move a post to in_review (submit), draft, cancelled and scheduled (retry); approvals'
 decisions move it to approved, changes_requested and rejected, and an approval schedules it at
