@@ -2,7 +2,8 @@
 
 Published on `chorus.calendar.events` (type `chorus.calendar.<aggregate>.<verb>`):
 post.submitted, post.withdrawn, post.approved, post.scheduled, post.schedule_blocked,
-post.published, post.publish_failed, post.cancelled.
+post.unscheduled (a scheduled post put on hold: a blackout declared over it, or an asset's
+usage rights now ending before it), post.published, post.publish_failed, post.cancelled.
 
 Consumed: inventory's district events (the district replica) and account events (the accounts
 a post may target); approvals' decisions on posts; the webhooks service's scheduler callbacks.

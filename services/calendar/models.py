@@ -327,7 +327,8 @@ class Blackout(Base):
 
 
 class FeedToken(Base):
-    """A revocable token behind a calendar's iCalendar feed URL. Only its sha256 is kept."""
+    """A revocable, expiring token behind a calendar's iCalendar feed URL. Only its sha256
+    and its first characters (so people can tell their URLs apart) are kept."""
 
     __tablename__ = "feed_tokens"
 
@@ -341,5 +342,14 @@ class FeedToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The feed answers like a revoked one from this instant; renewing moves it.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # NULL for tokens made before prefixes were kept.
+    token_prefix: Mapped[str | None] = mapped_column(Text)
+    renewed_by: Mapped[str | None] = mapped_column(Text)
+    renewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_feed_tokens_calendar", "calendar_id"),)
+    __table_args__ = (
+        Index("ix_feed_tokens_calendar", "calendar_id"),
+        Index("ix_feed_tokens_created", "created_at", "id"),
+    )

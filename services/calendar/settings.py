@@ -68,6 +68,27 @@ class CalendarSettings(ServiceSettings):
         "servers need; off for virtual-hosted style",
     )
 
+    # Feed tokens (services/calendar/feeds): a feed URL is a bearer credential that calendar
+    # clients keep for years, so every token expires and is renewed on purpose.
+    feed_token_default_days: int = Field(
+        default=90,
+        ge=1,
+        le=3660,
+        description="Days a feed token lives when its creator or renewer asks for no other",
+    )
+    feed_token_max_days: int = Field(
+        default=365,
+        ge=1,
+        le=3660,
+        description="Most days a feed token may be given at creation or renewal",
+    )
+
+    @model_validator(mode="after")
+    def _feed_token_lifetime(self) -> CalendarSettings:
+        if self.feed_token_default_days > self.feed_token_max_days:
+            raise ValueError("feed_token_default_days must not exceed feed_token_max_days")
+        return self
+
     @model_validator(mode="after")
     def _asset_storage_complete(self) -> CalendarSettings:
         if self.asset_storage == "s3" and self.asset_s3_bucket is None:

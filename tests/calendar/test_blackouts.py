@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.calendar.blackouts.service import clashes
+from services.calendar.blackouts.repository import clashes
 from services.calendar.models import Blackout
 from tests.calendar.conftest import (
     CENTRAL,
@@ -74,6 +74,7 @@ async def test_a_manager_declares_a_blackout(calendar: RunningService) -> None:
     assert instant(blackout["ends_at"]) == END
     assert blackout["reason"] == "Election weekend"
     assert blackout["created_by"] == "francois"
+    assert blackout.pop("posts_put_on_hold") == 0
     async with calendar.sessions() as session:
         stored = await session.get(Blackout, uuid.UUID(blackout["id"]))
     assert stored is not None

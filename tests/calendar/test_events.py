@@ -4,6 +4,7 @@ callbacks marking it published."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,8 @@ import pytest_asyncio
 from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.events import CloudEvent
 from services.calendar.models import districts
-from tests.calendar.conftest import FR_WRITER, seed_accounts, seed_districts
-from tests.chassis.kit import eventually
+from tests.calendar.conftest import FR_MANAGER, FR_WRITER, seed_accounts, seed_districts
+from tests.chassis.kit import eventually, read_topic
 from tests.conftest import Infrastructure
 from tests.inventory.conftest import HQ_ADMIN
 from tests.inventory.conftest import seed_districts as seed_inventory
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.asyncio
 INVENTORY_TOPIC = "chorus.inventory.events"
 APPROVALS_TOPIC = "chorus.approvals.events"
 WEBHOOKS_TOPIC = "chorus.webhooks.events"
+CALENDAR_TOPIC = "chorus.calendar.events"
 
 
 def inventory_event(aggregate: str, verb: str, data: dict[str, Any]) -> CloudEvent:
@@ -272,6 +274,93 @@ class TestApprovalToPublication:
         [published] = await calendar_worker.events("chorus.calendar.post.published")
         assert published["data"]["external_id"] == "1789"
         assert published["data"]["account_id"] == str(accounts.fr_x)
+
+
+class TestBlackoutOverScheduledPosts:
+    async def test_the_hold_reaches_the_broker(
+        self, infrastructure: Infrastructure, calendar_worker: RunningService
+    ) -> None:
+        """A post scheduled by a granted approval on the broker, then a blackout declared over
+        it: the post is on hold and post.unscheduled is on the calendar's topic."""
+        await seed_districts(calendar_worker)
+        accounts = await seed_accounts(calendar_worker)
+        client = calendar_worker.client
+        at = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+        made = await client.post(
+            "/posts",
+            json={
+                "district_id": "fr",
+                "title": "Launch",
+                "text": "Hello",
+                "account_ids": [str(accounts.fr_x)],
+                "publish_at": at.isoformat(),
+            },
+            headers=FR_WRITER,
+        )
+        post = made.json()
+        submitted = await client.post(f"/posts/{post['id']}/submit", headers=FR_WRITER)
+        assert submitted.status_code == 200, submitted.text
+        await send(
+            infrastructure,
+            APPROVALS_TOPIC,
+            CloudEvent(
+                source="/services/approvals",
+                type="chorus.approvals.approval.granted",
+                subject=str(uuid.uuid4()),
+                data={
+                    "subject_kind": "post",
+                    "subject_id": post["id"],
+                    "content_hash": post["content_hash"],
+                    "decided_by": "alice",
+                },
+            ),
+        )
+
+        async def status() -> Any:
+            return (await client.get(f"/posts/{post['id']}", headers=FR_WRITER)).json()
+
+        async def scheduled() -> bool:
+            return bool((await status())["status"] == "scheduled")
+
+        await eventually(scheduled)
+        declared = await client.post(
+            "/blackouts",
+            json={
+                "district_id": "fr",
+                "starts_at": (at - timedelta(hours=1)).isoformat(),
+                "ends_at": (at + timedelta(hours=1)).isoformat(),
+                "reason": "Strike",
+            },
+            headers=FR_MANAGER,
+        )
+        assert declared.status_code == 201, declared.text
+        held = await status()
+        assert (held["status"], held["status_reason"]) == ("approved", "Blackout: Strike.")
+
+        async def relayed() -> bool:
+            sent = await calendar_worker.scalar(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND key = :key"
+                " AND convert_from(payload, 'UTF8') LIKE '%chorus.calendar.post.unscheduled%'",
+                key=post["id"],
+            )
+            return bool(sent)
+
+        await eventually(relayed)
+        # Other tests of the session publish on the same topic: read it all, keep this post's.
+        records = await read_topic(
+            infrastructure.bootstrap_servers, CALENDAR_TOPIC, expected=10**6, within=3
+        )
+        on_topic = [
+            event
+            for event in (json.loads(value) for value, _ in records)
+            if event["subject"] == post["id"]
+        ]
+        assert [e["type"].rsplit(".", 1)[1] for e in on_topic][-1] == "unscheduled"
+        unscheduled = on_topic[-1]["data"]
+        assert unscheduled["status"] == "approved"
+        assert unscheduled["previous_status"] == "scheduled"
+        assert unscheduled["blackout"]["id"] == declared.json()["id"]
+        assert unscheduled["author"] == "fanny"
 
 
 class TestInventoryContract:

@@ -21,9 +21,11 @@ from tests.calendar.conftest import (
     FR_WRITER,
     PARIS_WRITER,
     Accounts,
+    seed_districts,
 )
 from tests.calendar.test_views import create_post
-from tests.kit import RunningService
+from tests.conftest import Infrastructure
+from tests.kit import RunningService, as_user, running_service
 
 pytestmark = pytest.mark.asyncio
 
@@ -342,3 +344,251 @@ async def test_an_unchanged_feed_is_not_sent_again(calendar: RunningService) -> 
     )
     gone = await calendar.client.get(token["url_path"], headers={"If-None-Match": etag})
     assert gone.status_code == 404
+
+
+# --- expiry, renewal, and the managers' view ---------------------------------------------
+
+
+def about(value: str, expected: datetime) -> bool:
+    return abs(datetime.fromisoformat(value) - expected) < timedelta(minutes=1)
+
+
+async def expire(calendar: RunningService, token_id: str) -> None:
+    async with calendar.sessions.begin() as session:
+        await session.execute(
+            text("UPDATE feed_tokens SET expires_at = now() - interval '1 second' WHERE id = :id"),
+            {"id": token_id},
+        )
+
+
+async def test_a_token_expires_and_then_answers_as_a_revoked_one(
+    calendar: RunningService,
+) -> None:
+    await create_post(calendar, "fr", soon(1))
+    token = await new_token(calendar, "fr", FR_WRITER, label="Phone")
+    now = datetime.now(UTC)
+    assert about(token["expires_at"], now + timedelta(days=90))
+    assert token["status"] == "active"
+    assert token["token_prefix"] == token["token"][:6]
+    assert token["district_id"] == "fr"
+    short = await new_token(calendar, "fr", FR_WRITER, expires_in_days=7)
+    assert about(short["expires_at"], now + timedelta(days=7))
+
+    calendar_id = token["calendar_id"]
+    for days in (366, 0, -1, "soon"):
+        refused = await calendar.client.post(
+            f"/calendars/{calendar_id}/feed-tokens",
+            json={"expires_in_days": days},
+            headers=FR_WRITER,
+        )
+        assert refused.status_code == 422, (days, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    too_long = await calendar.client.post(
+        f"/calendars/{calendar_id}/feed-tokens",
+        json={"expires_in_days": 366},
+        headers=FR_WRITER,
+    )
+    assert too_long.json()["type"].endswith("/feed-token-lifetime-too-long")
+    assert too_long.json()["max_days"] == 365
+    assert await calendar.scalar("SELECT count(*) FROM feed_tokens") == 2
+
+    await fetch(calendar, token["url_path"])
+    await expire(calendar, token["id"])
+    expired = await calendar.client.get(token["url_path"])
+    revoked_token = await new_token(calendar, "fr", FR_WRITER)
+    await calendar.client.delete(f"/feed-tokens/{revoked_token['id']}", headers=FR_WRITER)
+    revoked = await calendar.client.get(revoked_token["url_path"])
+    assert expired.status_code == revoked.status_code == 404
+    # The same answer but for the path it echoes.
+    assert {**expired.json(), "instance": None} == {**revoked.json(), "instance": None}
+    assert expired.json()["type"].endswith("/feed-not-found")
+
+    # Still listed to its owner, as expired, so it can be renewed.
+    listed = await calendar.client.get(f"/calendars/{calendar_id}/feed-tokens", headers=FR_WRITER)
+    statuses = {t["id"]: t["status"] for t in listed.json()["items"]}
+    assert statuses[token["id"]] == "expired"
+    assert statuses[short["id"]] == "active"
+
+    renewed = await calendar.client.post(
+        f"/feed-tokens/{token['id']}/renew", json={"expires_in_days": 30}, headers=FR_WRITER
+    )
+    assert renewed.status_code == 200, renewed.text
+    body = renewed.json()
+    assert body["status"] == "active"
+    assert about(body["expires_at"], datetime.now(UTC) + timedelta(days=30))
+    assert (body["renewed_by"], body["created_by"]) == ("fanny", "fanny")
+    assert "token" not in body
+    await fetch(calendar, token["url_path"])  # the same URL works again
+    default = await calendar.client.post(
+        f"/feed-tokens/{token['id']}/renew", json={}, headers=FR_WRITER
+    )
+    assert about(default.json()["expires_at"], datetime.now(UTC) + timedelta(days=90))
+    too_far = await calendar.client.post(
+        f"/feed-tokens/{token['id']}/renew", json={"expires_in_days": 400}, headers=FR_WRITER
+    )
+    assert too_far.status_code == 422
+    gone = await calendar.client.post(
+        f"/feed-tokens/{revoked_token['id']}/renew", json={}, headers=FR_WRITER
+    )
+    assert gone.status_code == 409
+    assert gone.json()["type"].endswith("/feed-token-revoked")
+    assert (await calendar.client.get(revoked_token["url_path"])).status_code == 404
+
+
+async def test_token_lifetimes_come_from_the_settings(infrastructure: Infrastructure) -> None:
+    async with running_service(
+        infrastructure, "calendar", feed_token_default_days=7, feed_token_max_days=30
+    ) as calendar:
+        await seed_districts(calendar)
+        token = await new_token(calendar, "fr", FR_WRITER)
+        assert about(token["expires_at"], datetime.now(UTC) + timedelta(days=7))
+        refused = await calendar.client.post(
+            f"/calendars/{token['calendar_id']}/feed-tokens",
+            json={"expires_in_days": 31},
+            headers=FR_WRITER,
+        )
+        assert refused.status_code == 422
+        assert refused.json()["max_days"] == 30
+        renewal = await calendar.client.post(
+            f"/feed-tokens/{token['id']}/renew", json={"expires_in_days": 31}, headers=FR_WRITER
+        )
+        assert renewal.status_code == 422
+
+
+async def test_managers_list_the_tokens_of_their_subtree(calendar: RunningService) -> None:
+    fr = await new_token(calendar, "fr", FR_VIEWER, label="victor fr")
+    paris = await new_token(calendar, "fr-paris", PARIS_WRITER, label="pierre paris")
+    de = await new_token(calendar, "de", DE_MANAGER, label="dieter de")
+    company = await new_token(calendar, None, FR_VIEWER, label="victor company")
+    await fetch(calendar, fr["url_path"])
+
+    async def listed(headers: dict[str, str], **params: Any) -> list[str]:
+        response = await calendar.client.get("/feed-tokens", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        for secret in (fr, paris, de, company):
+            assert secret["token"] not in response.text
+        return [t["label"] for t in response.json()["items"]]
+
+    assert await listed(FR_MANAGER, district_id="fr") == ["pierre paris", "victor fr"]
+    assert await listed(FR_MANAGER) == ["pierre paris", "victor fr"]
+    assert await listed(FR_MANAGER, district_id="fr-paris") == ["pierre paris"]
+    assert await listed(DE_MANAGER) == ["dieter de"]
+    assert await listed(CENTRAL) == [
+        "victor company",
+        "dieter de",
+        "pierre paris",
+        "victor fr",
+    ]
+    assert await listed(CENTRAL, created_by="victor") == ["victor company", "victor fr"]
+
+    response = await calendar.client.get(
+        "/feed-tokens", params={"district_id": "fr"}, headers=FR_MANAGER
+    )
+    [item] = [t for t in response.json()["items"] if t["id"] == fr["id"]]
+    assert item == {
+        "id": fr["id"],
+        "calendar_id": fr["calendar_id"],
+        "district_id": "fr",
+        "label": "victor fr",
+        "include_subtree": False,
+        "token_prefix": fr["token"][:6],
+        "status": "active",
+        "created_by": "victor",
+        "created_at": item["created_at"],
+        "expires_at": fr["expires_at"],
+        "renewed_by": None,
+        "renewed_at": None,
+        "revoked_at": None,
+        "last_used_at": item["last_used_at"],
+    }
+    assert item["last_used_at"] is not None
+
+    for headers, params, status, slug in (
+        (FR_MANAGER, {"district_id": "de"}, 404, "district-not-found"),
+        (DE_MANAGER, {"district_id": "fr-paris"}, 404, "district-not-found"),
+        (FR_VIEWER, {"district_id": "fr"}, 403, "forbidden"),
+        (FR_WRITER, {}, 403, "forbidden"),
+        (FR_MANAGER, {"status": "old"}, 422, None),
+        (FR_MANAGER, {"cursor": "bm9wZQ"}, 400, "invalid-cursor"),
+    ):
+        refused = await calendar.client.get("/feed-tokens", params=params, headers=headers)
+        assert refused.status_code == status, (params, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        if slug:
+            assert refused.json()["type"].endswith("/" + slug)
+
+    # States: active by default; expired, revoked, all on demand.
+    await expire(calendar, paris["id"])
+    await calendar.client.delete(f"/feed-tokens/{fr['id']}", headers=FR_MANAGER)
+    assert await listed(FR_MANAGER) == []
+    assert await listed(FR_MANAGER, status="expired") == ["pierre paris"]
+    assert await listed(FR_MANAGER, status="revoked") == ["victor fr"]
+    assert await listed(FR_MANAGER, status="all") == ["pierre paris", "victor fr"]
+
+    # Pages, newest first, through the cursor.
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        params: dict[str, Any] = {"limit": 1, "status": "all"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await calendar.client.get("/feed-tokens", params=params, headers=CENTRAL)).json()
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [company["id"], de["id"], paris["id"], fr["id"]]
+
+
+async def test_managers_renew_and_revoke_their_subtrees_tokens(
+    calendar: RunningService,
+) -> None:
+    paris = await new_token(calendar, "fr-paris", PARIS_WRITER)
+    company = await new_token(calendar, None, FR_VIEWER)
+
+    def renew(token: dict[str, Any], headers: dict[str, str]) -> Any:
+        return calendar.client.post(f"/feed-tokens/{token['id']}/renew", json={}, headers=headers)
+
+    def revoke(token: dict[str, Any], headers: dict[str, str]) -> Any:
+        return calendar.client.delete(f"/feed-tokens/{token['id']}", headers=headers)
+
+    # Another district's manager, or a reader of the district who did not make it: 404.
+    for headers in (DE_MANAGER, FR_VIEWER, FR_WRITER):
+        for call in (renew, revoke):
+            response = await call(paris, headers)
+            assert response.status_code == 404, response.text
+            assert response.json()["type"].endswith("/feed-token-not-found")
+    assert (await renew({"id": uuid.uuid4()}, CENTRAL)).status_code == 404
+    await fetch(calendar, paris["url_path"])
+
+    renewed = await renew(paris, FR_MANAGER)
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["renewed_by"] == "francois"
+    assert (await renew(company, FR_MANAGER)).status_code == 404
+    assert (await renew(company, CENTRAL)).status_code == 200
+
+    assert (await revoke(paris, FR_MANAGER)).status_code == 204
+    assert (await revoke(paris, FR_MANAGER)).status_code == 204
+    assert (await calendar.client.get(paris["url_path"])).status_code == 404
+    assert (await revoke(company, FR_MANAGER)).status_code == 404
+    assert (await revoke(company, CENTRAL)).status_code == 204
+
+
+async def test_a_creator_who_lost_access_cannot_keep_a_token_alive(
+    calendar: RunningService,
+) -> None:
+    before = as_user("lea", fr="viewer")
+    after = as_user("lea", de="viewer")  # moved to Germany: no grant on France any more
+    token = await new_token(calendar, "fr", before)
+    assert (await calendar.client.get(token["url_path"])).status_code == 200
+    refused = await calendar.client.post(
+        f"/feed-tokens/{token['id']}/renew", json={}, headers=after
+    )
+    assert refused.status_code == 404
+    # Calendar hears of no withdrawn grant: the expiry ends the feed, and the managers see it.
+    listed = await calendar.client.get(
+        "/feed-tokens", params={"created_by": "lea"}, headers=FR_MANAGER
+    )
+    assert [t["id"] for t in listed.json()["items"]] == [token["id"]]
+    await expire(calendar, token["id"])
+    assert (await calendar.client.get(token["url_path"])).status_code == 404

@@ -27,7 +27,7 @@ from tests.calendar.conftest import (
     seed_accounts,
     seed_districts,
 )
-from tests.calendar.test_assets import png
+from tests.calendar.test_assets import png, uploaded
 from tests.conftest import Infrastructure
 from tests.kit import RunningService, running_service
 
@@ -553,6 +553,157 @@ class TestApprovalAndScheduling:
         assert len(await calendar.events("chorus.calendar.post.scheduled")) == 1
 
 
+class TestBlackoutAfterScheduling:
+    """A blackout declared over posts already scheduled puts them on hold."""
+
+    async def scheduled(
+        self, calendar: RunningService, account: uuid.UUID, at: datetime, **body: Any
+    ) -> dict[str, Any]:
+        headers = body.pop("headers", FR_WRITER)
+        post = await draft(calendar, [account], publish_at=at.isoformat(), headers=headers, **body)
+        response = await calendar.client.post(f"/posts/{post['id']}/submit", headers=headers)
+        assert response.status_code == 200, response.text
+        await decide(calendar, GRANTED, post)
+        assert (await get(calendar, post["id"], CENTRAL))["status"] == "scheduled"
+        return post
+
+    async def test_a_new_blackout_puts_the_scheduled_posts_inside_it_on_hold(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        at = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0)
+        inside = await self.scheduled(calendar, accounts.fr_x, at, assignee="paul")
+        paris = await self.scheduled(
+            calendar,
+            accounts.paris_x,
+            at + timedelta(minutes=30),
+            district_id="fr-paris",
+            headers=PARIS_WRITER,
+        )
+        after = await self.scheduled(calendar, accounts.fr_x, at + timedelta(hours=2))
+        german = await self.scheduled(
+            calendar, accounts.de_x, at, district_id="de", headers=DE_MANAGER
+        )
+        in_review = await draft(calendar, [accounts.fr_instagram], publish_at=at.isoformat())
+        await submit(calendar, in_review["id"])
+
+        declared = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": "fr",
+                "starts_at": (at - timedelta(hours=1)).isoformat(),
+                # Exclusive: the post at this instant stays scheduled.
+                "ends_at": (at + timedelta(hours=2)).isoformat(),
+                "reason": "Election weekend",
+            },
+            headers=FR_MANAGER,
+        )
+        assert declared.status_code == 201, declared.text
+        blackout = declared.json()
+        assert blackout["posts_put_on_hold"] == 2
+
+        for post in (inside, paris):
+            held = await get(calendar, post["id"], FR_MANAGER)
+            assert held["status"] == "approved"
+            assert held["status_reason"] == "Blackout: Election weekend."
+            assert held["approved_hash"] == post["content_hash"]  # the approval still holds
+            assert held["allowed_transitions"] == ["cancelled", "draft", "scheduled"]
+        for post in (after, german):
+            assert (await get(calendar, post["id"], CENTRAL))["status"] == "scheduled"
+        assert (await get(calendar, in_review["id"]))["status"] == "in_review"
+
+        unscheduled = await calendar.events("chorus.calendar.post.unscheduled")
+        assert sorted(e["subject"] for e in unscheduled) == sorted([inside["id"], paris["id"]])
+        event = next(e for e in unscheduled if e["subject"] == inside["id"])["data"]
+        assert event["status"] == "approved"
+        assert event["previous_status"] == "scheduled"
+        assert (event["author"], event["assignee"]) == ("fanny", "paul")
+        assert (event["district_id"], event["district_path"]) == ("fr", "hq.fr")
+        assert event["hold"] == "blackout"
+        assert event["blackout"]["id"] == blackout["id"]
+        assert event["reasons"] == ["Blackout: Election weekend."]
+        assert datetime.fromisoformat(event["publish_at"]) == at
+        # Neither approvals (post.withdrawn) nor a second decision is asked for.
+        assert await calendar.events("chorus.calendar.post.withdrawn") == []
+        history = await calendar.client.get(f"/posts/{inside['id']}/history", headers=FR_WRITER)
+        last = history.json()["items"][-1]
+        assert (last["action"], last["from_status"], last["to_status"]) == (
+            "unscheduled",
+            "scheduled",
+            "approved",
+        )
+        assert last["details"]["blackout_id"] == blackout["id"]
+
+        # The existing retry path: refused while the blackout stands, then scheduled again.
+        retry = await calendar.client.post(
+            f"/posts/{inside['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.status_code == 422
+        assert retry.json()["type"].endswith("/scheduling-blocked")
+        lifted = await calendar.client.delete(f"/blackouts/{blackout['id']}", headers=FR_MANAGER)
+        assert lifted.status_code == 204
+        retry = await calendar.client.post(
+            f"/posts/{inside['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+        )
+        assert retry.status_code == 200, retry.text
+        assert (retry.json()["status"], retry.json()["status_reason"]) == ("scheduled", None)
+        rescheduled = [
+            e
+            for e in await calendar.events("chorus.calendar.post.scheduled")
+            if e["subject"] == inside["id"]
+        ]
+        assert len(rescheduled) == 2
+
+    async def test_a_company_wide_blackout_holds_every_districts_posts(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        at = (datetime.now(UTC) + timedelta(days=6)).replace(microsecond=0)
+        fr = await self.scheduled(calendar, accounts.fr_x, at)
+        de = await self.scheduled(calendar, accounts.de_x, at, district_id="de", headers=DE_MANAGER)
+        company_calendar = await calendar.scalar(
+            "SELECT id FROM calendars WHERE district_id IS NULL"
+        )
+        company = await self.scheduled(
+            calendar,
+            accounts.fr_instagram,
+            at,
+            district_id=None,
+            calendar_id=str(company_calendar),
+            headers=CENTRAL,
+        )
+        refused = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": None,
+                "starts_at": at.isoformat(),
+                "ends_at": (at + timedelta(minutes=1)).isoformat(),
+                "reason": "National mourning",
+            },
+            headers=FR_MANAGER,
+        )
+        assert refused.status_code == 403
+        for post in (fr, de, company):
+            assert (await get(calendar, post["id"], CENTRAL))["status"] == "scheduled"
+        declared = await calendar.client.post(
+            "/blackouts",
+            json={
+                "district_id": None,
+                "starts_at": at.isoformat(),
+                "ends_at": (at + timedelta(minutes=1)).isoformat(),
+                "reason": "National mourning",
+            },
+            headers=CENTRAL,
+        )
+        assert declared.status_code == 201, declared.text
+        assert declared.json()["posts_put_on_hold"] == 3
+        for post in (fr, de, company):
+            held = await get(calendar, post["id"], CENTRAL)
+            assert (held["status"], held["status_reason"]) == (
+                "approved",
+                "Blackout: National mourning.",
+            )
+        assert len(await calendar.events("chorus.calendar.post.unscheduled")) == 3
+
+
 class TestPublication:
     async def test_published_on_every_account_then_the_post_is_published(
         self, calendar: RunningService, accounts: Accounts
@@ -698,6 +849,211 @@ class TestCampaignsAndAssets:
             assert (await get(calendar, post["id"]))["expired_assets"] == [asset["id"]]
             used = await client.delete(f"/assets/{asset['id']}", headers=CENTRAL)
             assert used.status_code == 409
+
+
+class TestAssetRights:
+    """An asset whose usage rights end before the publish time: lint warns, submission and
+    scheduling refuse."""
+
+    async def test_lint_warns_and_submission_refuses(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            ending = await uploaded(
+                calendar,
+                png(),
+                title="Licensed photo",
+                alt_text="A photo",
+                rights_expire_at=(publish_at - timedelta(days=5)).isoformat(),
+            )
+            lasting = await uploaded(
+                calendar,
+                png(3000),
+                title="Own photo",
+                alt_text="Ours",
+                rights_expire_at=(publish_at + timedelta(days=5)).isoformat(),
+            )
+            post = await draft(
+                calendar,
+                [accounts.fr_x, accounts.fr_instagram],
+                publish_at=publish_at.isoformat(),
+                media=[{"asset_id": lasting["id"]}],
+                variants=[
+                    {
+                        "platform": "instagram",
+                        "media": [{"asset_id": lasting["id"]}, {"asset_id": ending["id"]}],
+                    }
+                ],
+            )
+
+            lint = await calendar.client.get(f"/posts/{post['id']}/lint", headers=FR_WRITER)
+            assert lint.status_code == 200, lint.text
+            report = lint.json()
+            assert (report["errors"], report["warnings"]) == (0, 1)
+            [warning] = report["violations"]
+            assert warning["kind"] == "asset_rights_expired"
+            assert warning["severity"] == "warning"
+            assert warning["asset_id"] == ending["id"]
+            assert warning["rule_id"] is None
+            assert warning["platform"] == "instagram"
+            assert warning["position"]["field"] == "variants.instagram.media[1]"
+            assert "Licensed photo" in warning["message"]
+
+            # The same content linted for another time: no finding once the rights outlast it.
+            earlier = await calendar.client.post(
+                "/lint",
+                json={
+                    "district_id": "fr",
+                    "subject": {
+                        "content": {
+                            "title": "t",
+                            "text": "x",
+                            "media": [{"asset_id": ending["id"]}],
+                        },
+                        "publish_at": (publish_at - timedelta(days=6)).isoformat(),
+                    },
+                },
+                headers=FR_WRITER,
+            )
+            assert earlier.status_code == 200, earlier.text
+            assert earlier.json()["violations"] == []
+
+            refused = await calendar.client.post(f"/posts/{post['id']}/submit", headers=FR_WRITER)
+            assert refused.status_code == 422, refused.text
+            body = refused.json()
+            assert body["type"].endswith("/lint-failed")
+            [error] = body["violations"]
+            assert (error["kind"], error["severity"], error["asset_id"]) == (
+                "asset_rights_expired",
+                "error",
+                ending["id"],
+            )
+            assert (await get(calendar, post["id"]))["status"] == "draft"
+            assert await calendar.events("chorus.calendar.post.submitted") == []
+
+            renewed = await calendar.client.patch(
+                f"/assets/{ending['id']}",
+                json={"rights_expire_at": (publish_at + timedelta(days=1)).isoformat()},
+                headers=FR_WRITER,
+            )
+            assert renewed.status_code == 200, renewed.text
+            assert (await submit(calendar, post["id"]))["post"]["status"] == "in_review"
+
+    async def test_rights_ending_before_the_publish_time_block_scheduling(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            asset = await uploaded(calendar, png(), title="Licensed photo", alt_text="A photo")
+            post = await draft(
+                calendar,
+                [accounts.fr_x],
+                publish_at=publish_at.isoformat(),
+                media=[{"asset_id": asset["id"]}],
+            )
+            await submit(calendar, post["id"])
+            # The licence turns out shorter while the post is in review.
+            ends = publish_at - timedelta(days=1)
+            shortened = await calendar.client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": ends.isoformat()},
+                headers=FR_WRITER,
+            )
+            assert shortened.status_code == 200, shortened.text
+
+            await decide(calendar, GRANTED, post)
+            held = await get(calendar, post["id"])
+            assert held["status"] == "approved"
+            reason = (
+                f"Asset Licensed photo ({asset['id']}): usage rights end at"
+                f" {ends:%Y-%m-%d %H:%M} UTC, before the publish time."
+            )
+            assert held["status_reason"] == reason
+            assert await calendar.events("chorus.calendar.post.scheduled") == []
+            [blocked] = await calendar.events("chorus.calendar.post.schedule_blocked")
+            assert blocked["subject"] == post["id"]
+            assert blocked["data"]["reasons"] == [reason]
+
+            retry = await calendar.client.post(
+                f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+            )
+            assert retry.status_code == 422
+            assert retry.json()["type"].endswith("/scheduling-blocked")
+            assert retry.json()["reasons"] == [reason]
+
+            await calendar.client.patch(
+                f"/assets/{asset['id']}", json={"rights_expire_at": None}, headers=FR_WRITER
+            )
+            retry = await calendar.client.post(
+                f"/posts/{post['id']}/status", json={"status": "scheduled"}, headers=FR_WRITER
+            )
+            assert retry.status_code == 200, retry.text
+            assert retry.json()["status"] == "scheduled"
+
+    async def test_rights_shortened_after_scheduling_put_the_post_on_hold(
+        self, infrastructure: Infrastructure, tmp_path: Path
+    ) -> None:
+        async with running_service(
+            infrastructure, "calendar", asset_dir=tmp_path / "assets"
+        ) as calendar:
+            await seed_districts(calendar)
+            accounts = await seed_accounts(calendar)
+            publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            # A region's asset, used by a district's post.
+            asset = await uploaded(
+                calendar,
+                png(),
+                title="Licensed photo",
+                alt_text="A",
+                district_id="hq",
+                headers=CENTRAL,
+            )
+            post = await draft(
+                calendar,
+                [accounts.fr_x],
+                publish_at=publish_at.isoformat(),
+                media=[{"asset_id": asset["id"]}],
+            )
+            await submit(calendar, post["id"])
+            await decide(calendar, GRANTED, post)
+            assert (await get(calendar, post["id"]))["status"] == "scheduled"
+
+            later_end = await calendar.client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": (publish_at + timedelta(days=1)).isoformat()},
+                headers=CENTRAL,
+            )
+            assert later_end.status_code == 200, later_end.text
+            assert (await get(calendar, post["id"]))["status"] == "scheduled"
+
+            ends = publish_at - timedelta(hours=1)
+            shortened = await calendar.client.patch(
+                f"/assets/{asset['id']}",
+                json={"rights_expire_at": ends.isoformat()},
+                headers=CENTRAL,
+            )
+            assert shortened.status_code == 200, shortened.text
+            held = await get(calendar, post["id"])
+            reason = (
+                f"Asset Licensed photo ({asset['id']}): usage rights end at"
+                f" {ends:%Y-%m-%d %H:%M} UTC, before the publish time."
+            )
+            assert (held["status"], held["status_reason"]) == ("approved", reason)
+            [event] = await calendar.events("chorus.calendar.post.unscheduled")
+            assert event["subject"] == post["id"]
+            assert event["data"]["hold"] == "asset_rights"
+            assert event["data"]["asset"]["id"] == asset["id"]
+            assert event["data"]["reasons"] == [reason]
+            assert event["data"]["author"] == "fanny"
 
 
 @pytest.mark.parametrize("field", ["title", "text", "media", "variants"])

@@ -64,6 +64,7 @@ from services.calendar.assets.upload import (
     check_declared_length,
     receive,
 )
+from services.calendar.posts.service import posts
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["assets"])
@@ -281,10 +282,17 @@ async def update_asset(
 ) -> AssetOut:
     """Change an asset's title, tags (the list replaces the old one), alt text, usage rights
     or their expiry; a field left out is unchanged, null clears it (not the title or tags).
-    The file itself never changes: upload the new one. Needs a contributor or manager role
-    on the asset's district (the central team for a company-wide asset)."""
+    The file itself never changes: upload the new one. Rights that now end before a
+    scheduled post using the asset goes out put that post on hold (back to `approved` with
+    the reason, `post.unscheduled`). Needs a contributor or manager role on the asset's
+    district (the central team for a company-wide asset)."""
     scope = await scope_of(session, principal)
-    return out(await assets.update(session, scope, asset_id, data))
+    asset = await assets.update(session, scope, asset_id, data)
+    if "rights_expire_at" in data.model_fields_set:
+        # Posts depend on the asset library, not the other way round: the hold is asked
+        # here rather than from the asset service, in the same transaction.
+        await posts.unschedule_for_asset_rights(session, asset, scope.principal.sub)
+    return out(asset)
 
 
 @router.get(

@@ -153,3 +153,16 @@ async def expired_by_post(
         .order_by(PostAsset.post_id, PostAsset.asset_id)
     )
     return [(post_id, asset_id) for post_id, asset_id in rows]
+
+
+async def rights_ending_for_post(
+    session: AsyncSession, post_id: uuid.UUID, at: datetime
+) -> list[Asset]:
+    """The assets the post uses whose usage rights end at or before `at`, by id."""
+    rows = await session.scalars(
+        select(Asset)
+        .join(PostAsset, PostAsset.asset_id == Asset.id)
+        .where(PostAsset.post_id == post_id, Asset.rights_expire_at <= at)
+        .order_by(Asset.id)
+    )
+    return list(rows)

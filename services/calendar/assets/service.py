@@ -16,7 +16,8 @@ them anew; the other order could leave an object that no row names, which nothin
 ever clean up.
 
 Posts call `attachable` (which assets a post may use), `expired_assets` (which of a post's
-assets have run out of rights) and `content_path` (where an asset is downloaded).
+assets have run out of rights), `rights_ending` (which run out by its publish time: such a
+post is not scheduled) and `content_path` (where an asset is downloaded).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "attachable",
     "content_path",
     "expired_assets",
+    "rights_ending",
 ]
 
 UNTITLED = "Untitled asset"
@@ -296,3 +298,9 @@ async def expired_assets(
     """Per post (every id given is a key), the assets it uses (post_assets) whose
     rights_expire_at <= now(), ordered by id."""
     return await assets.expired_assets(session, post_ids)
+
+
+async def rights_ending(session: AsyncSession, post_id: uuid.UUID, at: datetime) -> list[Asset]:
+    """The assets the post uses (post_assets) whose usage rights end at or before `at` (its
+    publish time), ordered by id."""
+    return await repository.rights_ending_for_post(session, post_id, at)

@@ -15,7 +15,7 @@ from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
-from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
+from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
 from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
 
@@ -25,19 +25,21 @@ router = APIRouter(tags=["blackouts"])
 @router.post(
     "/blackouts",
     status_code=status.HTTP_201_CREATED,
-    response_model=BlackoutOut,
+    response_model=BlackoutCreated,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_blackout(
     data: BlackoutCreate, session: SessionDep, principal: PrincipalDep
-) -> BlackoutOut:
+) -> BlackoutCreated:
     """Declare a blackout: from `starts_at` (inclusive) to `ends_at` (exclusive), both with
     their UTC offset, at most a year long. Posts of the district and the districts below it
     (every district when `district_id` is null) cannot be scheduled inside it, and lint
-    reports the clash as an error. Needs a manager role on the district; a company-wide
-    blackout needs the central team."""
+    reports the clash as an error. Posts already scheduled inside it are put on hold: they
+    go back to `approved` with the blackout as their `status_reason`, and `post.unscheduled`
+    tells the scheduler, their authors and managers (`posts_put_on_hold` counts them).
+    Needs a manager role on the district; a company-wide blackout needs the central team."""
     scope = await scope_of(session, principal)
-    return BlackoutOut.model_validate(await blackouts.create(session, scope, data))
+    return await blackouts.create(session, scope, data)
 
 
 @router.get(
@@ -94,6 +96,7 @@ async def delete_blackout(
     blackout_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> None:
     """Lift a blackout. Needs a manager role on its district (the central team for a
-    company-wide one). Posts already refused stay where they are until rescheduled."""
+    company-wide one). Posts it refused or put on hold stay where they are until someone
+    retries scheduling them (`POST /posts/{id}/status`) or moves them."""
     scope = await scope_of(session, principal)
     await blackouts.delete(session, scope, blackout_id)

@@ -44,3 +44,10 @@ class BlackoutOut(BaseModel):
     reason: str
     created_by: str
     created_at: datetime
+
+
+class BlackoutCreated(BlackoutOut):
+    posts_put_on_hold: int = Field(
+        description="Posts that were scheduled inside the blackout and are now on hold "
+        "(approved, with the blackout as their status_reason; post.unscheduled for each)"
+    )

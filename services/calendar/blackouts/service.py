@@ -2,9 +2,17 @@
 a district and every district below it.
 
 A period is half-open, ``[starts_at, ends_at)``: a post at ``ends_at`` is clear, so two
-blackouts can follow each other without a gap or an overlap. Posts ask ``clashes`` (a
-module-level function) whether a publish time falls in one; lint reports each clash as an
-error.
+blackouts can follow each other without a gap or an overlap. Posts ask ``clashes`` (in
+``repository``) whether a publish time falls in one; lint reports each clash as an error.
+
+Declaring a blackout also reaches back: every post already *scheduled* inside it, in the
+blackout's district and below (every district for a company-wide one), is put on hold in the
+same transaction (``posts.unschedule_in_blackout``): back to ``approved`` with the blackout as
+its ``status_reason``, one ``post.unscheduled`` event each. Blackouts are never edited, only
+declared and lifted, so "widened" is a new declaration and goes the same way. Lifting one
+does not reschedule anything by itself: the held posts wait for someone to retry
+(``POST /posts/{id}/status`` with ``scheduled``) or to move them, as posts refused at approval
+time do.
 
 Who sees a blackout: whoever reads a district it applies to, so a team sees the blackouts of
 the districts above it (they bind the team) but not those of a sibling (404). Creating and
@@ -30,8 +38,9 @@ from services.calendar.access import (
     load_scoped,
     require_manage,
 )
-from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutOut
+from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
+from services.calendar.posts.service import posts
 
 
 class BlackoutNotFound(NotFound):
@@ -44,28 +53,15 @@ class InvalidWindow(Unprocessable):
     title = "The window ends before it starts"
 
 
-async def clashes(session: AsyncSession, path: str | None, at: datetime) -> list[Blackout]:
-    """The blackouts that apply to the district at `path` (None: the company-wide calendar,
-    where only company-wide blackouts apply) with ``starts_at <= at < ends_at``, earliest
-    first. `at` must be timezone-aware."""
-    rows = await session.scalars(
-        select(Blackout)
-        .where(
-            applies_to(Blackout.district_id, path),
-            Blackout.starts_at <= at,
-            Blackout.ends_at > at,
-        )
-        .order_by(Blackout.starts_at, Blackout.id)
-    )
-    return list(rows)
-
-
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
     return cursor_key(after, datetime, uuid.UUID)
 
 
 class BlackoutService:
-    async def create(self, session: AsyncSession, scope: Scope, data: BlackoutCreate) -> Blackout:
+    async def create(
+        self, session: AsyncSession, scope: Scope, data: BlackoutCreate
+    ) -> BlackoutCreated:
+        """Declare the blackout and put on hold the posts already scheduled inside it."""
         path = None
         if data.district_id is not None:
             path = await district_path(session, scope, data.district_id)
@@ -81,7 +77,10 @@ class BlackoutService:
         session.add(blackout)
         await session.flush()
         await session.refresh(blackout)
-        return blackout
+        held = await posts.unschedule_in_blackout(session, blackout, path, scope.principal.sub)
+        return BlackoutCreated(
+            **BlackoutOut.model_validate(blackout).model_dump(), posts_put_on_hold=held
+        )
 
     async def list_applying(
         self,

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The settings cap it further (CALENDAR_FEED_TOKEN_MAX_DAYS); this only bounds the input.
+MAX_DAYS_ACCEPTED = 3660
+
+
+class FeedTokenStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class FeedTokenFilter(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    ALL = "all"
 
 
 class FeedTokenCreate(BaseModel):
@@ -23,17 +40,45 @@ class FeedTokenCreate(BaseModel):
         description="Also show the posts of the districts below the calendar's district (on "
         "the company-wide calendar: every district's, for those who read them all)",
     )
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DAYS_ACCEPTED,
+        description="Days the token works; left out: the service's default "
+        "(CALENDAR_FEED_TOKEN_DEFAULT_DAYS, 90); more than CALENDAR_FEED_TOKEN_MAX_DAYS "
+        "(365) is refused",
+    )
+
+
+class FeedTokenRenew(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DAYS_ACCEPTED,
+        description="Days from now the token works; left out: the service's default",
+    )
 
 
 class FeedTokenOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A token as listed: never the secret, only its first characters."""
 
     id: uuid.UUID
     calendar_id: uuid.UUID
+    district_id: str | None = Field(description="The calendar's district; null: company-wide")
     label: str | None
     include_subtree: bool
+    token_prefix: str | None = Field(
+        description="The token's first characters, to tell URLs apart (null for tokens made "
+        "before they were kept)"
+    )
+    status: FeedTokenStatus
     created_by: str
     created_at: datetime
+    expires_at: datetime
+    renewed_by: str | None
+    renewed_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None = Field(description="When a calendar client last fetched it")
 

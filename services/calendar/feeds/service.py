@@ -1,17 +1,33 @@
-"""iCalendar feeds of calendars, behind revocable tokens.
+"""iCalendar feeds of calendars, behind revocable, expiring tokens.
 
 A calendar client (Outlook, Google Calendar) cannot send our credentials, so a feed URL
 carries a secret token instead: ``secrets.token_urlsafe(32)``, shown once at creation. Only its
-sha256 is kept, so a leaked database does not leak working URLs; a token is looked up by that
-hash and refused once revoked.
+sha256 is kept, so a leaked database does not leak working URLs, with its first
+``PREFIX_LENGTH`` characters so people can tell their URLs apart in a list (a few characters of
+43 leave the rest unguessable). A token is looked up by that hash and refused once revoked or
+expired: both answer the same 404, so a URL tells nobody which it was.
 
 Anyone who reads a calendar may make a token for it; the token then shows what the calendar
-holds to whoever has the URL, until it is revoked by its creator or a manager of the
-calendar's district (the central team for the company-wide calendar). A token does not follow
-its creator's later loss of access: managers list every token of their calendars and revoke
-those that should go. ``include_subtree`` adds the posts of the districts below the calendar's
-district; on the company-wide calendar that is every district, so only someone who reads every
-district may ask for it.
+holds to whoever has the URL until it expires or is revoked. Every token expires:
+``expires_in_days`` at creation, by default ``CALENDAR_FEED_TOKEN_DEFAULT_DAYS`` (90), at most
+``CALENDAR_FEED_TOKEN_MAX_DAYS`` (365). Its creator or a manager renews it (from now, for the
+days asked, within the same maximum), an expired one too; a revoked token stays revoked.
+
+Who manages tokens: the creator their own, a manager of the calendar's district or above it
+(the central team for the company-wide calendar) every token of those calendars:
+``GET /feed-tokens`` lists a district subtree's tokens to its managers, and they renew and
+revoke any of them. Anybody else gets 404 for a token, as if it did not exist.
+
+A token does not follow its creator's later loss of access by itself. Calendar learns grants
+only from the principal of each request and hears of no grant being withdrawn, so there is
+nothing to re-check a stored grant against; recording the creator's grants at creation would
+only repeat what was true then. What bounds a token instead: its expiry (a token outlives its
+creator's access by at most the maximum lifetime); renewal, which needs the renewer's current
+principal to still read the calendar (or manage it), so a creator who lost access cannot extend
+it; and the managers' list, where ``created_by`` finds a leaver's tokens to revoke them.
+``include_subtree`` adds the posts of the districts below the calendar's district; on the
+company-wide calendar that is every district, so only someone who reads every district may ask
+for it, or renew such a token.
 
 A feed shows posts from 90 days back to 400 days ahead, at most ``MAX_FEED_POSTS`` of them
 (the earliest first).
@@ -32,12 +48,19 @@ from sqlalchemy import ColumnElement, any_, func, literal, or_, select, true, tu
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.errors import Conflict, Forbidden, NotFound
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.pagination import PageRequest, cursor_key
-from services.calendar.access import Scope, is_central
+from services.calendar.access import Scope, can_read, district_path, is_central
 from services.calendar.calendars.service import get_visible
-from services.calendar.feeds import ical
-from services.calendar.feeds.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenOut
+from services.calendar.feeds import ical, repository
+from services.calendar.feeds.schemas import (
+    FeedTokenCreate,
+    FeedTokenCreated,
+    FeedTokenFilter,
+    FeedTokenOut,
+    FeedTokenRenew,
+    FeedTokenStatus,
+)
 from services.calendar.models import Account, Calendar, FeedToken, Post, PostTarget, districts
 from services.calendar.views.service import in_subtree
 
@@ -51,6 +74,8 @@ MAX_TOKENS_PER_USER = 20
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # What token_urlsafe makes; anything else cannot be a token and is not looked up.
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,100}$")
+# Characters of the token kept in the clear (of 43): enough to tell URLs apart.
+PREFIX_LENGTH = 6
 
 
 class FeedNotFound(NotFound):
@@ -66,6 +91,60 @@ class FeedTokenNotFound(NotFound):
 class TooManyFeedTokens(Conflict):
     type_slug = "too-many-feed-tokens"
     title = "Too many active feed tokens on this calendar"
+
+
+class FeedTokenRevoked(Conflict):
+    type_slug = "feed-token-revoked"
+    title = "The feed token was revoked"
+
+
+class FeedTokenLifetimeTooLong(Unprocessable):
+    type_slug = "feed-token-lifetime-too-long"
+    title = "A feed token cannot live that long"
+
+
+@dataclass(frozen=True)
+class TokenLifetime:
+    """How long tokens live, from the settings."""
+
+    default_days: int
+    max_days: int
+
+    def expiry(self, days: int | None, now: datetime) -> datetime:
+        wanted = self.default_days if days is None else days
+        if wanted > self.max_days:
+            raise FeedTokenLifetimeTooLong(
+                f"A feed token lives at most {self.max_days} days; renew it when it runs out.",
+                max_days=self.max_days,
+            )
+        return now + timedelta(days=wanted)
+
+
+def token_status(token: FeedToken, now: datetime) -> FeedTokenStatus:
+    if token.revoked_at is not None:
+        return FeedTokenStatus.REVOKED
+    if token.expires_at <= now:
+        return FeedTokenStatus.EXPIRED
+    return FeedTokenStatus.ACTIVE
+
+
+def token_out(token: FeedToken, district_id: str | None, now: datetime) -> FeedTokenOut:
+    return FeedTokenOut(
+        id=token.id,
+        calendar_id=token.calendar_id,
+        district_id=district_id,
+        label=token.label,
+        include_subtree=token.include_subtree,
+        token_prefix=token.token_prefix,
+        status=token_status(token, now),
+        created_by=token.created_by,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        renewed_by=token.renewed_by,
+        renewed_at=token.renewed_at,
+        revoked_at=token.revoked_at,
+        last_used_at=token.last_used_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -92,8 +171,15 @@ def _can_manage(scope: Scope, path: str | None) -> bool:
 
 class FeedService:
     async def create_token(
-        self, session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, data: FeedTokenCreate
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        calendar_id: uuid.UUID,
+        data: FeedTokenCreate,
+        lifetime: TokenLifetime,
     ) -> FeedTokenCreated:
+        now = datetime.now(UTC)
+        expires_at = lifetime.expiry(data.expires_in_days, now)
         found, path = await get_visible(session, scope, calendar_id, for_update=True)
         if (
             path is None
@@ -109,6 +195,7 @@ class FeedService:
                 FeedToken.calendar_id == found.id,
                 FeedToken.created_by == scope.principal.sub,
                 FeedToken.revoked_at.is_(None),
+                FeedToken.expires_at > func.now(),
             )
         )
         if (active or 0) >= MAX_TOKENS_PER_USER:
@@ -123,12 +210,14 @@ class FeedService:
             label=data.label,
             include_subtree=data.include_subtree,
             created_by=scope.principal.sub,
+            expires_at=expires_at,
+            token_prefix=token[:PREFIX_LENGTH],
         )
         session.add(row)
         await session.flush()
         await session.refresh(row)
         return FeedTokenCreated(
-            **FeedTokenOut.model_validate(row).model_dump(),
+            **token_out(row, found.district_id, now).model_dump(),
             token=token,
             url_path=PUBLIC_PATH.format(token=token),
         )
@@ -165,7 +254,8 @@ class FeedService:
             page.limit + 1
         )
         rows = list((await session.execute(query)).scalars())
-        items = [FeedTokenOut.model_validate(t) for t in rows[: page.limit]]
+        now = datetime.now(UTC)
+        items = [token_out(t, found.district_id, now) for t in rows[: page.limit]]
         if len(rows) <= page.limit:
             return items, None
         last = items[-1]
@@ -192,11 +282,109 @@ class FeedService:
             row.revoked_at = func.now()
             await session.flush()
 
+    # Managers' view: tokens by id, across the calendars of a district subtree ------------
+
+    async def list_managed(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        *,
+        district_id: str | None,
+        which: FeedTokenFilter,
+        created_by: str | None,
+    ) -> tuple[list[FeedTokenOut], list[Any] | None]:
+        """The tokens of the calendars of a district and the districts below it, newest
+        first, for a manager there (404 for a district the caller cannot read, 403 if they
+        do not manage it). Without a district: the tokens of every calendar the caller
+        manages (the company-wide one for the central team)."""
+        if district_id is not None:
+            path = await district_path(session, scope, district_id)
+            scope.require_manage(path, f"the feed tokens of district {district_id!r}")
+            roots: tuple[str, ...] = (path,)
+            company = False
+        else:
+            roots = scope.manage_paths
+            company = is_central(scope)
+            if not roots and not company:
+                raise Forbidden("Listing feed tokens needs a manager role.")
+        after = _decode_after(page.after) if page.after is not None else None
+        rows = await repository.managed_tokens(
+            session,
+            roots=roots,
+            company=company,
+            which=which,
+            created_by=created_by,
+            after=after,
+            limit=page.limit + 1,
+        )
+        now = datetime.now(UTC)
+        items = [token_out(token, district, now) for token, district in rows[: page.limit]]
+        if len(rows) <= page.limit:
+            return items, None
+        last = items[-1]
+        return items, [last.created_at.isoformat(), str(last.id)]
+
+    async def renew(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        token_id: uuid.UUID,
+        data: FeedTokenRenew,
+        lifetime: TokenLifetime,
+    ) -> FeedTokenOut:
+        """The token works for `expires_in_days` (the default without it) from now, expired
+        or not; by its creator, if they still read the calendar, or a manager of it. A
+        revoked token stays revoked (409)."""
+        now = datetime.now(UTC)
+        expires_at = lifetime.expiry(data.expires_in_days, now)
+        token, calendar, _ = await self._managed(session, scope, token_id, for_update=True)
+        if token.revoked_at is not None:
+            raise FeedTokenRevoked("A revoked token stays revoked; make a new one.")
+        if (
+            calendar.district_id is None
+            and token.include_subtree
+            and not await self._reads_everything(session, scope)
+        ):
+            raise Forbidden(
+                "This feed shows every district's posts; only someone who reads every "
+                "district may renew it."
+            )
+        token.expires_at = expires_at
+        token.renewed_by = scope.principal.sub
+        token.renewed_at = now
+        await session.flush()
+        return token_out(token, calendar.district_id, now)
+
+    async def revoke_by_id(self, session: AsyncSession, scope: Scope, token_id: uuid.UUID) -> None:
+        """Revoke the token (its creator or a manager of its calendar); again changes
+        nothing."""
+        token, _, _ = await self._managed(session, scope, token_id, for_update=True)
+        if token.revoked_at is None:
+            token.revoked_at = func.now()
+            await session.flush()
+
+    async def _managed(
+        self, session: AsyncSession, scope: Scope, token_id: uuid.UUID, *, for_update: bool
+    ) -> tuple[FeedToken, Calendar, str | None]:
+        """The token if the caller may manage it: a manager of its calendar's district (the
+        central team for the company-wide calendar), or its creator while they still read
+        the calendar. Otherwise 404, as for a token that does not exist."""
+        found = await repository.token_with_calendar(session, token_id, for_update=for_update)
+        if found is not None:
+            token, calendar, path = found
+            known = calendar.district_id is None or path is not None
+            mine = token.created_by == scope.principal.sub and can_read(scope, path)
+            if known and (mine or _can_manage(scope, path)):
+                return token, calendar, path
+        raise FeedTokenNotFound(f"No feed token {token_id}.")
+
     async def render(
         self, session: AsyncSession, token: str, if_none_match: str | None = None
     ) -> Feed:
         """The feed behind `token` and its entity tag, or only the tag when it matches
-        `if_none_match` (the client's copy is current); 404 for an unknown or revoked token."""
+        `if_none_match` (the client's copy is current); 404 for an unknown, revoked or expired
+        token."""
         if not TOKEN_SHAPE.match(token):
             raise FeedNotFound("No such feed.")
         row = (
@@ -204,11 +392,16 @@ class FeedService:
                 select(FeedToken, Calendar, districts.c.path)
                 .join(Calendar, Calendar.id == FeedToken.calendar_id)
                 .outerjoin(districts, districts.c.id == Calendar.district_id)
-                .where(FeedToken.token_hash == token_hash(token), FeedToken.revoked_at.is_(None))
+                .where(
+                    FeedToken.token_hash == token_hash(token),
+                    FeedToken.revoked_at.is_(None),
+                    # An expired token answers exactly as a revoked one.
+                    FeedToken.expires_at > func.now(),
+                )
             )
         ).first()
         if row is None:
-            raise FeedNotFound("No such feed; it may have been revoked.")
+            raise FeedNotFound("No such feed; it may have been revoked or have expired.")
         feed_token, calendar, path = row
         if calendar.district_id is not None and path is None:
             raise FeedNotFound("No such feed.")

@@ -1,16 +1,26 @@
 """Posts: drafting, submission, the status machine, scheduling and publication.
 
 The status machine (TRANSITIONS) is the only way a status changes, through ``apply_status``,
-which records the history and publishes the event of the new status in the same transaction:
+which records the history and publishes the event of the new status in the same transaction
+(holds, which may move thousands of posts at once, go through ``_unschedule``: the same
+machine, history and events, written in bulk):
 
     draft -> in_review -> approved -> scheduled -> published | publish_failed
     in_review -> changes_requested -> draft; in_review -> rejected
     in_review | approved | scheduled | publish_failed -> draft (an edit: the approval no
     longer matches, ``post.withdrawn`` tells approvals); anything open -> cancelled
+    scheduled -> approved (put on hold: a blackout declared over its publish time, or an
+    asset's usage rights now ending before it; ``post.unscheduled`` tells the scheduler to
+    drop it, and the approval still holds)
 
 Callers move a post to in_review (submit), draft, cancelled and scheduled (retry); approvals'
 decisions move it to approved, changes_requested and rejected, and an approval schedules it at
-once; the scheduler's callbacks (through the webhooks service) mark it published or failed.
+once; the scheduler's callbacks (through the webhooks service) mark it published or failed;
+declaring a blackout puts the scheduled posts inside it back to approved.
+
+A post on hold is an approved post with a ``status_reason``, whether it was refused at approval
+(``post.schedule_blocked``) or unscheduled later (``post.unscheduled``): one state, so one way
+out, the retry (``POST /posts/{id}/status`` with ``scheduled``), which checks the blockers again.
 
 The content hash covers what an approver approves: the content, the target accounts, the
 publish time and the campaign. Editing any of them after submission sends the post back to
@@ -27,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
@@ -35,11 +45,12 @@ from services.calendar import access
 from services.calendar.access import Scope
 from services.calendar.accounts.service import targetable
 from services.calendar.assets import service as asset_service
-from services.calendar.blackouts.service import clashes
+from services.calendar.blackouts.repository import clashes
 from services.calendar.calendars import service as calendar_service
 from services.calendar.models import (
     Account,
     Asset,
+    Blackout,
     Campaign,
     Post,
     PostAsset,
@@ -56,14 +67,15 @@ from services.calendar.posts.schemas import (
     Publication,
 )
 from services.calendar.styleguide.schemas import LintReport, LintSubject, Violation
-from services.calendar.styleguide.service import style_guide
+from services.calendar.styleguide.service import strict, style_guide
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"in_review", "cancelled"}),
     "in_review": frozenset({"approved", "changes_requested", "rejected", "draft", "cancelled"}),
     "changes_requested": frozenset({"draft", "cancelled"}),
     "approved": frozenset({"scheduled", "draft", "cancelled"}),
-    "scheduled": frozenset({"published", "publish_failed", "draft", "cancelled"}),
+    # -> approved: put on hold (a blackout declared over it); the approval still holds.
+    "scheduled": frozenset({"published", "publish_failed", "approved", "draft", "cancelled"}),
     "publish_failed": frozenset({"scheduled", "draft", "cancelled"}),
     "published": frozenset(),
     "rejected": frozenset(),
@@ -163,6 +175,12 @@ def _asset_ids(content: PostContent) -> list[uuid.UUID]:
     for variant in content.variants:
         ids.extend(m.asset_id for m in variant.media or [])
     return list(dict.fromkeys(ids))
+
+
+def _rights_reason(asset: Asset) -> str:
+    ends = asset.rights_expire_at
+    when = f"{ends.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if ends else "an unknown time"
+    return f"Asset {asset.title} ({asset.id}): usage rights end at {when}, before the publish time."
 
 
 def _local(at: datetime | None, zone: str) -> str | None:
@@ -386,7 +404,9 @@ class PostService:
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
     ) -> tuple[Post, list[Violation]]:
         """Draft -> in_review, after the checks approvals relies on. Lint errors refuse the
-        submission (422 with every violation); warnings come back with the post."""
+        submission (422 with every violation), and so do the assets whose usage rights end
+        before the publish time (a lint warning while drafting); warnings come back with the
+        post."""
         post, path = await self.get_visible(session, scope, post_id, lock=True)
         access.require_write(scope, path, "Submitting posts")
         self._check_transition(post, "in_review")
@@ -404,7 +424,9 @@ class PostService:
             )
         # The accounts may have changed in the inventory since the draft named them.
         await targetable(session, path, account_ids)
-        report = await self.lint(session, post, path)
+        # What lint only warns about while drafting (an asset's rights ending before the
+        # publish time) refuses the submission.
+        report = strict(await self.lint(session, post, path))
         if report.errors:
             raise LintFailed(
                 f"{report.errors} error(s) against the style guide.",
@@ -635,10 +657,13 @@ class PostService:
     async def blockers(self, session: AsyncSession, post: Post, path: str | None) -> list[str]:
         """Why the post cannot be scheduled now (empty: it can)."""
         reasons: list[str] = []
-        if post.publish_at is None or post.publish_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if post.publish_at is None or post.publish_at <= now:
             reasons.append("The publish time has passed.")
         elif blackouts := await clashes(session, path, post.publish_at):
             reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
+        for asset in await asset_service.rights_ending(session, post.id, post.publish_at or now):
+            reasons.append(_rights_reason(asset))
         rows = await session.execute(
             select(PostTarget.account_id, Account.status, Account.handle)
             .join(Account, Account.id == PostTarget.account_id, isouter=True)
@@ -665,6 +690,164 @@ class PostService:
         await self._publish(
             session, post, "schedule_blocked", {**self._identity(post), "reasons": reasons}
         )
+
+    async def unschedule_in_blackout(
+        self, session: AsyncSession, blackout: Blackout, path: str | None, actor: str
+    ) -> int:
+        """Put on hold every post scheduled inside the blackout just declared, in its district
+        at `path` and below (None: every post). Returns how many (see ``_unschedule``)."""
+        which: ColumnElement[bool] = (
+            true() if path is None else access.tree.in_subtree(Post.district_id, path)
+        )
+        held = list(
+            await session.scalars(
+                select(Post)
+                .where(
+                    Post.status == "scheduled",
+                    Post.publish_at >= blackout.starts_at,
+                    Post.publish_at < blackout.ends_at,
+                    which,
+                )
+                .order_by(Post.id)
+                .with_for_update()
+            )
+        )
+        return await self._unschedule(
+            session,
+            held,
+            actor,
+            reason=f"Blackout: {blackout.reason}.",
+            hold="blackout",
+            cause={
+                "blackout": {
+                    "id": str(blackout.id),
+                    "district_id": blackout.district_id,
+                    "starts_at": blackout.starts_at.isoformat(),
+                    "ends_at": blackout.ends_at.isoformat(),
+                    "reason": blackout.reason,
+                }
+            },
+            history={"blackout_id": str(blackout.id)},
+        )
+
+    async def unschedule_for_asset_rights(
+        self, session: AsyncSession, asset: Asset, actor: str
+    ) -> int:
+        """After an asset's usage rights changed: put on hold every scheduled post using it
+        whose publish time is at or after the rights' end. Returns how many."""
+        if asset.rights_expire_at is None:
+            return 0
+        held = list(
+            await session.scalars(
+                select(Post)
+                .join(PostAsset, PostAsset.post_id == Post.id)
+                .where(
+                    PostAsset.asset_id == asset.id,
+                    Post.status == "scheduled",
+                    Post.publish_at >= asset.rights_expire_at,
+                )
+                .order_by(Post.id)
+                .with_for_update(of=Post)
+            )
+        )
+        return await self._unschedule(
+            session,
+            held,
+            actor,
+            reason=_rights_reason(asset),
+            hold="asset_rights",
+            cause={
+                "asset": {
+                    "id": str(asset.id),
+                    "title": asset.title,
+                    "rights_expire_at": asset.rights_expire_at.isoformat(),
+                }
+            },
+            history={"asset_id": str(asset.id)},
+        )
+
+    async def _unschedule(
+        self,
+        session: AsyncSession,
+        held: Sequence[Post],
+        actor: str,
+        *,
+        reason: str,
+        hold: str,
+        cause: dict[str, Any],
+        history: dict[str, Any],
+    ) -> int:
+        """Put scheduled posts, locked FOR UPDATE by the caller, on hold: scheduled ->
+        approved with `reason` as ``status_reason``, a history entry and one
+        ``post.unscheduled`` each (``hold`` names the cause, ``cause`` describes it).
+
+        Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
+        holds the publication that ``post.scheduled`` handed it and must drop it, while
+        ``schedule_blocked`` means "never handed over" and a scheduler has no reason to
+        subscribe to it. A separate type says "cancel what you hold" without that scheduler
+        having to read status fields; it still carries everything people need to be told
+        (author, assignee, district, title, the cause). The approval still holds (the content
+        did not change), so it is not ``post.withdrawn``, which would make approvals withdraw
+        its request.
+
+        The posts are locked in id order (two holds never deadlock), and their events go out
+        in one ``publish_many``: a year-long company-wide blackout may hold thousands of
+        posts, and one aggregate lock per event could exhaust PostgreSQL's lock table."""
+        if not held:
+            return 0
+        now = datetime.now(UTC)
+        for post in held:
+            self._check_transition(post, "approved")
+            post.status = "approved"
+            post.status_reason = reason
+            post.updated_at = now
+        await session.flush()
+        details = {"reason": reason, "hold": hold, **history}
+        await session.execute(
+            insert(PostHistory),
+            [
+                {
+                    "post_id": post.id,
+                    "action": "unscheduled",
+                    "actor": actor,
+                    "from_status": "scheduled",
+                    "to_status": "approved",
+                    "details": details,
+                }
+                for post in held
+            ],
+        )
+        paths = {
+            district_id: await access.path_of(session, district_id)
+            for district_id in {post.district_id for post in held}
+        }
+        await messaging.publisher.publish_many(
+            session,
+            aggregate="post",
+            events=[
+                (
+                    "unscheduled",
+                    str(post.id),
+                    {
+                        **self._identity(post),
+                        "subject_kind": SUBJECT_KIND,
+                        "previous_status": "scheduled",
+                        "district_path": paths[post.district_id],
+                        "title": post.title,
+                        "author": post.author,
+                        "assignee": post.assignee,
+                        "publish_at": post.publish_at.isoformat() if post.publish_at else None,
+                        "approved_hash": post.approved_hash,
+                        "reason": reason,
+                        "reasons": [reason],
+                        "hold": hold,
+                        **cause,
+                    },
+                )
+                for post in held
+            ],
+        )
+        return len(held)
 
     # Decisions and callbacks (from events) -----------------------------------------------
 

@@ -56,6 +56,34 @@ async def images(
 
 
 @dataclass(frozen=True)
+class RightsEnd:
+    """An asset whose usage rights end, as lint reports it."""
+
+    asset_id: uuid.UUID
+    title: str
+    rights_expire_at: datetime
+
+
+async def rights_ending(
+    session: AsyncSession, asset_ids: Sequence[uuid.UUID], path: str | None, at: datetime
+) -> dict[uuid.UUID, RightsEnd]:
+    """Of `asset_ids`, the assets a post of the district at `path` may use (company-wide, the
+    district's and its ancestors': no other district's asset is described) whose usage
+    rights end at or before `at`."""
+    if not asset_ids:
+        return {}
+    rows = await session.execute(
+        select(Asset.id, Asset.title, Asset.rights_expire_at).where(
+            Asset.id.in_(list(set(asset_ids))),
+            applies_to(Asset.district_id, path),
+            Asset.rights_expire_at <= at,
+        )
+    )
+    # rights_expire_at <= at holds only where it is set.
+    return {a: RightsEnd(a, title, expires) for a, title, expires in rows if expires is not None}
+
+
+@dataclass(frozen=True)
 class Neighbour:
     """Another post going out on one of the accounts near the time linted."""
 

@@ -252,13 +252,20 @@ class Position(BaseModel):
 
 class Violation(BaseModel):
     rule_id: uuid.UUID | None = Field(
-        description="The style rule; None for built-in checks (platform_limit, blackout)"
+        description="The style rule; None for built-in checks (platform_limit, blackout, "
+        "asset_rights_expired)"
     )
-    kind: str = Field(description="The rule kind (banned_term, ..., blackout)")
+    kind: str = Field(
+        description="The rule kind (banned_term, ...), or a built-in check: platform_limit, "
+        "blackout, asset_rights_expired"
+    )
     severity: Literal["error", "warning"]
     message: str
     platform: str | None = None
     position: Position
+    asset_id: uuid.UUID | None = Field(
+        default=None, description="The asset concerned (asset_rights_expired)"
+    )
 
 
 class LintReport(BaseModel):

@@ -23,6 +23,10 @@ blackouts. Decisions worth knowing:
   its id (it may belong to a calendar the caller cannot read).
 - Each rule reports at most ``MAX_FINDINGS_PER_RULE`` findings per field, so a long text full
   of a banned term gives a readable report.
+- An asset whose usage rights end at or before the publish time (now, without one) is a
+  built-in ``asset_rights_expired`` finding on its media entry, naming the asset. Lint reports
+  it as a warning, because while drafting the rights may still be renewed or the asset
+  swapped; submission (``SUBMIT_ERRORS``) and scheduling refuse it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -48,7 +52,7 @@ from services.calendar.access import (
     load_scoped,
     require_manage,
 )
-from services.calendar.blackouts.service import clashes
+from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.posts.schemas import MediaRef
 from services.calendar.styleguide import repository
@@ -90,6 +94,9 @@ URL_WEIGHT: dict[str, int] = {"x": 23}
 MAX_FINDINGS_PER_RULE = 50
 # Kinds whose findings depend on the platform even when the rule names none.
 PER_PLATFORM_KINDS = frozenset({"length_limit", "platform_limit"})
+RIGHTS_EXPIRED = "asset_rights_expired"
+# Built-in findings lint only warns about that refuse a submission.
+SUBMIT_ERRORS = frozenset({RIGHTS_EXPIRED})
 
 T = TypeVar("T")
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
@@ -263,10 +270,11 @@ class StyleGuide:
                 Violation(
                     rule_id=rule.id if rule else None,
                     kind=kind,
-                    severity=rule.severity if rule else "error",
+                    severity=rule.severity if rule else found.severity,
                     message=found.message,
                     platform=platform,
                     position=found.position,
+                    asset_id=found.asset_id,
                 ),
             )
 
@@ -293,6 +301,7 @@ class StyleGuide:
                 for found in _check(rule, context, images):
                     add(rule, rule.kind, context, found)
 
+        await self._rights(session, path, contexts, subject.publish_at, add)
         at = subject.publish_at
         if at is not None:
             await self._spacing(session, rules, subject, at, add)
@@ -319,6 +328,37 @@ class StyleGuide:
             ),
         )
         return LintReport.of(violations)
+
+    async def _rights(
+        self,
+        session: AsyncSession,
+        path: str | None,
+        contexts: Sequence[_Context],
+        publish_at: datetime | None,
+        add: Callable[[_Rule | None, str, _Context | None, _Found], None],
+    ) -> None:
+        at = publish_at or datetime.now(UTC)
+        ending = await repository.rights_ending(
+            session, [m.asset_id for c in contexts for m in c.media], path, at
+        )
+        if not ending:
+            return
+        for context in contexts:
+            for index, media in enumerate(context.media):
+                end = ending.get(media.asset_id)
+                if end is None:
+                    continue
+                when = "the publish time" if publish_at is not None else "now"
+                message = (
+                    f"The usage rights of asset “{end.title}” end at"
+                    f" {_when(end.rights_expire_at)}, before {when}; renew them or use"
+                    " another asset."
+                )
+                position = Position(field=f"{context.media_field}[{index}]")
+                found = _Found(
+                    position, message, end.asset_id, severity="warning", asset_id=end.asset_id
+                )
+                add(None, RIGHTS_EXPIRED, context, found)
 
     async def _spacing(
         self,
@@ -410,6 +450,9 @@ class _Found:
     message: str
     # Tells apart findings at the same position (the blackout, the crowded account).
     key: Any = None
+    # Of a built-in finding (rules carry their own severity).
+    severity: Literal["error", "warning"] = "error"
+    asset_id: uuid.UUID | None = None
 
 
 def _contexts(subject: LintSubject) -> Iterator[_Context]:
@@ -431,6 +474,16 @@ def _contexts(subject: LintSubject) -> Iterator[_Context]:
             media=resolved.media,
             media_field=own + "media" if variant and variant.media is not None else "media",
         )
+
+
+def strict(report: LintReport) -> LintReport:
+    """The report as submission judges it: the ``SUBMIT_ERRORS`` warnings become errors."""
+    return LintReport.of(
+        [
+            v.model_copy(update={"severity": "error"}) if v.kind in SUBMIT_ERRORS else v
+            for v in report.violations
+        ]
+    )
 
 
 def _platform_of(rule: _Rule | None, kind: str, context: _Context | None, field: str) -> str | None:
