@@ -362,6 +362,9 @@ async def plan_for(session: AsyncSession, district_id: str, facts: SubjectFacts)
                     reasons=reasons,
                     policy_id=entry.policy_id,
                     policy_district_id=entry.district_id,
+                    outside_review="none"
+                    if spec.outside_review is None
+                    else spec.outside_review.mode,
                 )
             )
     if not steps:
