@@ -273,6 +273,8 @@ class Delegation(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The delegator, or a manager of their district / the central team.
+    revoked_by: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="period_ordered"),

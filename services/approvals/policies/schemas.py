@@ -99,7 +99,7 @@ class StepSpec(BaseModel):
     outside_review: OutsideReview | None = Field(
         default=None,
         description="Left out: the step takes no outside reviewer. `{}`: it takes them, and "
-        "their answers are advisory; `{\"counts_towards_quorum\": true}`: their answers are "
+        'their answers are advisory; `{"counts_towards_quorum": true}`: their answers are '
         "decisions of the step",
     )
 

@@ -38,7 +38,7 @@ from chassis.districts import scope_of as scope_over
 from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.principal import Principal
 from services.approvals.access import Scope, can_read, load_scoped, path_of
-from services.approvals.delegations.service import active_delegations_to
+from services.approvals.delegations.service import active_delegations_to, delegations
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -357,6 +357,8 @@ class RequestService:
     ) -> tuple[Decision, bool]:
         """A caller's decision on the request's active step (or the step at `position`), and
         whether it is new (False: the same idempotency key again, nothing changed)."""
+        # Seen again: what the caller delegated follows the roles they hold now.
+        await delegations.narrow_to_current(session, principal)
         request = await session.scalar(
             select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
         )
@@ -612,6 +614,7 @@ class RequestService:
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[tuple[RequestStep, ApprovalRequest]]:
+        await delegations.narrow_to_current(session, principal)
         query = await self.pending_query(session, principal, scope)
         if after is not None:
             query = query.where(

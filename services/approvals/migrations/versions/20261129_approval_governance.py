@@ -1,7 +1,8 @@
 """Outside review is a property of the policy step: a planned step keeps whether it accepts
 outside reviewers and whether their answers count (``outside_review``); an invite keeps the
 answer given through it, so advisory answers (which are not decisions) are shown on the
-request.
+request. A delegation records who revoked it (the delegator, or now a manager of their
+district or the central team).
 
 Revision ID: approvals_0004
 Revises: approvals_0003
@@ -38,9 +39,11 @@ def upgrade() -> None:
         "review_invites",
         "outcome IS NULL OR outcome IN ('approve', 'reject', 'request_changes')",
     )
+    op.add_column("delegations", sa.Column("revoked_by", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("delegations", "revoked_by")
     op.drop_constraint(op.f("ck_review_invites_outcome"), "review_invites", type_="check")
     op.drop_column("review_invites", "comment")
     op.drop_column("review_invites", "outcome")
