@@ -298,8 +298,8 @@ class RosterEntry(Base):
 
 
 class ReviewInvite(Base):
-    """A single-use, expiring link for an outside reviewer on one step. Only the token's
-    sha256 is kept."""
+    """A single-use, expiring link for an outside reviewer on one step that accepts them.
+    Only the token's sha256 is kept."""
 
     __tablename__ = "review_invites"
 

@@ -282,26 +282,38 @@ class DelegationService:
 
     async def narrow_to_current(self, session: AsyncSession, principal: Principal) -> None:
         """Cut the caller's delegations in force or planned down to the grants they hold now
-        (a role they lost is no longer delegated); revoke those left with nothing."""
-        rows = await session.scalars(
+        (a role they lost is no longer delegated); revoke those left with nothing. Most calls
+        change nothing and lock nothing; a row to change is locked, in id order, and checked
+        again."""
+
+        def kept(grants: dict[str, list[str]]) -> dict[str, list[str]]:
+            narrowed = {
+                district: sorted(set(roles) & principal.roles_on(district))
+                for district, roles in grants.items()
+            }
+            return {district: roles for district, roles in narrowed.items() if roles}
+
+        current = (
             select(Delegation)
             .where(
                 Delegation.delegator == principal.sub,
                 Delegation.revoked_at.is_(None),
                 Delegation.ends_at > func.now(),
             )
+            .order_by(Delegation.id)
+        )
+        stale = [d.id for d in await session.scalars(current) if kept(d.grants) != d.grants]
+        if not stale:
+            return
+        rows = await session.scalars(
+            current.where(Delegation.id.in_(stale))
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
         for delegation in rows:
-            kept = {
-                district: sorted(set(roles) & principal.roles_on(district))
-                for district, roles in delegation.grants.items()
-            }
-            kept = {district: roles for district, roles in kept.items() if roles}
-            if kept == delegation.grants:
-                continue
-            if kept:
-                delegation.grants = kept
+            grants = kept(delegation.grants)
+            if grants:
+                delegation.grants = grants
             else:
                 delegation.revoked_at = func.now()
                 delegation.revoked_by = principal.sub
