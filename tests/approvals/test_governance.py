@@ -285,6 +285,12 @@ class TestOutsideReviewers:
             if refused.status_code == 403:
                 assert refused.json()["type"].endswith("/invite-needs-eligible-approver")
         assert await approvals.scalar("SELECT count(*) FROM review_invites") == 0
+        withdrawn = await invite(approvals, request["id"], HQ_LEGAL, "other@firm.example")
+        assert withdrawn.status_code == 201, withdrawn.text
+        url = f"/requests/{request['id']}/invites/{withdrawn.json()['id']}"
+        # Who sent a link may withdraw it; another approver who is not a manager may not.
+        assert (await approvals.client.delete(url, headers=FR_LEGAL)).status_code == 403
+        assert (await approvals.client.delete(url, headers=HQ_LEGAL)).status_code == 204
         created = await invite(approvals, request["id"], HQ_LEGAL, "counsel@firm.example")
         assert created.status_code == 201, created.text
         answered = await answer(approvals, created.json()["token"])
