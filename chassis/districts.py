@@ -45,6 +45,7 @@ from chassis.consumer import Handler
 from chassis.errors import Forbidden, NotFound, Problem
 from chassis.events import CloudEvent
 from chassis.principal import Principal
+from chassis.settings import organisation_settings
 
 DISTRICT_CREATED = "chorus.inventory.district.created"
 DISTRICT_RENAMED = "chorus.inventory.district.renamed"
@@ -222,9 +223,20 @@ class DistrictNotFound(NotFound):
     title = "District not found"
 
 
-def is_central(scope: Scope) -> bool:
-    """The caller is on the central team: a regional manager on a top-level district."""
-    return any("." not in path for path in scope.paths_with({CENTRAL_ROLE}))
+def is_central(scope: Scope, central_districts: Iterable[str] | None = None) -> bool:
+    """The caller is on the central team: a regional manager on one of the organisation's
+    central districts (``CHORUS_CENTRAL_DISTRICTS``, by id; ``hq`` by default).
+
+    This is the one definition every service uses. Being a regional manager of *some*
+    top-level district is not enough: anyone who creates a new root (a subsidiary, an
+    acquired brand) would otherwise manage everything company-wide."""
+    central = frozenset(
+        organisation_settings().central_districts
+        if central_districts is None
+        else central_districts
+    )
+    # A role path ends with the id of the district the role was granted on.
+    return any(path.rsplit(".", 1)[-1] in central for path in scope.paths_with({CENTRAL_ROLE}))
 
 
 def can_read(scope: Scope, path: str | None) -> bool:
@@ -248,7 +260,10 @@ def require_role(scope: Scope, path: str | None, roles: Iterable[str], what: str
     company-wide object (None) needs the central team."""
     if path is None:
         if not is_central(scope):
-            raise Forbidden(f"{what} company-wide needs the central team (a regional manager).")
+            raise Forbidden(
+                f"{what} company-wide needs the central team (a regional manager of a "
+                "central district)."
+            )
         return
     scope.require_role(path, roles, what)
 

@@ -3,14 +3,18 @@
 Every value comes from the environment (``<SERVICE>_<FIELD>``, e.g. ``INVENTORY_DATABASE_URL``).
 The internal key that signs the principal header has no default: a service that does not know it
 cannot tell a forged principal from a real one, so it refuses to start.
+
+``OrganisationSettings`` (``CHORUS_*``) holds what every service must agree on, such as which
+districts are the top of the organisation (``CHORUS_CENTRAL_DISTRICTS``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import lru_cache
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
@@ -64,3 +68,30 @@ class ServiceSettings(BaseSettings):
 def events_topic(service_name: str) -> str:
     """One topic per producing service."""
     return f"chorus.{service_name}.events"
+
+
+def _central_ids(value: object) -> object:
+    # A comma-separated list in the environment ("hq" or "hq,holding"); a list from code.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class OrganisationSettings(BaseSettings):
+    """Settings of the organisation that every service shares (``CHORUS_*``), read once by
+    the chassis."""
+
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore", frozen=True)
+
+    central_districts: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_central_ids)] = Field(
+        default=("hq",),
+        min_length=1,
+        description="The top district(s) of the organisation, by id (comma-separated): a "
+        "regional manager on one of them is the central team, which alone manages what is "
+        "company-wide",
+    )
+
+
+@lru_cache
+def organisation_settings() -> OrganisationSettings:
+    return OrganisationSettings()

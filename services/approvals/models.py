@@ -65,6 +65,9 @@ STEP_STATUSES = ("waiting", "active", "approved", "rejected", "changes_requested
 OUTCOMES = ("approve", "reject", "request_changes")
 # How a decider came to be eligible.
 VIA = ("grant", "delegation", "escalation", "external")
+# Whether a step takes outside reviewers, and whether their answers are decisions that count
+# towards its quorum ("counted") or advice shown to its approvers ("advisory").
+OUTSIDE_REVIEW = ("none", "advisory", "counted")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -169,6 +172,9 @@ class RequestStep(Base):
     remind_before_hours: Mapped[int | None] = mapped_column(Integer)
     escalate_to_role: Mapped[str | None] = mapped_column(Text)
     escalate_to_district_id: Mapped[str | None] = mapped_column(Text)
+    # Copied from the policy step with the rest: a later policy change never lets outside
+    # answers count on a request already open.
+    outside_review: Mapped[str] = mapped_column(Text, server_default="none")
     # Copies of the request's, so "my pending" filters and orders on this table alone.
     request_author: Mapped[str] = mapped_column(Text)
     request_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -185,6 +191,7 @@ class RequestStep(Base):
     __table_args__ = (
         CheckConstraint(_in("status", STEP_STATUSES), name="status"),
         CheckConstraint("quorum_count >= 1", name="quorum_count"),
+        CheckConstraint(_in("outside_review", OUTSIDE_REVIEW), name="outside_review"),
         # "My pending approvals": the active steps by role.
         Index(
             "ix_request_steps_active",
@@ -266,6 +273,8 @@ class Delegation(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The delegator, or a manager of their district / the central team.
+    revoked_by: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="period_ordered"),
@@ -289,8 +298,8 @@ class RosterEntry(Base):
 
 
 class ReviewInvite(Base):
-    """A single-use, expiring link for an outside reviewer on one step. Only the token's
-    sha256 is kept."""
+    """A single-use, expiring link for an outside reviewer on one step that accepts them.
+    Only the token's sha256 is kept."""
 
     __tablename__ = "review_invites"
 
@@ -303,6 +312,10 @@ class ReviewInvite(Base):
     created_by: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The answer given through the link. On a step whose outside answers count it is also a
+    # decision; on an advisory step it is only this: advice shown to the approvers.
+    outcome: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -312,5 +325,6 @@ class ReviewInvite(Base):
             ["request_steps.request_id", "request_steps.position"],
             ondelete="CASCADE",
         ),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="outcome"),
         Index("ix_review_invites_request", "request_id", "position"),
     )

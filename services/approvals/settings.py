@@ -19,6 +19,19 @@ class ApprovalsSettings(ServiceSettings):
         default="* * * * *",
         description="When reminders, escalations and expiry are swept (cron; every minute)",
     )
+    delegation_max_lead_days: int = Field(
+        default=90,
+        ge=0,
+        le=366,
+        description="How far ahead a delegation may start (days from now)",
+    )
+    delegation_max_coverage_days: int = Field(
+        default=90,
+        ge=1,
+        le=366,
+        description="How many days one delegator's delegations in force or planned may cover "
+        "in all (overlapping periods count once): out of office, not a standing transfer",
+    )
 
 
 @lru_cache

@@ -1,5 +1,6 @@
 """Delegations (out of office): created by the delegator with their grants, validated, refused
-to oneself and when overlapping, listed given and received, revoked only by the delegator; and
+to oneself and when overlapping, listed given and received, not revoked by the delegate nor by
+strangers; and
 `active_delegations_to`, which eligibility asks, on its boundaries."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from services.approvals.delegations.service import active_delegations_to
 from services.approvals.models import ApprovalRequest, Delegation, RequestStep
-from tests.approvals.conftest import CENTRAL, FR_LEGAL, FR_MANAGER, FR_VIEWER
+from tests.approvals.conftest import CENTRAL, DE_MANAGER, FR_LEGAL, FR_MANAGER, FR_VIEWER
 from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio
@@ -273,7 +274,9 @@ class TestRevoke:
         by_delegate = await approvals.client.delete(url, headers=DANA)
         assert by_delegate.status_code == 403
         assert by_delegate.json()["type"].endswith("/not-the-delegator")
-        for stranger in (CENTRAL, FR_LEGAL, as_user("nobody")):
+        # Not a manager of the delegator's district (the central team is: see
+        # test_governance.py).
+        for stranger in (DE_MANAGER, FR_LEGAL, as_user("nobody")):
             assert (await approvals.client.delete(url, headers=stranger)).status_code == 404
             assert (await approvals.client.get(url, headers=stranger)).status_code == 404
         missing = await approvals.client.delete(f"/delegations/{uuid.uuid4()}", headers=FR_MANAGER)

@@ -287,6 +287,7 @@ class TestRouting:
                     "reasons": ["no policy applies: the district's manager decides"],
                     "policy_id": None,
                     "policy_district_id": None,
+                    "outside_review": "none",
                 }
             ],
             "policy_versions": [],

@@ -1,6 +1,8 @@
-"""Outside reviewers: a manager invites one to the active step; the reviewer sees the request
-through a single-use link without an account and decides once; used, expired and revoked
-links are gone (410), unknown ones 404; who may invite, and another district's request."""
+"""Outside reviewers: an approver of the step invites one to the active step (where its policy
+step accepts them); the reviewer sees the request through a single-use link without an
+account and decides once; used, expired and revoked links are gone (410), unknown ones 404;
+who may invite, and another district's request. What outside answers may not do (bypasses)
+is in test_governance.py."""
 
 from __future__ import annotations
 
@@ -36,8 +38,12 @@ async def open_request(
     district_id: str = "fr",
     steps: tuple[str, ...] = ("Legal review",),
     status: str = "open",
+    role: str = "district_manager",
+    outside_review: str = "counted",
 ) -> uuid.UUID:
-    """An open request whose first step is active (quorum any) and the others waiting."""
+    """An open request whose first step is active (quorum any) and the others waiting; its
+    steps are decided by `role` on the district and count outside reviewers' answers (the
+    district's manager, who invites by default, may decide them)."""
     request_id = uuid.uuid4()
     async with service.sessions.begin() as session:
         session.add(
@@ -62,8 +68,9 @@ async def open_request(
                 position=position,
                 key=f"step-{position}",
                 name=name,
-                role="legal",
+                role=role,
                 district_id=district_id,
+                outside_review=outside_review,
                 quorum_mode="any",
                 quorum_count=1,
                 reasons=[],
@@ -300,7 +307,7 @@ class TestGoneAndUnknown:
 
 class TestWhoAndWhen:
     async def test_who_may_invite(self, approvals: RunningService) -> None:
-        request_id = await open_request(approvals)
+        request_id = await open_request(approvals, role="regional_manager")
         for headers, status in (
             (FR_WRITER, 403),
             (FR_VIEWER, 403),
@@ -311,7 +318,9 @@ class TestWhoAndWhen:
         ):
             refused = await invite(approvals, request_id, headers=headers, expect=status)
             assert refused["type"].endswith(
-                "/invite-needs-manager" if status == 403 else "/approval-request-not-found"
+                "/invite-needs-eligible-approver"
+                if status == 403
+                else "/approval-request-not-found"
             )
         assert await approvals.scalar("SELECT count(*) FROM review_invites") == 0
         missing = await invite(approvals, uuid.uuid4(), expect=404)
@@ -405,8 +414,8 @@ class TestWhoAndWhen:
         assert await approvals.scalar("SELECT count(*) FROM review_invites") == 0
 
     async def test_no_answer_once_the_step_is_decided(self, approvals: RunningService) -> None:
-        request_id = await open_request(approvals, steps=("Legal", "Brand"))
-        created = await invite(approvals, request_id)
+        request_id = await open_request(approvals, steps=("Legal", "Brand"), role="legal")
+        created = await invite(approvals, request_id, headers=FR_LEGAL)
         decided = await approvals.client.post(
             f"/requests/{request_id}/decisions", json={"outcome": "approve"}, headers=FR_LEGAL
         )

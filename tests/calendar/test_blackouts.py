@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from chassis.districts import DistrictEvent, DistrictReplica
 from services.calendar.blackouts.repository import clashes
-from services.calendar.models import Blackout
+from services.calendar.models import Blackout, districts
 from tests.calendar.conftest import (
     CENTRAL,
     DE_MANAGER,
@@ -110,6 +111,29 @@ async def test_who_may_declare_a_blackout(calendar: RunningService) -> None:
     assert company["district_id"] is None
     below = await declare(calendar, "fr-paris", headers=FR_MANAGER)
     assert below["district_id"] == "fr-paris"
+
+
+async def test_a_regional_manager_of_another_top_district_is_not_central(
+    calendar: RunningService,
+) -> None:
+    # A second root next to hq (an acquired brand): its regional manager runs it, but only a
+    # regional manager of a central district (CHORUS_CENTRAL_DISTRICTS, hq) is company-wide.
+    async with calendar.sessions.begin() as session:
+        await DistrictReplica(districts).apply(
+            session,
+            DistrictEvent(id="brandco", name="BrandCo", kind="region", path="brandco"),
+        )
+    brandco_regional = as_user("rita", brandco="regional_manager")
+    body = {"starts_at": START.isoformat(), "ends_at": END.isoformat(), "reason": "Our launch"}
+    refused = await calendar.client.post(
+        "/blackouts", json={**body, "district_id": None}, headers=brandco_regional
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert await calendar.scalar("SELECT count(*) FROM blackouts") == 0
+    # Their own tree is theirs to manage.
+    own = await declare(calendar, "brandco", headers=brandco_regional)
+    assert own["district_id"] == "brandco"
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,24 @@
 """HTTP endpoints of delegations: out of office, the caller lets someone decide for them for a
-period. Anyone with a role may delegate it; only the delegator revokes."""
+period. Anyone with a role may delegate it; the delegator, a manager of their district and the
+central team see and revoke it (see the service for the bounds)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from chassis.database import SessionDep
 from chassis.errors import problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
 from chassis.principal import PrincipalDep
+from services.approvals.access import scope_of
 from services.approvals.delegations.schemas import DelegationCreate, DelegationOut
 from services.approvals.delegations.service import (
+    CoverageExceeded,
+    DelegationBounds,
     DelegationNotFound,
     Direction,
     NothingToDelegate,
@@ -21,10 +26,23 @@ from services.approvals.delegations.service import (
     OverlappingDelegation,
     PeriodOver,
     SelfDelegation,
+    StartsTooLate,
     delegations,
 )
+from services.approvals.settings import ApprovalsSettings
 
 router = APIRouter(tags=["delegations"])
+
+
+def _bounds(request: Request) -> DelegationBounds:
+    settings: ApprovalsSettings = request.app.state.settings
+    return DelegationBounds(
+        max_lead=timedelta(days=settings.delegation_max_lead_days),
+        max_coverage=timedelta(days=settings.delegation_max_coverage_days),
+    )
+
+
+BoundsDep = Annotated[DelegationBounds, Depends(_bounds)]
 
 
 @router.post(
@@ -32,18 +50,26 @@ router = APIRouter(tags=["delegations"])
     status_code=status.HTTP_201_CREATED,
     response_model=DelegationOut,
     responses=problem_responses(
-        SelfDelegation, PeriodOver, NothingToDelegate, OverlappingDelegation
+        SelfDelegation,
+        PeriodOver,
+        StartsTooLate,
+        NothingToDelegate,
+        OverlappingDelegation,
+        CoverageExceeded,
     ),
 )
 async def create_delegation(
-    data: DelegationCreate, session: SessionDep, principal: PrincipalDep
+    data: DelegationCreate, session: SessionDep, principal: PrincipalDep, bounds: BoundsDep
 ) -> DelegationOut:
     """Delegate your approvals while you are away: from `starts_at` (inclusive) to `ends_at`
     (exclusive), at most 90 days, `delegate` may decide every step you could decide with the
-    roles you hold now (they are copied into `grants`). Their decisions are recorded as theirs,
-    on your behalf. Not to yourself (422); not twice to the same person for overlapping
-    periods (409)."""
-    return DelegationOut.model_validate(await delegations.create(session, principal, data))
+    roles you hold now (they are copied into `grants`, and cut down when you lose a role).
+    Their decisions are recorded as theirs, on your behalf; never on content you wrote. Not to
+    yourself (422); starting at most `APPROVALS_DELEGATION_MAX_LEAD_DAYS` (90) days from now
+    (422); not twice to the same person for overlapping periods (409); all your delegations
+    in force or planned cover at most `APPROVALS_DELEGATION_MAX_COVERAGE_DAYS` (90) days
+    together (409)."""
+    return DelegationOut.model_validate(await delegations.create(session, principal, data, bounds))
 
 
 @router.get(
@@ -57,13 +83,19 @@ async def list_delegations(
     page: PageDep,
     direction: Annotated[
         Direction | None,
-        Query(description="`given` (you delegate) or `received` (you stand in); both if left out"),
+        Query(
+            description="`given` (you delegate), `received` (you stand in), or `managed` (those "
+            "of people in the districts you manage; every one for the central team); given and "
+            "received if left out"
+        ),
     ] = None,
     include_revoked: Annotated[bool, Query(description="Also list revoked delegations")] = False,
 ) -> Page[DelegationOut]:
-    """Your delegations, given and received, the latest period first (past ones included)."""
+    """Your delegations, given and received (or those you manage), the latest period first
+    (past ones included)."""
+    scope = await scope_of(session, principal)
     items, last = await delegations.list_mine(
-        session, principal, page, direction=direction, include_revoked=include_revoked
+        session, scope, page, direction=direction, include_revoked=include_revoked
     )
     return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
@@ -76,8 +108,10 @@ async def list_delegations(
 async def get_delegation(
     delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> DelegationOut:
-    """One delegation you gave or received; 404 for anyone else's."""
-    return DelegationOut.model_validate(await delegations.get(session, principal, delegation_id))
+    """One delegation you gave, received or manage (a manager of a district in its grants, or
+    the central team); 404 for anyone else's."""
+    scope = await scope_of(session, principal)
+    return DelegationOut.model_validate(await delegations.get(session, scope, delegation_id))
 
 
 @router.delete(
@@ -89,8 +123,10 @@ async def get_delegation(
 async def revoke_delegation(
     delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    """Revoke a delegation you gave: your delegate decides for you no more, from now on.
+    """Revoke a delegation you gave, or one you manage (a manager of a district in its grants,
+    or the central team): the delegate decides for the delegator no more, from now on.
     Decisions already made through it stand. Revoking it again changes nothing. The delegate
     cannot revoke it (403); anyone else's is 404."""
-    await delegations.revoke(session, principal, delegation_id)
+    scope = await scope_of(session, principal)
+    await delegations.revoke(session, scope, delegation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -63,6 +63,10 @@ class DelegationOut(BaseModel):
     reason: str | None
     created_at: datetime
     revoked_at: datetime | None
+    revoked_by: str | None = Field(
+        description="The delegator, or the manager who revoked it (the delegator too when a "
+        "role they lost left nothing to delegate)"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

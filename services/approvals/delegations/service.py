@@ -3,36 +3,60 @@
 Approvals learns who holds which role only from the principal of each call, so a delegation
 keeps the delegator's grants as they were when they delegated (``{district: [roles]}``): the
 delegate may decide the steps those grants cover, recorded as ``via="delegation"`` with
-``acting_for`` the delegator (``requests.eligibility`` asks ``active_delegations_to``). A
-delegation does not follow a later change of the delegator's roles; they revoke it and
-delegate again.
+``acting_for`` the delegator (``requests.eligibility`` asks ``active_delegations_to``).
 
-A period is half-open, ``[starts_at, ends_at)``, at most 90 days, and must not be over already.
-The same delegator may not hand the same delegate two periods that overlap (409): one is
-enough, and revoking one must not leave another silently in force. Delegations to different
-people may overlap (a deputy for brand, another for legal, or simply two deputies).
+A delegation follows its delegator's roles down, never up: whenever the delegator calls
+approvals again (deciding, listing their pending approvals, managing delegations),
+``narrow_to_current`` cuts each of their delegations in force or planned down to the grants
+they hold now, and revokes one left with none. A delegator who lost a role and never calls
+again is not seen by approvals; for them a manager of their district (or the central team)
+lists and revokes the delegation. A delegate never decides a request written by the delegator
+(nor by themselves): see ``requests``.
 
-Only the delegator revokes. The delegate sees the delegation in their list, so revoking it is
-refused to them (403); anyone else gets 404, as for any object they may not see.
+Bounds (settings ``APPROVALS_DELEGATION_MAX_LEAD_DAYS`` and ``_MAX_COVERAGE_DAYS``, 90 and 90
+by default): a period is half-open, ``[starts_at, ends_at)``, at most 90 days, must not be
+over already, and must start within the lead from now. All of one delegator's delegations in
+force or planned (not revoked, not ended; to anyone; overlapping periods counted once, whole
+periods counted, their past part too) may cover at most the coverage: back-to-back or
+staggered periods cannot make a standing transfer of authority out of "out of office", which
+belongs to the identity provider. The same delegator may not hand the same delegate two
+periods that overlap (409): one is enough, and revoking one must not leave another silently in
+force. Delegations to different people may overlap (a deputy for brand, another for legal).
+
+Who sees and revokes: the delegator and the delegate see it; a manager of a district in its
+grants (or above it) and the central team see it too (``direction=managed`` lists those) and
+may revoke it, as may the delegator. The delegate may not revoke it (403); anyone else gets
+404, as for any object they may not see.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, false, func, or_, select, text, true, tuple_
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.pagination import PageRequest, cursor_key
 from chassis.principal import Principal
+from services.approvals.access import Scope, is_central
 from services.approvals.delegations.schemas import DelegationCreate, DelegationOut
-from services.approvals.models import Delegation
+from services.approvals.models import Delegation, districts
 
-Direction = Literal["given", "received"]
+Direction = Literal["given", "received", "managed"]
+
+
+@dataclass(frozen=True)
+class DelegationBounds:
+    """How far ahead a delegation may start, and how much one delegator may delegate."""
+
+    max_lead: timedelta
+    max_coverage: timedelta
 
 
 class DelegationNotFound(NotFound):
@@ -62,7 +86,31 @@ class OverlappingDelegation(Conflict):
 
 class NotYourDelegation(Forbidden):
     type_slug = "not-the-delegator"
-    title = "Only the delegator may revoke a delegation"
+    title = "Only the delegator or a manager of their district may revoke a delegation"
+
+
+class StartsTooLate(Unprocessable):
+    type_slug = "delegation-starts-too-late"
+    title = "The delegation starts too far ahead"
+
+
+class CoverageExceeded(Conflict):
+    type_slug = "delegation-coverage-exceeded"
+    title = "Your delegations would cover too long a time"
+
+
+def covered(periods: list[tuple[datetime, datetime]]) -> timedelta:
+    """The time the periods cover together, overlapping parts counted once."""
+    total = timedelta(0)
+    end: datetime | None = None
+    for starts_at, ends_at in sorted(periods):
+        if end is None or starts_at > end:
+            total += ends_at - starts_at
+            end = ends_at
+        elif ends_at > end:
+            total += ends_at - end
+            end = ends_at
+    return total
 
 
 async def active_delegations_to(
@@ -85,21 +133,33 @@ async def active_delegations_to(
 
 class DelegationService:
     async def create(
-        self, session: AsyncSession, principal: Principal, data: DelegationCreate
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        data: DelegationCreate,
+        bounds: DelegationBounds,
     ) -> Delegation:
         if data.delegate == principal.sub:
             raise SelfDelegation("Name someone else as your delegate.")
-        if data.ends_at <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if data.ends_at <= now:
             raise PeriodOver("`ends_at` is in the past; a delegation must still be to come.")
+        if data.starts_at > now + bounds.max_lead:
+            raise StartsTooLate(
+                f"A delegation starts within {bounds.max_lead.days} days from now; delegate "
+                "closer to the time.",
+                max_lead_days=bounds.max_lead.days,
+            )
         grants = {d: sorted(roles) for d, roles in sorted(principal.grants.items()) if roles}
         if not grants:
             raise NothingToDelegate("You hold no role on any district, so nothing to delegate.")
-        # Serialises creations for one (delegator, delegate) pair, so two concurrent requests
-        # cannot both pass the overlap check below.
+        # Serialises creations of one delegator, so two concurrent requests cannot both pass
+        # the overlap and coverage checks below.
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": "approvals.delegation:" + json.dumps([principal.sub, data.delegate])},
+            {"key": "approvals.delegation:" + json.dumps([principal.sub])},
         )
+        await self.narrow_to_current(session, principal)
         clash = await session.scalar(
             select(Delegation.id)
             .where(
@@ -116,6 +176,23 @@ class DelegationService:
                 f"Delegation {clash} to {data.delegate} overlaps this period; revoke it or "
                 "choose another period.",
                 delegation_id=str(clash),
+            )
+        in_force = (
+            await session.execute(
+                select(Delegation.starts_at, Delegation.ends_at).where(
+                    Delegation.delegator == principal.sub,
+                    Delegation.revoked_at.is_(None),
+                    Delegation.ends_at > now,
+                )
+            )
+        ).all()
+        total = covered([(a, b) for a, b in in_force] + [(data.starts_at, data.ends_at)])
+        if total > bounds.max_coverage:
+            raise CoverageExceeded(
+                f"With this one your delegations in force or planned would cover "
+                f"{total / timedelta(days=1):.1f} days; at most {bounds.max_coverage.days} "
+                "days in all. A longer absence is a change of roles.",
+                max_coverage_days=bounds.max_coverage.days,
             )
         delegation = Delegation(
             id=uuid.uuid4(),
@@ -134,19 +211,22 @@ class DelegationService:
     async def list_mine(
         self,
         session: AsyncSession,
-        principal: Principal,
+        scope: Scope,
         page: PageRequest,
         *,
         direction: Direction | None = None,
         include_revoked: bool = False,
     ) -> tuple[list[DelegationOut], list[Any] | None]:
-        """The delegations the caller gave or received (or one of the two), latest period
-        first; and the cursor of the next page."""
-        me = principal.sub
+        """The delegations the caller gave or received (or one of the two), or those they
+        manage (``managed``), latest period first; and the cursor of the next page."""
+        me = scope.principal.sub
+        await self.narrow_to_current(session, scope.principal)
         if direction == "given":
             query = select(Delegation).where(Delegation.delegator == me)
         elif direction == "received":
             query = select(Delegation).where(Delegation.delegate == me)
+        elif direction == "managed":
+            query = select(Delegation).where(await self._managed_by(session, scope))
         else:
             query = select(Delegation).where(
                 or_(Delegation.delegator == me, Delegation.delegate == me)
@@ -169,27 +249,113 @@ class DelegationService:
         return items, [last.starts_at.isoformat(), str(last.id)]
 
     async def get(
-        self, session: AsyncSession, principal: Principal, delegation_id: uuid.UUID
+        self, session: AsyncSession, scope: Scope, delegation_id: uuid.UUID
     ) -> Delegation:
-        """A delegation the caller gave or received; 404 for anyone else's."""
+        """A delegation the caller gave, received or manages; 404 for anyone else's."""
         delegation = await session.get(Delegation, delegation_id)
-        if delegation is None or principal.sub not in (delegation.delegator, delegation.delegate):
+        if delegation is None or not (
+            scope.principal.sub in (delegation.delegator, delegation.delegate)
+            or await self._manages(session, scope, delegation)
+        ):
             raise DelegationNotFound(f"No delegation {delegation_id}.")
         return delegation
 
-    async def revoke(
-        self, session: AsyncSession, principal: Principal, delegation_id: uuid.UUID
-    ) -> None:
+    async def revoke(self, session: AsyncSession, scope: Scope, delegation_id: uuid.UUID) -> None:
         """End the delegation now; revoking it again changes nothing. Decisions already made
-        through it stand."""
+        through it stand. The delegator, or a manager of their district (the central team)."""
+        me = scope.principal.sub
         delegation = await session.get(Delegation, delegation_id, with_for_update=True)
-        if delegation is None or principal.sub not in (delegation.delegator, delegation.delegate):
+        if delegation is None:
             raise DelegationNotFound(f"No delegation {delegation_id}.")
-        if delegation.delegator != principal.sub:
-            raise NotYourDelegation(f"Only {delegation.delegator} may revoke this delegation.")
+        manages = await self._manages(session, scope, delegation)
+        if not (manages or me in (delegation.delegator, delegation.delegate)):
+            raise DelegationNotFound(f"No delegation {delegation_id}.")
+        if delegation.delegator != me and not manages:
+            raise NotYourDelegation(
+                f"Only {delegation.delegator} or a manager of their district may revoke this "
+                "delegation."
+            )
         if delegation.revoked_at is None:
             delegation.revoked_at = func.now()
+            delegation.revoked_by = me
             await session.flush()
+
+    async def narrow_to_current(self, session: AsyncSession, principal: Principal) -> None:
+        """Cut the caller's delegations in force or planned down to the grants they hold now
+        (a role they lost is no longer delegated); revoke those left with nothing. Most calls
+        change nothing and lock nothing; a row to change is locked, in id order, and checked
+        again."""
+
+        def kept(grants: dict[str, list[str]]) -> dict[str, list[str]]:
+            narrowed = {
+                district: sorted(set(roles) & principal.roles_on(district))
+                for district, roles in grants.items()
+            }
+            return {district: roles for district, roles in narrowed.items() if roles}
+
+        current = (
+            select(Delegation)
+            .where(
+                Delegation.delegator == principal.sub,
+                Delegation.revoked_at.is_(None),
+                Delegation.ends_at > func.now(),
+            )
+            .order_by(Delegation.id)
+        )
+        stale = [d.id for d in await session.scalars(current) if kept(d.grants) != d.grants]
+        if not stale:
+            return
+        rows = await session.scalars(
+            current.where(Delegation.id.in_(stale))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        for delegation in rows:
+            grants = kept(delegation.grants)
+            if grants:
+                delegation.grants = grants
+            else:
+                delegation.revoked_at = func.now()
+                delegation.revoked_by = principal.sub
+        await session.flush()
+
+    async def _manages(self, session: AsyncSession, scope: Scope, delegation: Delegation) -> bool:
+        if is_central(scope):
+            return True
+        if not scope.manage_paths or not delegation.grants:
+            return False
+        found = await session.scalar(
+            select(districts.c.id)
+            .where(
+                districts.c.id.in_(list(delegation.grants)),
+                text("districts.path <@ CAST(:manage_paths AS ltree[])").bindparams(
+                    manage_paths=list(scope.manage_paths)
+                ),
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    async def _managed_by(self, session: AsyncSession, scope: Scope) -> ColumnElement[bool]:
+        """SQL: the delegations whose grants name a district the caller manages (at it or
+        below it); all of them for the central team."""
+        if is_central(scope):
+            return true()
+        if not scope.manage_paths:
+            return false()
+        ids = list(
+            await session.scalars(
+                select(districts.c.id).where(
+                    text("districts.path <@ CAST(:manage_paths AS ltree[])").bindparams(
+                        manage_paths=list(scope.manage_paths)
+                    )
+                )
+            )
+        )
+        if not ids:
+            return false()
+        managed: ColumnElement[bool] = Delegation.grants.has_any(array(ids))
+        return managed
 
 
 delegations = DelegationService()

@@ -2,7 +2,8 @@
 
 Policies are read by whoever reaches their district (it, above it or below it: a district
 sees what it inherits); written and retired by a manager of the district, company-wide ones by
-the central team. The roster is read by the district's readers and kept by its managers.
+the central team. The roster is read by the district's readers and kept by its managers, or
+by managers at the level of a policy above that relies on it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.approvals.policies.service import (
     InvalidPolicy,
     PolicyNotFound,
     PolicyVersionNotFound,
+    RosterHeldAbove,
     StepRedefined,
     UnknownDistrict,
     UnknownRole,
@@ -194,7 +196,7 @@ async def retire_policy(policy_id: uuid.UUID, session: SessionDep, principal: Pr
 @router.put(
     "/rosters/{district_id}/{role}",
     response_model=RosterOut,
-    responses=problem_responses(DistrictNotFound, Forbidden, UnknownRole),
+    responses=problem_responses(DistrictNotFound, Forbidden, RosterHeldAbove, UnknownRole),
 )
 async def put_roster(
     district_id: DistrictPath,
@@ -205,7 +207,9 @@ async def put_roster(
 ) -> RosterOut:
     """Replace who holds an approver role on a district: a step of quorum `all` resolved
     there needs every one of them (requests already open keep their count). Needs a manager
-    on the district or above it."""
+    on the district or above it; when a policy defined above the district (or company-wide)
+    has a step of this role with quorum `all` that can resolve there, a manager at that
+    policy's level (the central team for a company-wide one), as for the policy itself."""
     scope = await scope_of(session, principal)
     return await rosters.put(session, scope, district_id, role, data.people)
 

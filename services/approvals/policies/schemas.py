@@ -3,7 +3,12 @@
 A policy is an ordered list of steps that it adds to what the districts above it require.
 A step names the approver role, where that role is resolved, a quorum, an optional deadline
 with a reminder and an escalation target, and an optional condition that adds the step only
-when the subject matches it.
+when the subject matches it, and whether it accepts outside reviewers.
+
+Outside review is the step's to allow: a step without ``outside_review`` takes no outside
+reviewer at all. With it, one of the step's eligible approvers (never the author, nor a
+delegate of the author) may invite an agency or outside counsel; their answers are advice
+shown to the approvers unless ``counts_towards_quorum`` makes them decisions of the step.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ SUBJECT_KINDS = ("post", "account_request")
 ResolveAt = Literal["subject", "policy", "parent", "root"]
 StepKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 SubjectKind = Literal["post", "account_request"]
+# What a planned step does with outside reviewers (see ``OutsideReview``).
+OutsideReviewMode = Literal["none", "advisory", "counted"]
 
 
 class Quorum(BaseModel):
@@ -62,6 +69,21 @@ class Condition(BaseModel):
     )
 
 
+class OutsideReview(BaseModel):
+    """The step accepts outside reviewers, invited by one of its eligible approvers through a
+    single-use link. Their answers are advisory (shown to the approvers, never a decision)
+    unless `counts_towards_quorum`: then each answer is a decision of the step, an approval
+    counts towards its quorum and a rejection closes the request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    counts_towards_quorum: bool = False
+
+    @property
+    def mode(self) -> OutsideReviewMode:
+        return "counted" if self.counts_towards_quorum else "advisory"
+
+
 class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +96,12 @@ class StepSpec(BaseModel):
     remind_before_hours: int | None = Field(default=None, ge=1, le=24 * 30)
     escalate_to: Escalation | None = None
     when: Condition | None = None
+    outside_review: OutsideReview | None = Field(
+        default=None,
+        description="Left out: the step takes no outside reviewer. `{}`: it takes them, and "
+        'their answers are advisory; `{"counts_towards_quorum": true}`: their answers are '
+        "decisions of the step",
+    )
 
 
 class SubjectFacts(BaseModel):
@@ -101,6 +129,11 @@ class PlannedStep(BaseModel):
     reasons: list[str] = Field(description="Why the step is there")
     policy_id: uuid.UUID | None
     policy_district_id: str | None
+    outside_review: OutsideReviewMode = Field(
+        default="none",
+        description="none: no outside reviewer; advisory: their answers are shown to the "
+        "approvers; counted: their answers are decisions of the step",
+    )
 
 
 class PolicyUse(BaseModel):

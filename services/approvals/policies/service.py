@@ -27,11 +27,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.errors import NotFound, Unprocessable
+from chassis.errors import Forbidden, NotFound, Unprocessable
 from chassis.pagination import PageRequest, cursor_key
 from services.approvals.access import (
     Scope,
     district_path,
+    is_central,
     load_scoped,
     path_of,
     reaches,
@@ -43,6 +44,7 @@ from services.approvals.policies import matching, repository
 from services.approvals.policies.repository import ChainEntry
 from services.approvals.policies.schemas import (
     APPROVER_ROLES,
+    SUBJECT_KINDS,
     Condition,
     EffectivePolicy,
     EffectiveStep,
@@ -94,6 +96,11 @@ class UnknownRole(Unprocessable):
 class UnknownDistrict(Unprocessable):
     type_slug = "unknown-district"
     title = "Unknown district"
+
+
+class RosterHeldAbove(Forbidden):
+    type_slug = "roster-kept-where-policy-is-defined"
+    title = "A policy above relies on this roster: it is kept at that policy's level"
 
 
 DEFAULT_STEP_KEY = "district-manager"
@@ -328,6 +335,9 @@ async def plan_for(session: AsyncSession, district_id: str, facts: SubjectFacts)
                     reasons=reasons,
                     policy_id=entry.policy_id,
                     policy_district_id=entry.district_id,
+                    outside_review="none"
+                    if spec.outside_review is None
+                    else spec.outside_review.mode,
                 )
             )
     if not steps:
@@ -533,7 +543,14 @@ class PolicyService:
 
 
 class RosterService:
-    """Who holds an approver role on a district: what a quorum of "all" counts."""
+    """Who holds an approver role on a district: what a quorum of "all" counts.
+
+    A roster is kept by a manager of its district, unless a policy defined above the district
+    relies on it (a step of that role with quorum "all" that can resolve there): then it is
+    kept by a manager at that policy's level (the central team for a company-wide policy), as
+    the policy itself is. Otherwise a child's manager could shrink the roster and so lower
+    the quorum their parent asked of them. The steps' conditions are not looked at: a step
+    that may apply is relied on."""
 
     async def get(
         self, session: AsyncSession, scope: Scope, district_id: str, role: str
@@ -552,9 +569,43 @@ class RosterService:
         path = await district_path(session, scope, district_id)
         require_manage(scope, path, "Keeping the approver roster")
         _check_roster_role(role)
+        for entry in await _relying_above(session, path, role):
+            where = entry.path
+            if not (is_central(scope) if where is None else scope.can_manage(where)):
+                raise RosterHeldAbove(
+                    f"{_owner(entry).capitalize()} (v{entry.version}) counts every {role} of "
+                    f"{district_id!r} for a step with quorum 'all': this roster is kept by "
+                    + (
+                        "the central team."
+                        if where is None
+                        else f"a manager of {entry.district_id!r} or above it."
+                    ),
+                    policy_id=str(entry.policy_id),
+                    policy_district_id=entry.district_id,
+                )
         await repository.replace_roster(session, district_id, role, list(dict.fromkeys(people)))
         await session.flush()
         return await self.get(session, scope, district_id, role)
+
+
+async def _relying_above(session: AsyncSession, path: str, role: str) -> list[ChainEntry]:
+    """The live policies, defined above the district at `path` (or company-wide), with a step
+    of `role` and quorum "all" that can resolve at that district, for any subject kind."""
+    top_level = "." not in path
+    found: list[ChainEntry] = []
+    for kind in SUBJECT_KINDS:
+        for entry in await repository.live_policies(session, kind, path):
+            if entry.path is not None and (entry.path == path or not _within(path, entry.path)):
+                continue  # its own policy (or one not above it): its own managers keep both
+            for spec in entry.steps:
+                if spec.role != role or spec.quorum.mode != "all":
+                    continue
+                # From above, "subject" and "parent" land on the district for subjects in it
+                # or below it; "policy" and "root" only on the top district, company-wide.
+                if spec.resolve_at in ("subject", "parent") or (entry.path is None and top_level):
+                    found.append(entry)
+                    break
+    return found
 
 
 def _check_roster_role(role: str) -> None:

@@ -21,6 +21,7 @@ from chassis.principal import PrincipalDep
 from services.approvals.access import DistrictNotFound, district_path, scope_of, tree
 from services.approvals.models import ApprovalRequest
 from services.approvals.requests.schemas import (
+    AdvisoryAnswerOut,
     DecisionCreate,
     DecisionOut,
     DecisionResult,
@@ -55,6 +56,7 @@ IdempotencyKey = Annotated[
 async def _out(session: SessionDep, request: ApprovalRequest) -> RequestOut:
     steps = await requests.steps(session, request.id)
     decisions = await requests.decisions(session, request.id)
+    advice = await requests.advisory_answers(session, request.id)
     return RequestOut.model_validate(
         {
             **RequestSummary.model_validate(request).model_dump(),
@@ -62,6 +64,7 @@ async def _out(session: SessionDep, request: ApprovalRequest) -> RequestOut:
             "policy_versions": request.policy_versions,
             "steps": [StepOut.model_validate(s) for s in steps],
             "decisions": [DecisionOut.model_validate(d) for d in decisions],
+            "advisory_answers": [AdvisoryAnswerOut.model_validate(a) for a in advice],
         }
     )
 

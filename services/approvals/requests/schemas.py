@@ -26,6 +26,26 @@ class StepOut(BaseModel):
     escalated_at: datetime | None
     escalate_to_role: str | None
     escalate_to_district_id: str | None
+    outside_review: str = Field(
+        description="none: takes no outside reviewer; advisory: their answers are advice "
+        "(`advisory_answers`); counted: their answers are decisions of the step"
+    )
+
+
+class AdvisoryAnswerOut(BaseModel):
+    """An outside reviewer's answer on an advisory step: shown to the approvers, never a
+    decision."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    invite_id: uuid.UUID = Field(validation_alias="id")
+    position: int
+    reviewer_name: str
+    reviewer_email: str
+    invited_by: str = Field(validation_alias="created_by")
+    outcome: str
+    comment: str | None
+    answered_at: datetime = Field(validation_alias="used_at")
 
 
 class DecisionOut(BaseModel):
@@ -63,6 +83,10 @@ class RequestOut(RequestSummary):
     policy_versions: list[dict[str, Any]]
     steps: list[StepOut]
     decisions: list[DecisionOut]
+    advisory_answers: list[AdvisoryAnswerOut] = Field(
+        description="Outside reviewers' answers on advisory steps, oldest first: advice for "
+        "the approvers, not decisions"
+    )
 
 
 class DecisionCreate(BaseModel):

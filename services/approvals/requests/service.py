@@ -17,8 +17,10 @@ idempotency key returns the first one and changes nothing.
 
 Who may decide (``eligibility``): the step's role held on the step's district or above it; a
 delegate standing in for someone who held it when they delegated; after escalation, the
-escalation target's role too; an outside reviewer through a single-use link (``reviews``).
-The author of the content never decides on it, not even through a delegation.
+escalation target's role too; an outside reviewer through a single-use link (``reviews``),
+only on a step whose policy says outside answers count (``outside_review == "counted"``).
+The author of the content never decides on it, not even through a delegation: a delegation
+from the author is never the way a delegate decides their request, nor lists it as pending.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, or_, select, text, tuple_, update
+from sqlalchemy import Select, and_, exists, false, or_, select, text, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,12 +38,13 @@ from chassis.districts import scope_of as scope_over
 from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.principal import Principal
 from services.approvals.access import Scope, can_read, load_scoped, path_of
-from services.approvals.delegations.service import active_delegations_to
+from services.approvals.delegations.service import active_delegations_to, delegations
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
     RequestHistory,
     RequestStep,
+    ReviewInvite,
     districts,
     messaging,
 )
@@ -80,6 +83,11 @@ class AlreadyDecided(Conflict):
 class NotEligible(Forbidden):
     type_slug = "not-an-eligible-approver"
     title = "You may not decide this step"
+
+
+class NoOutsideDecisions(Conflict):
+    type_slug = "step-takes-no-outside-decisions"
+    title = "Outside reviewers' answers are not decisions of this step"
 
 
 class SelfApproval(Forbidden):
@@ -124,6 +132,7 @@ def _step_data(step: RequestStep) -> dict[str, Any]:
         "quorum": {"mode": step.quorum_mode, "count": step.quorum_count},
         "due_at": step.due_at.isoformat() if step.due_at else None,
         "reasons": step.reasons,
+        "outside_review": step.outside_review,
     }
 
 
@@ -149,6 +158,28 @@ class RequestService:
     async def decisions(self, session: AsyncSession, request_id: uuid.UUID) -> list[Decision]:
         rows = await session.scalars(
             select(Decision).where(Decision.request_id == request_id).order_by(Decision.id)
+        )
+        return list(rows)
+
+    async def advisory_answers(
+        self, session: AsyncSession, request_id: uuid.UUID
+    ) -> list[ReviewInvite]:
+        """The answers given on the request's advisory steps, oldest first."""
+        rows = await session.scalars(
+            select(ReviewInvite)
+            .join(
+                RequestStep,
+                and_(
+                    RequestStep.request_id == ReviewInvite.request_id,
+                    RequestStep.position == ReviewInvite.position,
+                ),
+            )
+            .where(
+                ReviewInvite.request_id == request_id,
+                ReviewInvite.outcome.is_not(None),
+                RequestStep.outside_review == "advisory",
+            )
+            .order_by(ReviewInvite.used_at, ReviewInvite.id)
         )
         return list(rows)
 
@@ -220,6 +251,7 @@ class RequestService:
                 escalate_to_role=planned.escalate_to_role,
                 escalate_to_district_id=planned.escalate_to_district_id,
                 reasons=planned.reasons,
+                outside_review=planned.outside_review,
                 request_author=request.author,
                 request_opened_at=request.opened_at,
                 status="waiting",
@@ -325,6 +357,8 @@ class RequestService:
     ) -> tuple[Decision, bool]:
         """A caller's decision on the request's active step (or the step at `position`), and
         whether it is new (False: the same idempotency key again, nothing changed)."""
+        # Seen again: what the caller delegated follows the roles they hold now.
+        await delegations.narrow_to_current(session, principal)
         request = await session.scalar(
             select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
         )
@@ -343,7 +377,7 @@ class RequestService:
             if earlier is not None:
                 return earlier, False  # the same decision again: nothing changes
         step = await self._active_step(session, request, position)
-        decider = await self.eligibility(session, principal, scope, step)
+        decider = await self.eligibility(session, principal, scope, step, author=request.author)
         if decider is None:
             if not readable:
                 raise RequestNotFound(f"No approval request {request_id}.")
@@ -352,8 +386,7 @@ class RequestService:
                 role=step.role,
                 district_id=step.district_id,
             )
-        if request.author in (principal.sub, decider.acting_for):
-            raise SelfApproval("The author of the content cannot decide on it.")
+        self.refuse_author(request, decider)
         decision = await self.record_decision(
             session, request, step.position, decider, outcome, comment, idempotency_key
         )
@@ -373,10 +406,25 @@ class RequestService:
             )
         return step
 
+    @staticmethod
+    def refuse_author(request: ApprovalRequest, decider: Decider) -> None:
+        """Nobody decides their own work: not the author, nor anyone standing in for them."""
+        if request.author in (decider.person, decider.acting_for):
+            raise SelfApproval("The author of the content cannot decide on it.")
+
     async def eligibility(
-        self, session: AsyncSession, principal: Principal, scope: Scope, step: RequestStep
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        scope: Scope,
+        step: RequestStep,
+        *,
+        author: str | None = None,
     ) -> Decider | None:
-        """How the caller may decide the step, or None."""
+        """How the caller may decide the step, or None. A delegation from `author` is the
+        last resort: the caller may hold another way in (their own role, someone else's
+        delegation), and only when it is the only one does the answer name the author, so
+        that ``refuse_author`` says why."""
         step_path = await path_of(session, step.district_id)
         escalation_path = (
             await path_of(session, step.escalate_to_district_id)
@@ -396,6 +444,7 @@ class RequestService:
         via = allowed(scope)
         if via is not None:
             return Decider(principal.sub, via)
+        through_author: Decider | None = None
         for delegation in await active_delegations_to(session, principal.sub, datetime.now(UTC)):
             delegator = Principal(
                 sub=delegation.delegator,
@@ -403,8 +452,11 @@ class RequestService:
                 exp=principal.exp,
             )
             if allowed(await scope_over(session, delegator, districts)) is not None:
-                return Decider(principal.sub, "delegation", acting_for=delegation.delegator)
-        return None
+                found = Decider(principal.sub, "delegation", acting_for=delegation.delegator)
+                if delegation.delegator != author:
+                    return found
+                through_author = through_author or found
+        return through_author
 
     async def record_decision(
         self,
@@ -423,6 +475,12 @@ class RequestService:
         )
         await session.refresh(request)
         step = await self._active_step(session, request, position)
+        if decider.via == "external" and step.outside_review != "counted":
+            # The policy step decides what an outside answer is; anywhere else it is advice.
+            raise NoOutsideDecisions(
+                f"Step {step.position} counts no outside answers ({step.outside_review}).",
+                outside_review=step.outside_review,
+            )
         decision = Decision(
             request_id=request.id,
             position=step.position,
@@ -501,18 +559,20 @@ class RequestService:
     ) -> Select[RequestStep]:
         """Active steps the caller may decide (by their grants, an escalation or a delegation)
         on requests they did not write and have not decided yet."""
-        scopes = [scope]
+        # Each scope with the author it may not decide for: a delegate never decides the
+        # delegator's own content.
+        scopes: list[tuple[Scope, str | None]] = [(scope, None)]
         for delegation in await active_delegations_to(session, principal.sub, datetime.now(UTC)):
             delegator = Principal(
                 sub=delegation.delegator,
                 grants={d: frozenset(r) for d, r in delegation.grants.items()},
                 exp=principal.exp,
             )
-            scopes.append(await scope_over(session, delegator, districts))
+            scopes.append((await scope_over(session, delegator, districts), delegation.delegator))
         # The districts under each role's grants, as ids: the partial indexes on active steps
         # (role, district) then find the candidates without reading the tree per row.
         conditions = []
-        for candidate in scopes:
+        for candidate, not_by in scopes:
             for role, paths in candidate.role_paths.items():
                 ids = list(
                     await session.scalars(
@@ -521,12 +581,16 @@ class RequestService:
                         )
                     )
                 )
-                conditions.append(and_(RequestStep.role == role, RequestStep.district_id.in_(ids)))
+                not_theirs = true() if not_by is None else RequestStep.request_author != not_by
+                conditions.append(
+                    and_(RequestStep.role == role, RequestStep.district_id.in_(ids), not_theirs)
+                )
                 conditions.append(
                     and_(
                         RequestStep.escalated_at.is_not(None),
                         RequestStep.escalate_to_role == role,
                         RequestStep.escalate_to_district_id.in_(ids),
+                        not_theirs,
                     )
                 )
         mine = or_(*conditions) if conditions else false()
@@ -550,6 +614,7 @@ class RequestService:
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[tuple[RequestStep, ApprovalRequest]]:
+        await delegations.narrow_to_current(session, principal)
         query = await self.pending_query(session, principal, scope)
         if after is not None:
             query = query.where(

@@ -16,8 +16,10 @@ from chassis.principal import PrincipalDep
 from services.approvals.access import scope_of
 from services.approvals.requests.service import (
     AlreadyDecided,
+    NoOutsideDecisions,
     RequestClosed,
     RequestNotFound,
+    SelfApproval,
     StepNotActive,
 )
 from services.approvals.reviews.schemas import (
@@ -31,7 +33,9 @@ from services.approvals.reviews.schemas import (
 from services.approvals.reviews.service import (
     InviteExists,
     InviteNotFound,
+    NoOutsideReview,
     NotAManager,
+    NotAnApprover,
     ReviewGone,
     ReviewNotFound,
     StepNotFound,
@@ -56,9 +60,11 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
     responses=problem_responses(
         RequestNotFound,
         StepNotFound,
-        NotAManager,
+        NotAnApprover,
+        SelfApproval,
         RequestClosed,
         StepNotActive,
+        NoOutsideReview,
         InviteExists,
         TooManyInvites,
     ),
@@ -70,11 +76,15 @@ async def invite_reviewer(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> InviteCreated:
-    """Invite an outside reviewer (an agency, outside counsel) to decide the step being
-    decided, without an account. The token and the link's path are in this response only:
-    send them to the reviewer. The link works once, until `expires_in_hours` (default 72);
-    the answer counts as the decision of `external:<reviewer_email>`. Needs a manager role on
-    the request's district or above it; the step must be active (409)."""
+    """Invite an outside reviewer (an agency, outside counsel) to the step being decided,
+    without an account. The token and the link's path are in this response only: send them
+    to the reviewer. The link works once, until `expires_in_hours` (default 72).
+
+    The step must be active and its policy step must accept outside reviewers (else 409).
+    Where the policy step counts outside answers, the answer is the decision of
+    `external:<reviewer_email>`; otherwise it is advice shown to the approvers on the request
+    (`advisory_answers`). Only someone who may decide the step invites (403), and never the
+    request's author, also not as someone's delegate nor through one (403 self-approval)."""
     scope = await scope_of(session, principal)
     return await reviews.invite(session, scope, request_id, position, data)
 
@@ -111,7 +121,7 @@ async def revoke_invite(
 ) -> Response:
     """Withdraw a reviewer's link: it answers 410 from now on. An answer already given
     stands; revoking again changes nothing. Needs a manager role on the request's district or
-    above it."""
+    above it, or to have sent the invite."""
     scope = await scope_of(session, principal)
     await reviews.revoke(session, scope, request_id, invite_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -135,15 +145,22 @@ async def view_review(token: Token, session: SessionDep, response: Response) -> 
     status_code=status.HTTP_201_CREATED,
     response_model=ReviewDecisionOut,
     responses=problem_responses(
-        ReviewNotFound, ReviewGone, RequestClosed, StepNotActive, AlreadyDecided
+        ReviewNotFound,
+        ReviewGone,
+        RequestClosed,
+        StepNotActive,
+        AlreadyDecided,
+        NoOutsideReview,
+        NoOutsideDecisions,
     ),
 )
 async def answer_review(
     token: Token, data: ReviewDecisionCreate, session: SessionDep, response: Response
 ) -> ReviewDecisionOut:
-    """The outside reviewer's decision: approve, reject or request changes (the last two
-    with a comment). The link works once: afterwards it answers 410. If the step no longer
-    awaits decisions (already decided, request closed or superseded) the answer is refused
-    with 409 and the link stays unused."""
+    """The outside reviewer's answer: approve, reject or request changes (the last two with
+    a comment). On a step whose policy counts outside answers it is a decision (`counted`
+    true); otherwise it is advice for the approvers and decides nothing. The link works
+    once: afterwards it answers 410. If the step no longer awaits decisions (already decided,
+    request closed or superseded) the answer is refused with 409 and the link stays unused."""
     response.headers.update(PRIVATE_HEADERS)
     return await reviews.answer(session, token, data)

@@ -61,6 +61,8 @@ class InviteOut(BaseModel):
     expires_at: datetime
     used_at: datetime | None
     revoked_at: datetime | None
+    outcome: Outcome | None = Field(description="The reviewer's answer, once given")
+    comment: str | None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -118,3 +120,7 @@ class ReviewDecisionOut(BaseModel):
     comment: str | None
     decided_at: datetime
     request_status: str = Field(description="The request's status after this decision")
+    counted: bool = Field(
+        description="The answer is a decision of the step (its policy counts outside answers);"
+        " false: it is advice shown to the approvers"
+    )

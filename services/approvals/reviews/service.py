@@ -1,21 +1,33 @@
 """Outside reviewers (an agency, outside counsel): invited to one step through a single-use,
 expiring link, without an account.
 
-A manager of the request's district (or above it) invites a reviewer to the active step. The
-link carries ``secrets.token_urlsafe(32)``, shown once; only its sha256 is kept, so a leaked
-database leaks no working link. Through it the reviewer sees what is to be approved and
-answers once: the answer is recorded by ``requests.record_decision`` as the decider
-``external:<email>`` (``via="external"``) and counts towards the step's quorum like any other.
+Outside review is a property of the policy step, copied into the request's plan when it opens
+(``request_steps.outside_review``), so a later policy change never alters a request in
+flight:
+- ``none`` (a step that does not say otherwise): nobody may invite to it (409);
+- ``advisory``: the answer is advice, kept on the invite and shown to the step's approvers on
+  the request (``advisory_answers``) and in its history; it is never a decision, so it meets
+  no quorum and closes nothing, whatever it says;
+- ``counted``: the answer is recorded by ``requests.record_decision`` as the decider
+  ``external:<email>`` (``via="external"``) and counts towards the step's quorum like any
+  other decision.
+
+Who invites: someone eligible to decide that step (``requests.eligibility``: the step's role
+there or above, a delegation, an escalation), never the request's author, nor a delegate
+standing in for the author (403). Otherwise anyone able to reach the step could multiply
+deciders with addresses they control; and the author could approve their own work through
+people they picked. The link carries ``secrets.token_urlsafe(32)``, shown once; only its
+sha256 is kept, so a leaked database leaks no working link.
 
 The link then answers 410 Gone, as does an expired or revoked one; a token never issued is
-404. Answering takes the invite's row lock first (then ``record_decision`` takes the
-request's), so two answers through one link record one decision; nothing else locks in the
-other order. An answer when the step no longer awaits decisions (decided, request closed or
-superseded) is 409 and leaves the link unused.
+404. Answering takes the invite's row lock first (then the request's), so two answers through
+one link record one answer; nothing else locks in the other order. An answer when the step no
+longer awaits decisions (decided, request closed or superseded) is 409 and leaves the link
+unused.
 
-Invites and their revocation are written to the request's history. Anyone who reads the
-request sees its invites (its decisions name the reviewers anyway); only managers invite and
-revoke.
+Invites, their revocation and advisory answers are written to the request's history. Anyone
+who reads the request sees its invites; managers of its district, and whoever sent it, revoke
+an invite.
 """
 
 from __future__ import annotations
@@ -80,7 +92,17 @@ class ReviewGone(Problem):
 
 class NotAManager(Forbidden):
     type_slug = "invite-needs-manager"
-    title = "Only a manager of the request's district invites outside reviewers"
+    title = "Only a manager of the request's district, or the inviter, revokes a link"
+
+
+class NotAnApprover(Forbidden):
+    type_slug = "invite-needs-eligible-approver"
+    title = "Only an approver of the step invites outside reviewers to it"
+
+
+class NoOutsideReview(Conflict):
+    type_slug = "step-takes-no-outside-reviewers"
+    title = "This step takes no outside reviewers"
 
 
 class InviteExists(Conflict):
@@ -120,7 +142,7 @@ class ReviewService:
         position: int,
         data: InviteCreate,
     ) -> InviteCreated:
-        request = await self._managed(session, scope, request_id, "Inviting an outside reviewer")
+        request = await requests.get_visible(session, scope, request_id)
         # The step's row lock: concurrent invites to one step are counted one after another.
         step = await session.get(RequestStep, (request.id, position), with_for_update=True)
         if step is None:
@@ -132,6 +154,22 @@ class ReviewService:
                 f"Step {position} is {step.status}; only the step being decided takes reviewers.",
                 current_position=request.current_position,
             )
+        if step.outside_review == "none":
+            raise NoOutsideReview(
+                f"Step {position} ({step.name!r}) takes no outside reviewers: its policy step "
+                "does not accept them.",
+            )
+        inviter = await requests.eligibility(
+            session, scope.principal, scope, step, author=request.author
+        )
+        if inviter is None:
+            raise NotAnApprover(
+                f"Inviting to step {position} needs the role {step.role} on {step.district_id} "
+                "or above it (or a delegation from someone who holds it).",
+                role=step.role,
+                district_id=step.district_id,
+            )
+        requests.refuse_author(request, inviter)
         pending = list(
             await session.scalars(
                 select(ReviewInvite.reviewer_email).where(
@@ -178,6 +216,9 @@ class ReviewService:
                     "reviewer_name": invite.reviewer_name,
                     "reviewer_email": invite.reviewer_email,
                     "expires_at": invite.expires_at.isoformat(),
+                    "outside_review": step.outside_review,
+                    "via": inviter.via,
+                    "acting_for": inviter.acting_for,
                 },
             )
         )
@@ -223,7 +264,7 @@ class ReviewService:
     ) -> None:
         """The link stops working (410). Revoking again, or a link already used, changes
         nothing: an answer given stands."""
-        request = await self._managed(session, scope, request_id, "Revoking a reviewer's link")
+        request = await requests.get_visible(session, scope, request_id)
         invite = await session.scalar(
             select(ReviewInvite)
             .where(ReviewInvite.id == invite_id, ReviewInvite.request_id == request.id)
@@ -231,6 +272,13 @@ class ReviewService:
         )
         if invite is None:
             raise InviteNotFound(f"No review invite {invite_id} on this request.")
+        path = await path_of(session, request.district_id)
+        manages = path is not None and scope.has_role(path, MANAGER_ROLES)
+        if not (manages or invite.created_by == scope.principal.sub):
+            raise NotAManager(
+                f"Revoking a reviewer's link needs a manager role on {request.district_id} or "
+                "above it, or to have sent it."
+            )
         if invite.revoked_at is not None or invite.used_at is not None:
             return
         invite.revoked_at = func.now()
@@ -247,15 +295,6 @@ class ReviewService:
             )
         )
         await session.flush()
-
-    async def _managed(
-        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID, what: str
-    ) -> ApprovalRequest:
-        request = await requests.get_visible(session, scope, request_id)
-        path = await path_of(session, request.district_id)
-        if path is None or not scope.has_role(path, MANAGER_ROLES):
-            raise NotAManager(f"{what} needs a manager role on {request.district_id} or above.")
-        return request
 
     # The reviewer's side (the token is the credential) -----------------------------------
 
@@ -285,24 +324,81 @@ class ReviewService:
         invite = link.invite
         request = await session.get(ApprovalRequest, invite.request_id)
         assert request is not None
-        decision = await requests.record_decision(
-            session,
-            request,
-            invite.position,
-            Decider(person=f"external:{invite.reviewer_email}", via="external"),
-            data.outcome,
-            data.comment,
-            None,  # single use is the invite's lock and used_at, not a key
-        )
+        step = await session.get(RequestStep, (invite.request_id, invite.position))
+        assert step is not None
+        reviewer = f"external:{invite.reviewer_email}"
+        if step.outside_review == "counted":
+            decision = await requests.record_decision(
+                session,
+                request,
+                invite.position,
+                Decider(person=reviewer, via="external"),
+                data.outcome,
+                data.comment,
+                None,  # single use is the invite's lock and used_at, not a key
+            )
+            await session.flush()
+            await session.refresh(decision)
+            answered_at = decision.decided_at
+        else:
+            answered_at = await self._advise(session, request, step, invite, reviewer, data)
         invite.used_at = link.now
+        invite.outcome = data.outcome
+        invite.comment = data.comment
         await session.flush()
-        await session.refresh(decision)
         return ReviewDecisionOut(
             outcome=data.outcome,
-            comment=decision.comment,
-            decided_at=decision.decided_at,
+            comment=data.comment,
+            decided_at=answered_at,
             request_status=request.status,
+            counted=step.outside_review == "counted",
         )
+
+    async def _advise(
+        self,
+        session: AsyncSession,
+        request: ApprovalRequest,
+        step: RequestStep,
+        invite: ReviewInvite,
+        reviewer: str,
+        data: ReviewDecisionCreate,
+    ) -> datetime:
+        """An advisory answer: written to the history for the approvers, never a decision.
+        Taken under the request's row lock, as decisions are, so it is refused (409) once
+        the step no longer awaits decisions. A step that takes no outside review (an invite
+        older than the rule) takes no answer either."""
+        await session.execute(
+            select(ApprovalRequest.id).where(ApprovalRequest.id == request.id).with_for_update()
+        )
+        await session.refresh(request)
+        await session.refresh(step)
+        if request.status != "open":
+            raise RequestClosed(f"The request is {request.status}.", status=request.status)
+        if step.status != "active":
+            raise StepNotActive(
+                f"Step {step.position} is {step.status}; it no longer awaits answers.",
+                current_position=request.current_position,
+            )
+        if step.outside_review != "advisory":
+            raise NoOutsideReview(f"Step {step.position} ({step.name!r}) takes no outside review.")
+        now: datetime | None = await session.scalar(select(func.now()))
+        assert now is not None
+        session.add(
+            _history(
+                request.id,
+                "advice_given",
+                reviewer,
+                {
+                    "invite_id": str(invite.id),
+                    "position": step.position,
+                    "step": step.key,
+                    "outcome": data.outcome,
+                    **({"comment": data.comment} if data.comment else {}),
+                },
+            )
+        )
+        await session.flush()
+        return now
 
     async def _link(self, session: AsyncSession, token: str, *, lock: bool) -> _Link:
         """The invite behind a working token: 404 if never issued, 410 once used, revoked or
