@@ -287,6 +287,43 @@ async def test_rows_for_districts_the_caller_does_not_manage(inventory: RunningS
     assert await count(inventory, "accounts") == 1
 
 
+async def test_a_caller_without_a_writing_role_is_refused_before_the_file_is_read(
+    inventory: RunningService,
+) -> None:
+    await imported(inventory, csv_body("x,orangefr,,fr,,,,"))
+    viewer = as_user("vera", hq="viewer", fr="contributor")
+    # Not even the content type is looked at: the body is never read.
+    garbage = await inventory.client.post(
+        "/accounts/import",
+        content=b"\x00\xff not a csv",
+        headers={**viewer, "content-type": "application/octet-stream"},
+    )
+    assert garbage.status_code == 403, garbage.text
+    assert garbage.headers["content-type"] == "application/problem+json"
+    assert garbage.json()["type"].endswith("/import-forbidden")
+    for dry_run in (True, False):
+        refused = await post_import(
+            inventory, csv_body("x,orangefr,,fr,,,,"), viewer, dry_run=dry_run
+        )
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/import-forbidden")
+    # Nor does it lock the accounts the file names: with one of them locked by another
+    # transaction, the refusal comes at once instead of waiting for that lock.
+    other = await asyncpg.connect(asyncpg_dsn(inventory.app.state.settings.database_url))
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM accounts WHERE handle_key = 'orangefr' FOR UPDATE")
+            async with asyncio.timeout(5):
+                locked = await post_import(inventory, csv_body("x,orangefr,Renamed,fr,,,,"), viewer)
+    finally:
+        await other.close()
+    assert locked.status_code == 403
+    # A manager of one district still gets the per-row district checks (see above).
+    assert (await post_import(inventory, csv_body("x,orangefr,,fr,,,,"), FR_MANAGER)).json()[
+        "unchanged"
+    ] == 1
+
+
 async def test_the_same_account_twice_in_a_file_is_an_error_on_the_later_line(
     inventory: RunningService,
 ) -> None:

@@ -36,6 +36,7 @@ from services.inventory.transfer.csv_format import (
 from services.inventory.transfer.schemas import ImportProgress, ImportResult
 from services.inventory.transfer.service import (
     ImportConflict,
+    ImportForbidden,
     ImportPlan,
     ImportRejected,
     transfer,
@@ -66,7 +67,13 @@ IMPORT_BODY = {
             "content": {NDJSON: {"schema": {"type": "string"}}},
         },
         **problem_responses(
-            ImportRejected, InvalidCsv, InvalidCsvHeader, ImportTooLarge, NotCsv, ImportConflict
+            ImportForbidden,
+            ImportRejected,
+            InvalidCsv,
+            InvalidCsvHeader,
+            ImportTooLarge,
+            NotCsv,
+            ImportConflict,
         ),
     },
     openapi_extra=IMPORT_BODY,
@@ -81,7 +88,9 @@ async def import_accounts(
     lists separated by "|" or ";"). Rows are matched to existing accounts on platform and
     handle: new ones are registered, changed ones updated, the rest left alone, so the same file
     imported twice changes nothing. If any row is wrong, the 422 lists every error with its
-    line and nothing is written."""
+    line and nothing is written. A caller without a manager role on any district is refused
+    (403) before the file is read."""
+    transfer.require_writer(principal)
     settings: InventorySettings = request.app.state.settings
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type not in csv_format.CSV_MEDIA_TYPES:

@@ -34,10 +34,11 @@ import asyncpg
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.errors import Conflict, Unprocessable
+from chassis.errors import Conflict, Forbidden, Unprocessable
 from chassis.observability import request_id_var
+from chassis.principal import Principal
 from services.inventory import audit
-from services.inventory.access import Scope
+from services.inventory.access import MANAGER_ROLES, Scope
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -63,6 +64,11 @@ T = TypeVar("T")
 class ImportRejected(Unprocessable):
     type_slug = "import-rejected"
     title = "The file has errors; nothing was imported"
+
+
+class ImportForbidden(Forbidden):
+    type_slug = "import-forbidden"
+    title = "Importing accounts needs a manager role"
 
 
 class ImportConflict(Conflict):
@@ -147,6 +153,16 @@ class _Parsed:
 
 
 class TransferService:
+    def require_writer(self, principal: Principal) -> None:
+        """Refuse (403) a caller who holds no role that writes accounts on any district, before
+        the upload is read: reading, checking and locking a file is work that only someone
+        who may import should be able to cause. Which rows they may write is checked per row,
+        against their districts."""
+        if not any(roles & MANAGER_ROLES for roles in principal.grants.values()):
+            raise ImportForbidden(
+                "Importing accounts needs regional_manager or district_manager on a district."
+            )
+
     async def plan(
         self, session: AsyncSession, scope: Scope, upload: IO[bytes], *, max_rows: int, lock: bool
     ) -> ImportPlan:
