@@ -324,6 +324,40 @@ async def test_a_caller_without_a_writing_role_is_refused_before_the_file_is_rea
     ] == 1
 
 
+async def test_an_import_locks_only_accounts_its_importer_may_change(
+    inventory: RunningService,
+) -> None:
+    await imported(inventory, csv_body("x,orangede,,de,,,,", "x,orangefr,,fr,,,,"))
+    other = await asyncpg.connect(asyncpg_dsn(inventory.app.state.settings.database_url))
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM accounts WHERE handle_key = 'orangede' FOR UPDATE")
+            # The German account is locked elsewhere; a French manager's file that names it
+            # does not wait for that lock: the row is refused at once.
+            async with asyncio.timeout(5):
+                refused = await post_import(
+                    inventory, csv_body("x,orangede,Mine now,fr,,,,"), FR_MANAGER
+                )
+            assert refused.status_code == 422, refused.text
+            [error] = refused.json()["errors"]
+            assert "outside yours" in error["message"]
+            async with asyncio.timeout(5):
+                mine = await post_import(
+                    inventory, csv_body("x,orangefr,Orange FR,fr,,,,"), FR_MANAGER
+                )
+            assert mine.json()["updated"] == 1
+            # Its own accounts are locked while it checks and writes: a file naming the locked
+            # account, by someone who may change it, waits for the lock.
+            waiting = asyncio.create_task(
+                post_import(inventory, csv_body("x,orangede,Orange DE,de,,,,"), HQ_ADMIN)
+            )
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+    finally:
+        await other.close()
+    assert (await waiting).json()["updated"] == 1
+
+
 async def test_the_same_account_twice_in_a_file_is_an_error_on_the_later_line(
     inventory: RunningService,
 ) -> None:

@@ -15,9 +15,11 @@ name, email and active flag).
 
 The writes are bulk statements (tens of thousands of accounts in seconds): the rows, owners,
 audit entries and outbox events of each batch go in with COPY. New accounts' ids are unknown to
-any other transaction until commit and existing ones stay locked FOR UPDATE from the check to
-the commit, so events of one account keep their order without the per-event advisory lock that
-`publish` takes (tens of thousands of those would exhaust PostgreSQL's lock table).
+any other transaction until commit and the existing ones it may change (those in districts the
+caller manages; no others are ever written) stay locked FOR UPDATE from the check to the
+commit, so events of one account keep their order without the per-event advisory lock that
+`publish` takes (tens of thousands of those would exhaust PostgreSQL's lock table). Accounts
+of other districts are only read: a file cannot lock what its importer may not change.
 """
 
 from __future__ import annotations
@@ -167,14 +169,16 @@ class TransferService:
         self, session: AsyncSession, scope: Scope, upload: IO[bytes], *, max_rows: int, lock: bool
     ) -> ImportPlan:
         """Read and check the whole file; what the import will write. Raises ImportRejected
-        with every row error. With `lock`, the existing accounts it names stay locked until
-        the transaction ends."""
+        with every row error. With `lock`, the existing accounts it names in districts the
+        caller manages stay locked until the transaction ends (the others are only read)."""
         registry = await load_registry(session)
         paths = await repository.districts(session)
         # Reading and checking rows is CPU work (seconds for a large file): off the event loop.
         parsed = await asyncio.to_thread(_parse, upload, max_rows, registry, paths, scope)
         found = await repository.accounts_by_key(
-            session, [c.key for c in parsed.candidates], lock=lock
+            session,
+            [c.key for c in parsed.candidates],
+            lock_under=scope.manage_paths if lock else None,
         )
         owners = await repository.owners_of(session, [v["id"] for v, _ in found.values()])
         plan = await asyncio.to_thread(_decide, parsed, found, owners, scope)
