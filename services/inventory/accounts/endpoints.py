@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep, cursor_key, encode_cursor
 from chassis.principal import PrincipalDep
 from services.inventory import audit
 from services.inventory.access import scope_of
@@ -95,9 +95,7 @@ async def list_accounts(
         district_path = (await districts.get_visible(session, scope, district)).path
     after = None
     if page.after is not None:
-        if len(page.after) != 2 or not all(isinstance(v, str) for v in page.after):
-            raise InvalidCursor("The cursor is not one this API issued.")
-        after = (page.after[0], page.after[1])
+        after = cursor_key(page.after, str, str)
     filters = repository.AccountFilters(
         platform=platform.lower() if platform else None,
         statuses=tuple(status_ or ()),
@@ -196,9 +194,7 @@ async def account_audit(
     await accounts.get_visible(session, scope, account_id)
     after_id = 0
     if page.after is not None:
-        if len(page.after) != 1 or not isinstance(page.after[0], int):
-            raise InvalidCursor("The cursor is not one this API issued.")
-        after_id = page.after[0]
+        (after_id,) = cursor_key(page.after, int)
     rows = await audit.entries(
         session, "account", account_id, after_id=after_id, limit=page.limit + 1
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
 from services.inventory import audit
-from services.inventory.access import Scope
+from services.inventory.access import Scope, taken
 from services.inventory.accounts import repository
 from services.inventory.accounts.schemas import (
     AccountCreate,
@@ -122,7 +122,7 @@ class AccountService:
         rules, handle, handle_key = registry.resolve(data.platform, data.handle, data.profile_url)
         district = await districts.get_visible(session, scope, data.district_id)
         scope.require_manage(district.path, f"accounts of district {district.id!r}")
-        await self._refuse_existing(session, scope, rules.key, rules.name, handle, handle_key)
+        await self.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
         if data.status == "duplicate":
             await self._check_original(session, scope, data.duplicate_of, rules.key, None)
         elif data.duplicate_of is not None:
@@ -151,7 +151,7 @@ class AccountService:
                 await session.flush()
         except IntegrityError:
             # Registered by a concurrent request since the check above.
-            await self._refuse_existing(session, scope, rules.key, rules.name, handle, handle_key)
+            await self.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
             raise
         await repository.replace_owners(session, account.id, [o.model_dump() for o in data.owners])
         await session.refresh(account)
@@ -169,7 +169,7 @@ class AccountService:
         )
         return account
 
-    async def _refuse_existing(
+    async def refuse_registered(
         self,
         session: AsyncSession,
         scope: Scope,
@@ -184,14 +184,13 @@ class AccountService:
         if existing is None:
             return
         found = await repository.get_with_path(session, existing.id)
-        if found is not None and scope.can_read(found[1]):
-            raise AccountExists(
-                f"{platform_name} {handle!r} is already registered.",
-                existing_account_id=str(existing.id),
-                existing_district_id=existing.district_id,
-            )
-        raise AccountExists(
-            f"{platform_name} {handle!r} is already registered, in a district you do not see."
+        raise taken(
+            AccountExists,
+            scope,
+            found[1] if found is not None else None,
+            f"{platform_name} {handle!r} is already registered",
+            existing_account_id=str(existing.id),
+            existing_district_id=existing.district_id,
         )
 
     async def update(

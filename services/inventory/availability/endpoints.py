@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chassis.errors import problem_responses
+from chassis.errors import PROBLEM_JSON, problem_responses
 from chassis.principal import PrincipalDep
 from services.inventory.access import scope_of
+from services.inventory.availability.rate_limit import CheckLimiter, ChecksRateLimited
 from services.inventory.availability.schemas import (
     MAX_PLATFORMS_PER_CHECK,
     PLATFORM_KEY_PATTERN,
@@ -30,7 +32,7 @@ PlatformKey = Annotated[str, StringConstraints(pattern=PLATFORM_KEY_PATTERN)]
 @router.get(
     "/availability",
     response_model=Availability,
-    responses=problem_responses(UnknownPlatform, AvailabilityForbidden),
+    responses=problem_responses(UnknownPlatform, AvailabilityForbidden, ChecksRateLimited),
 )
 async def check_availability(
     request: Request,
@@ -46,12 +48,26 @@ async def check_availability(
             description="Platform keys, repeated; every known platform when absent",
         ),
     ] = None,
-) -> Availability:
+) -> Availability | JSONResponse:
     """Is `handle` to be had on each platform? Per platform: "invalid" when the handle breaks
     the platform's rules; `registered` when an account with that handle is in the inventory
     (with its id when it is in a district the caller can read); and the probe of the profile
     URL: "taken" (200), "free" (404 or 410) or "unknown" (anything else, a redirect away from
-    the profile, a timeout, a connection error) with the reason."""
+    the profile, a timeout, a connection error) with the reason. Each user may run
+    `INVENTORY_AVAILABILITY_CHECKS_PER_MINUTE` checks a minute (per web process); past that,
+    429 with `Retry-After`."""
+    settings: InventorySettings = request.app.state.settings
+    try:
+        _limiter(request, settings).acquire(principal.sub)
+    except ChecksRateLimited as exc:
+        # The chassis's problem handler sets no headers but WWW-Authenticate: Retry-After is
+        # added here, where the wait is known.
+        return JSONResponse(
+            exc.to_dict(instance=request.url.path),
+            status_code=exc.status,
+            media_type=PROBLEM_JSON,
+            headers={"Retry-After": str(exc.extensions["retry_after"])},
+        )
     # The database work is done, and its connection back in the pool, before the probes,
     # which take seconds: this route opens its own short read-only session instead of the
     # request-long SessionDep (it writes nothing).
@@ -60,6 +76,14 @@ async def check_availability(
         scope = await scope_of(session, principal)
         registry = await load_registry(session)
         candidates = await availability.candidates(session, scope, registry, handle, platform or [])
-    settings: InventorySettings = request.app.state.settings
     results = await availability.probe(candidates, ProbeSettings.of(settings))
     return Availability(handle=handle, results=results)
+
+
+def _limiter(request: Request, settings: InventorySettings) -> CheckLimiter:
+    """The app's limiter (one per app, so per process), made on first use."""
+    limiter: CheckLimiter | None = getattr(request.app.state, "availability_limiter", None)
+    if limiter is None:
+        limiter = CheckLimiter(settings.availability_checks_per_minute)
+        request.app.state.availability_limiter = limiter
+    return limiter

@@ -293,13 +293,59 @@ def is_public_dns_name(host: str) -> bool:
     return bool(_TLD.fullmatch(labels[-1])) and labels[-1] not in _NON_PUBLIC_SUFFIXES
 
 
+# IPv6 ranges whose addresses carry an IPv4 address that the traffic ends up at (through a
+# translator, a tunnel or the host's own stack): such an address is as public as that IPv4
+# address, whatever the IPv6 range's own registration says.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use prefix
+# Where RFC 6052 puts the IPv4 address under a prefix of each length that fits in /48 (after
+# dropping the reserved "u" octet, bits 64-71); /96 puts it in the last 32 bits.
+_NAT64_LOCAL_PREFIX_LENGTHS = (48, 56, 64)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address leads to, or None when it embeds none: IPv4-mapped
+    (::ffff:a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d), IPv4-compatible (::a.b.c.d, which
+    covers :: and ::1 too), NAT64 (64:ff9b::/96; under the local-use 64:ff9b:1::/48 the
+    prefix length is the operator's choice, so every place RFC 6052 allows), 6to4
+    (2002::/16) and Teredo (2001::/32: its server and its client)."""
+    value = int(ip)
+    high = value >> 32
+    low = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if high in (0, 0xFFFF, 0xFFFF0000):
+        return [low]
+    if ip in _NAT64:
+        return [low]
+    if ip in _NAT64_LOCAL:
+        packed = ip.packed
+        without_u = packed[:8] + packed[9:]
+        found = [
+            ipaddress.IPv4Address(without_u[n // 8 : n // 8 + 4])
+            for n in _NAT64_LOCAL_PREFIX_LENGTHS
+        ]
+        return [*found, low]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return None
+
+
 def is_public_address(address: str) -> bool:
+    """A global unicast address; an IPv6 address that embeds IPv4 ones is judged by those
+    (64:ff9b::7f00:1 is 127.0.0.1 through a NAT64 gateway, not a public address)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:
+            return all(_is_public(v4) for v4 in embedded)
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
@@ -309,8 +355,10 @@ class PublicOnlyResolver(AbstractResolver):
     127.0.0.1 (or rebound to it) is not probed. The check is on the very addresses the
     connector then uses. IP literals never reach a resolver: refusal() refuses them first."""
 
-    def __init__(self, trusted_hosts: frozenset[str]) -> None:
-        self._inner = DefaultResolver()
+    def __init__(
+        self, trusted_hosts: frozenset[str], inner: AbstractResolver | None = None
+    ) -> None:
+        self._inner = inner or DefaultResolver()
         self._trusted = trusted_hosts
 
     async def resolve(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
 from chassis.principal import PrincipalDep
 from services.inventory.access import scope_of
 from services.inventory.districts.schemas import (
@@ -20,6 +20,7 @@ from services.inventory.districts.service import (
     DistrictExists,
     DistrictNotFound,
     InvalidTree,
+    district_cursor,
     districts,
 )
 
@@ -41,7 +42,11 @@ async def create_district(
     return DistrictOut.model_validate(await districts.create(session, scope, data))
 
 
-@router.get("", response_model=Page[DistrictOut])
+@router.get(
+    "",
+    response_model=Page[DistrictOut],
+    responses=problem_responses(InvalidCursor, DistrictNotFound),
+)
 async def list_districts(
     session: SessionDep,
     principal: PrincipalDep,
@@ -52,7 +57,8 @@ async def list_districts(
 ) -> Page[DistrictOut]:
     """The districts the caller can see, in tree order (parents before children)."""
     scope = await scope_of(session, principal)
-    rows = await districts.list_visible(session, scope, page, under)
+    after = district_cursor(page.after) if page.after is not None else None
+    rows = await districts.list_visible(session, scope, page, under, after)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     return Page(

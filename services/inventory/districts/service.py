@@ -3,16 +3,26 @@ through the district events."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chassis.pagination import PageRequest
+from chassis.pagination import InvalidCursor, PageRequest, cursor_key
 from services.inventory import audit
 from services.inventory.access import Scope, within
-from services.inventory.districts.schemas import DistrictCreate, DistrictMove, DistrictRename
+from services.inventory.districts.schemas import (
+    DISTRICT_ID_PATTERN,
+    DistrictCreate,
+    DistrictMove,
+    DistrictRename,
+)
 from services.inventory.models import District, messaging
 
+_LABEL = DISTRICT_ID_PATTERN.removeprefix("^").removesuffix("$")
+_PATH = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 KIND_RANK = {"region": 0, "district": 1, "team": 2}
 
 
@@ -173,8 +183,15 @@ class DistrictService:
         return district
 
     async def list_visible(
-        self, session: AsyncSession, scope: Scope, page: PageRequest, under: str | None
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        under: str | None,
+        after: str | None = None,
     ) -> list[District]:
+        """One page in tree order and one more row; `after` is the path of the last district
+        served (from `district_cursor`)."""
         if not scope.read_paths:
             return []
         query = select(District).where(
@@ -185,12 +202,21 @@ class DistrictService:
             query = query.where(
                 text("districts.path <@ CAST(:under AS ltree)").bindparams(under=root.path)
             )
-        if page.after:
+        if after is not None:
             query = query.where(
-                text("districts.path > CAST(:after AS ltree)").bindparams(after=str(page.after[0]))
+                text("districts.path > CAST(:after AS ltree)").bindparams(after=after)
             )
         query = query.order_by(District.path).limit(page.limit + 1)
         return list((await session.execute(query)).scalars())
+
+
+def district_cursor(after: list[Any]) -> str:
+    """The path a district cursor carries. It goes into an ltree cast, so it must be a path of
+    district ids: anything else is a cursor this API did not issue (400), not a failed cast."""
+    path: str = cursor_key(after, str)[0]
+    if not _PATH.fullmatch(path):
+        raise InvalidCursor("The cursor is not one this API issued.")
+    return path
 
 
 def _check_kinds(parent_kind: str, child_kind: str) -> None:

@@ -38,10 +38,14 @@ async def get_with_path(
     return (row[0], row[1]) if row else None
 
 
-async def find_open(session: AsyncSession, platform: str, handle_key: str) -> AccountRequest | None:
-    return (
+async def find_open(
+    session: AsyncSession, platform: str, handle_key: str
+) -> tuple[AccountRequest, str] | None:
+    """The open request for this handle, with its district's path."""
+    row = (
         await session.execute(
-            select(AccountRequest)
+            select(AccountRequest, District.path)
+            .join(District, District.id == AccountRequest.district_id)
             .where(
                 AccountRequest.platform == platform,
                 AccountRequest.handle_key == handle_key,
@@ -49,7 +53,8 @@ async def find_open(session: AsyncSession, platform: str, handle_key: str) -> Ac
             )
             .limit(1)
         )
-    ).scalar_one_or_none()
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 async def search(

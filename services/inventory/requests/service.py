@@ -24,12 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.pagination import PageRequest
 from services.inventory import audit
-from services.inventory.access import MANAGER_ROLES, Scope, within
+from services.inventory.access import MANAGER_ROLES, Scope, taken, within
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
     TRANSITIONS,
-    AccountExists,
     accounts,
     search_text,
     snapshot,
@@ -136,17 +135,18 @@ class AccountRequestService:
         # Two people asking for the same handle at once: the second waits here and then sees
         # the first one's open request.
         await repository.lock_handle(session, rules.key, handle_key)
-        existing = await accounts_repository.find_by_key(session, rules.key, handle_key)
-        if existing is not None:
-            raise AccountExists(
-                f"{rules.name} {handle!r} is already registered.",
-                existing_account_id=str(existing.id),
-            )
+        # Either conflict names what holds the handle only to a caller who can see it.
+        await accounts.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
         pending = await repository.find_open(session, rules.key, handle_key)
         if pending is not None:
-            raise AccountRequestExists(
-                f"{rules.name} {handle!r} is already requested.",
-                existing_request_id=str(pending.id),
+            open_request, path = pending
+            raise taken(
+                AccountRequestExists,
+                scope,
+                path,
+                f"{rules.name} {handle!r} is already requested",
+                existing_request_id=str(open_request.id),
+                existing_district_id=open_request.district_id,
             )
         request = AccountRequest(
             id=uuid.uuid4(),

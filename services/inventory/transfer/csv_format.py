@@ -4,6 +4,15 @@ numbers as in the file, the header being line 1), and how accounts are written b
 A header row is required; columns come in any order, names are case-insensitive, and unknown
 ones are refused. Lists (tags, owners) are separated by "|" or ";". The delimiter is whatever
 the header uses of ",", ";" and tab (spreadsheets in French or German locales write ";").
+
+Formulas (CSV injection, OWASP): a spreadsheet runs a cell that starts with "=", "+", "-", "@",
+a tab or a carriage return as a formula, so a display name set by a contributor could run on
+the machine of whoever opens the export. The export writes such a cell with a single quote in
+front (the spreadsheet shows the text, not a formula). A leading single quote is therefore the
+escape: a value that really starts with one is written with a second one, and the import drops
+one leading quote from every cell, so every value reads back as it was. A file made by hand
+follows the same rule ("'=1" is read as "=1", "''x" as "'x"). No column is numeric, so a
+negative number is never mistaken for a formula that needed no quote.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ BOM = b"\xef\xbb\xbf"
 # An upload is spooled in memory up to this size, then to a temporary file.
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
 CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+ESCAPE = "'"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ImportTooLarge(Problem):
@@ -190,12 +201,27 @@ def _clean(header: Sequence[str], cells: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
         if name in LIST_COLUMNS:
+            cell = unescape(cell.strip())
             values[name] = [item for item in (p.strip() for p in _SPLIT.split(cell)) if item]
         elif name in FREE_TEXT_COLUMNS:
+            cell = unescape(cell)
             values[name] = cell if cell.strip() else None
         else:
-            values[name] = cell.strip() or None
+            values[name] = unescape(cell.strip()).strip() or None
     return values
+
+
+def escape(cell: str, *, formulas: bool = True) -> str:
+    """The cell as the export writes it: quoted when a spreadsheet would run it as a formula
+    (unless `formulas` is off), and always when it starts with the quote itself."""
+    if cell.startswith(ESCAPE) or (formulas and cell.startswith(FORMULA_STARTS)):
+        return ESCAPE + cell
+    return cell
+
+
+def unescape(cell: str) -> str:
+    """The value of a cell: without the one leading quote that escape() adds."""
+    return cell.removeprefix(ESCAPE)
 
 
 def join_list(items: Iterable[str]) -> str:
@@ -208,8 +234,9 @@ def header_line() -> bytes:
     return rows_bytes([list(COLUMNS)])
 
 
-def rows_bytes(rows: Iterable[Sequence[str]]) -> bytes:
+def rows_bytes(rows: Iterable[Sequence[str]], *, escape_formulas: bool = True) -> bytes:
+    """CSV lines of these rows, every cell through escape()."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([escape(cell, formulas=escape_formulas) for cell in row] for row in rows)
     return out.getvalue().encode()

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chassis.database import SessionDep
 from chassis.errors import Problem, problem_body, problem_responses
 from chassis.principal import PrincipalDep
 from services.inventory.access import scope_of
@@ -36,6 +35,7 @@ from services.inventory.transfer.csv_format import (
 from services.inventory.transfer.schemas import ImportProgress, ImportResult
 from services.inventory.transfer.service import (
     ImportConflict,
+    ImportForbidden,
     ImportPlan,
     ImportRejected,
     transfer,
@@ -66,7 +66,13 @@ IMPORT_BODY = {
             "content": {NDJSON: {"schema": {"type": "string"}}},
         },
         **problem_responses(
-            ImportRejected, InvalidCsv, InvalidCsvHeader, ImportTooLarge, NotCsv, ImportConflict
+            ImportForbidden,
+            ImportRejected,
+            InvalidCsv,
+            InvalidCsvHeader,
+            ImportTooLarge,
+            NotCsv,
+            ImportConflict,
         ),
     },
     openapi_extra=IMPORT_BODY,
@@ -81,7 +87,9 @@ async def import_accounts(
     lists separated by "|" or ";"). Rows are matched to existing accounts on platform and
     handle: new ones are registered, changed ones updated, the rest left alone, so the same file
     imported twice changes nothing. If any row is wrong, the 422 lists every error with its
-    line and nothing is written."""
+    line and nothing is written. A caller without a manager role on any district is refused
+    (403) before the file is read."""
+    transfer.require_writer(principal)
     settings: InventorySettings = request.app.state.settings
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type not in csv_format.CSV_MEDIA_TYPES:
@@ -160,7 +168,7 @@ def _line(data: ImportProgress | dict[str, Any]) -> bytes:
     },
 )
 async def export_accounts(
-    session: SessionDep,
+    request: Request,
     principal: PrincipalDep,
     format_: Annotated[Literal["csv", "json"], Query(alias="format")] = "csv",
     district: DistrictFilter = None,
@@ -172,16 +180,28 @@ async def export_accounts(
     q: Annotated[
         str | None, Query(min_length=2, max_length=100, description="Handle or display name")
     ] = None,
+    escape_formulas: Annotated[
+        bool,
+        Query(
+            description="CSV: write a cell that a spreadsheet would run as a formula (it starts"
+            " with =, +, -, @, a tab or a carriage return) with a single quote in front. The"
+            " import drops that quote, so the file reads back unchanged either way."
+        ),
+    ] = True,
 ) -> StreamingResponse:
     """Every account the caller can see that matches the filters (those of `GET /accounts`),
     streamed: CSV that the import reads back, or JSON (the accounts as `GET /accounts` shows
-    them)."""
-    # One snapshot for every page, however long the download takes.
-    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    scope = await scope_of(session, principal)
-    district_path = None
-    if district is not None:
-        district_path = (await districts.get_visible(session, scope, district)).path
+    them). Read a page at a time, each in its own short transaction: a slow download holds no
+    database connection, and the file is not one snapshot (an account changed meanwhile
+    appears as its page found it)."""
+    # Who the caller is and where, before the response starts (a 404 is still possible here);
+    # the pages are read later, each on a connection of its own (transfer._chunks).
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    async with factory() as session:
+        scope = await scope_of(session, principal)
+        district_path = None
+        if district is not None:
+            district_path = (await districts.get_visible(session, scope, district)).path
     filters = AccountFilters(
         platform=platform.lower() if platform else None,
         statuses=tuple(status_ or ()),
@@ -190,11 +210,15 @@ async def export_accounts(
         tag=tag,
         text=q,
     )
-    pages = transfer.pages(session, scope, filters, district_path)
+    body: AsyncIterator[bytes]
     if format_ == "json":
-        body, media_type = transfer.export_json(session, pages), "application/json"
+        body = transfer.export_json(factory, scope, filters, district_path)
+        media_type = "application/json"
     else:
-        body, media_type = transfer.export_csv(session, pages), "text/csv; charset=utf-8"
+        body = transfer.export_csv(
+            factory, scope, filters, district_path, escape_formulas=escape_formulas
+        )
+        media_type = "text/csv; charset=utf-8"
     return StreamingResponse(
         body,
         media_type=media_type,

@@ -58,11 +58,14 @@ async def districts(session: AsyncSession) -> dict[str, str]:
 
 
 async def accounts_by_key(
-    session: AsyncSession, keys: Sequence[tuple[str, str]], *, lock: bool
+    session: AsyncSession, keys: Sequence[tuple[str, str]], *, lock_under: Sequence[str] | None
 ) -> dict[tuple[str, str], tuple[dict[str, Any], str]]:
     """The accounts with these (platform, handle_key) as {column: value}, with their
-    district's path; locked FOR UPDATE (in id order) when the import is going to write. Plain
-    rows, not ORM objects: tens of thousands are read, and only the changed ones matter."""
+    district's path. With `lock_under` (the import is going to write), those in a district
+    under one of these paths (the caller's managed subtrees: the only accounts the import may
+    change) are locked FOR UPDATE, in id order; the others are only read, so a file cannot
+    lock accounts its importer may not change. Plain rows, not ORM objects: tens of thousands
+    are read, and only the changed ones matter."""
     if not keys:
         return {}
     table = Account.__table__
@@ -82,12 +85,17 @@ async def accounts_by_key(
         )
         .order_by(table.c.id)
     )
-    if lock:
-        query = query.with_for_update(of=table)
+    queries = [query]
+    if lock_under is not None:
+        condition = "districts.path <@ CAST(:managed AS ltree[])"
+        managed = text(condition).bindparams(managed=list(lock_under))
+        others = text(f"NOT ({condition})").bindparams(managed=list(lock_under))
+        queries = [query.where(managed).with_for_update(of=table), query.where(others)]
     found: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
-    for row in await session.execute(query):
-        values = dict(zip(STORED_COLUMNS, row, strict=False))
-        found[values["platform"], values["handle_key"]] = (values, row[-1])
+    for statement in queries:
+        for row in await session.execute(statement):
+            values = dict(zip(STORED_COLUMNS, row, strict=False))
+            found[values["platform"], values["handle_key"]] = (values, row[-1])
     return found
 
 

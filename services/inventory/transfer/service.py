@@ -15,9 +15,11 @@ name, email and active flag).
 
 The writes are bulk statements (tens of thousands of accounts in seconds): the rows, owners,
 audit entries and outbox events of each batch go in with COPY. New accounts' ids are unknown to
-any other transaction until commit and existing ones stay locked FOR UPDATE from the check to
-the commit, so events of one account keep their order without the per-event advisory lock that
-`publish` takes (tens of thousands of those would exhaust PostgreSQL's lock table).
+any other transaction until commit and the existing ones it may change (those in districts the
+caller manages; no others are ever written) stay locked FOR UPDATE from the check to the
+commit, so events of one account keep their order without the per-event advisory lock that
+`publish` takes (tens of thousands of those would exhaust PostgreSQL's lock table). Accounts
+of other districts are only read: a file cannot lock what its importer may not change.
 """
 
 from __future__ import annotations
@@ -25,19 +27,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, TypeVar
 
 import asyncpg
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chassis.errors import Conflict, Unprocessable
+from chassis.errors import Conflict, Forbidden, Unprocessable
 from chassis.observability import request_id_var
+from chassis.principal import Principal
 from services.inventory import audit
-from services.inventory.access import Scope
+from services.inventory.access import MANAGER_ROLES, Scope
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -63,6 +66,11 @@ T = TypeVar("T")
 class ImportRejected(Unprocessable):
     type_slug = "import-rejected"
     title = "The file has errors; nothing was imported"
+
+
+class ImportForbidden(Forbidden):
+    type_slug = "import-forbidden"
+    title = "Importing accounts needs a manager role"
 
 
 class ImportConflict(Conflict):
@@ -147,18 +155,30 @@ class _Parsed:
 
 
 class TransferService:
+    def require_writer(self, principal: Principal) -> None:
+        """Refuse (403) a caller who holds no role that writes accounts on any district, before
+        the upload is read: reading, checking and locking a file is work that only someone
+        who may import should be able to cause. Which rows they may write is checked per row,
+        against their districts."""
+        if not any(roles & MANAGER_ROLES for roles in principal.grants.values()):
+            raise ImportForbidden(
+                "Importing accounts needs regional_manager or district_manager on a district."
+            )
+
     async def plan(
         self, session: AsyncSession, scope: Scope, upload: IO[bytes], *, max_rows: int, lock: bool
     ) -> ImportPlan:
         """Read and check the whole file; what the import will write. Raises ImportRejected
-        with every row error. With `lock`, the existing accounts it names stay locked until
-        the transaction ends."""
+        with every row error. With `lock`, the existing accounts it names in districts the
+        caller manages stay locked until the transaction ends (the others are only read)."""
         registry = await load_registry(session)
         paths = await repository.districts(session)
         # Reading and checking rows is CPU work (seconds for a large file): off the event loop.
         parsed = await asyncio.to_thread(_parse, upload, max_rows, registry, paths, scope)
         found = await repository.accounts_by_key(
-            session, [c.key for c in parsed.candidates], lock=lock
+            session,
+            [c.key for c in parsed.candidates],
+            lock_under=scope.manage_paths if lock else None,
         )
         owners = await repository.owners_of(session, [v["id"] for v, _ in found.values()])
         plan = await asyncio.to_thread(_decide, parsed, found, owners, scope)
@@ -184,47 +204,81 @@ class TransferService:
             done += len(changes)
             yield done
 
-    async def pages(
+    async def export_csv(
         self,
-        session: AsyncSession,
+        factory: async_sessionmaker[AsyncSession],
         scope: Scope,
         filters: accounts_repository.AccountFilters,
         district_path: str | None,
-    ) -> AsyncIterator[list[Account]]:
-        """Every visible account matching the filters, a page at a time, in (platform, handle)
-        order."""
-        after: tuple[str, str] | None = None
-        while True:
-            rows = await accounts_repository.search(
-                session, scope, filters, after=after, limit=EXPORT_PAGE, district_path=district_path
-            )
-            if rows:
-                yield rows
-            if len(rows) < EXPORT_PAGE:
-                return
-            after = (rows[-1].platform, rows[-1].handle_key)
-
-    async def export_csv(
-        self, session: AsyncSession, pages: AsyncIterator[list[Account]]
+        *,
+        escape_formulas: bool = True,
     ) -> AsyncIterator[bytes]:
-        """The accounts as CSV in the import's columns, so the file reads back unchanged."""
-        yield csv_format.header_line()
-        async for page in pages:
+        """The accounts as CSV in the import's columns, so the file reads back unchanged
+        (cells a spreadsheet would run as formulas are escaped, see csv_format)."""
+
+        async def render(session: AsyncSession, page: list[Account]) -> bytes:
             owners = await accounts_repository.owners_of(session, [a.id for a in page])
-            yield csv_format.rows_bytes(_csv_row(a, owners.get(a.id, [])) for a in page)
+            return csv_format.rows_bytes(
+                (_csv_row(a, owners.get(a.id, [])) for a in page), escape_formulas=escape_formulas
+            )
+
+        yield csv_format.header_line()
+        async for chunk in _chunks(factory, scope, filters, district_path, render):
+            yield chunk
 
     async def export_json(
-        self, session: AsyncSession, pages: AsyncIterator[list[Account]]
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        scope: Scope,
+        filters: accounts_repository.AccountFilters,
+        district_path: str | None,
     ) -> AsyncIterator[bytes]:
         """The accounts as a JSON array of the API's account objects (owners and open flags)."""
+
+        async def render(session: AsyncSession, page: list[Account]) -> bytes:
+            items = await accounts.out(session, page)
+            return b",".join(item.model_dump_json().encode() for item in items)
+
         yield b"["
         first = True
-        async for page in pages:
-            items = await accounts.out(session, page)
-            chunk = b",".join(item.model_dump_json().encode() for item in items)
+        async for chunk in _chunks(factory, scope, filters, district_path, render):
             yield chunk if first else b"," + chunk
             first = False
         yield b"]"
+
+
+async def _chunks(
+    factory: async_sessionmaker[AsyncSession],
+    scope: Scope,
+    filters: accounts_repository.AccountFilters,
+    district_path: str | None,
+    render: Callable[[AsyncSession, list[Account]], Awaitable[bytes]],
+) -> AsyncIterator[bytes]:
+    """Every visible account matching the filters, EXPORT_PAGE at a time in (platform, handle)
+    order, each page read and rendered in a short transaction of its own.
+
+    An export streams for as long as its client takes to read it; a session held over the
+    whole download would let a few slow (or stalled) readers hold every pooled connection, and
+    keep a snapshot open that holds back vacuum. So the connection goes back to the pool
+    before each chunk is handed to the client, and the next page continues from the keyset
+    (platform, handle key) of the last row: every account is written at most once and in
+    order. The price is that the file is not one snapshot: an account registered, moved or
+    changed while the download runs appears as it is when its page is read (or not at all,
+    if it moved out of the caller's scope or behind the cursor). Reading a page of 1,000
+    accounts with their owners takes milliseconds, so the whole export costs the database
+    what it did, in slices."""
+    after: tuple[str, str] | None = None
+    while True:
+        async with factory() as session, session.begin():
+            rows = await accounts_repository.search(
+                session, scope, filters, after=after, limit=EXPORT_PAGE, district_path=district_path
+            )
+            chunk = await render(session, rows) if rows else b""
+        if chunk:
+            yield chunk
+        if len(rows) < EXPORT_PAGE:
+            return
+        after = (rows[-1].platform, rows[-1].handle_key)
 
 
 def _csv_row(account: Account, owners: Sequence[Any]) -> list[str]:
