@@ -16,6 +16,7 @@ from tests.calendar.conftest import FR_WRITER
 from tests.calendar.conftest import seed_districts as seed_calendar_districts
 from tests.conftest import Infrastructure, migrated_database
 from tests.gateway.kit import raw_exchange, serve
+from tests.inventory.conftest import seed_districts as seed_inventory_districts
 from tests.kit import as_user, build_app, running_service
 
 pytestmark = pytest.mark.asyncio
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.asyncio
 MIB = 1024 * 1024
 HQ_ADMIN = as_user("regina", hq="regional_manager")
 REGION = b'{"id": "hq", "name": "Headquarters", "kind": "region"}'
+CSV_HEADER = "platform,handle,display_name,district_id,status,owner_primary,owner_backup,tags"
 NUL_DISTRICT = b'{"id": "nul", "name": "a\\u0000b", "kind": "region"}'
 
 
@@ -186,3 +188,21 @@ class TestBodyLimits:
                 "/campaigns", content=image, headers={**FR_WRITER, "content-type": "image/png"}
             )
             assert_problem(elsewhere, 413, "payload-too-large")
+
+    async def test_the_csv_import_declares_a_larger_limit(
+        self, infrastructure: Infrastructure
+    ) -> None:
+        async with running_service(infrastructure, "inventory") as inventory:
+            await seed_inventory_districts(inventory)
+            name = "n" * 100
+            rows = [f"x,handle{i},{name},fr,,,," for i in range(10_000)]
+            csv = "\r\n".join([CSV_HEADER, *rows, ""]).encode()
+            assert len(csv) > MIB
+            response = await inventory.client.post(
+                "/accounts/import",
+                params={"dry_run": "true"},
+                content=csv,
+                headers={**HQ_ADMIN, "content-type": "text/csv"},
+            )
+            assert response.status_code == 200, response.text[:500]
+            assert response.json()["rows"] == 10_000
