@@ -50,7 +50,10 @@ def body_limit(limit: BodyLimit) -> Callable[[Endpoint], Endpoint]:
         async def upload_asset(...): ...
 
     The limit is read on each request, from the app's current settings. The endpoint may check
-    a declared ``Content-Length`` itself first, to refuse with a problem of its own."""
+    a declared ``Content-Length`` itself first, to refuse with a problem of its own. It should
+    read its body in the handler (``request.stream()``), after the principal: a body parameter
+    is read before the dependencies run, so an anonymous client could make the service hold
+    up to the larger limit."""
 
     def mark(endpoint: Endpoint) -> Endpoint:
         setattr(endpoint, BODY_LIMIT_ATTRIBUTE, limit)
