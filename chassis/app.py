@@ -101,7 +101,12 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            statement_timeout=settings.database_statement_timeout_seconds,
+            idle_in_transaction_timeout=settings.database_idle_in_transaction_timeout_seconds,
+        )
         session_factory = create_session_factory(engine)
         app.state.engine = engine
         app.state.session_factory = session_factory
@@ -177,7 +182,11 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.metrics = metrics
     install_problem_handlers(app)
-    app.add_middleware(RequestGuard, max_json_bytes=settings.max_json_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        max_json_bytes=settings.max_json_body_bytes,
+        max_body_bytes=settings.max_body_bytes,
+    )
     # Added last, so it runs first: refusals by the guard are logged with a request id too.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))

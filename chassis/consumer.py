@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.events import CloudEvent
-from chassis.kafka import create_consumer
+from chassis.kafka import CONTENT_TYPE_HEADER, create_consumer
 from chassis.outbox import OutboxPublisher
 
 log = logging.getLogger("chassis.consumer")
@@ -187,7 +187,9 @@ class IdempotentConsumer:
                     UNREADABLE_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}"
                 )
                 if await self._claim(session, [(unreadable_id, "unreadable")]):
-                    await self._dead_letter(session, record, unreadable_id, exc, attempts=1)
+                    await self._dead_letter(
+                        session, record, unreadable_id, exc, attempts=1, readable=False
+                    )
                     outcome.dead_lettered += 1
                 continue
             handler = self.handlers.get(event.type)
@@ -265,6 +267,7 @@ class IdempotentConsumer:
         error: BaseException,
         *,
         attempts: int,
+        readable: bool = True,
     ) -> None:
         error_text = f"{type(error).__name__}: {error}"[:MAX_ERROR_HEADER]
         log.error("consumer %s: event %s dead-lettered: %s", self.name, event_id, error_text)
@@ -276,6 +279,12 @@ class IdempotentConsumer:
             "chorus-dlq-partition": str(record.partition),
             "chorus-dlq-offset": str(record.offset),
         }
+        if not readable:
+            # Not a CloudEvent: the relay must not label it as one. Its own type, if it had one.
+            original = dict(record.headers).get(CONTENT_TYPE_HEADER)
+            headers[CONTENT_TYPE_HEADER] = (
+                original.decode(errors="replace") if original else "application/octet-stream"
+            )
         await self.publisher.enqueue(
             session,
             event_id=uuid.uuid5(event_id, self.name),

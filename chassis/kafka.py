@@ -14,6 +14,10 @@ log = logging.getLogger("chassis.kafka")
 # Long enough to batch, short enough that an idle consumer sees a new record within a few
 # milliseconds: the broker answers a fetch at once when records are there, otherwise after this.
 FETCH_MAX_WAIT_MS = 20
+# The CloudEvents Kafka protocol binding: a structured-mode record says what it is in this
+# header; consumers outside Chorus tell a CloudEvent from other records by it.
+CONTENT_TYPE_HEADER = "content-type"
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 
 
 def create_producer(

@@ -1,8 +1,17 @@
-"""JSON logs carrying the request id, the request-id middleware and Prometheus metrics."""
+"""JSON logs carrying the request id, the request-id middleware and Prometheus metrics.
+
+Credentials in paths never reach a log: the path segment after ``/public/<kind>/`` (a calendar
+feed token, an outside reviewer's token) is what authenticates those routes, and the database
+keeps only its hash. ``redact`` replaces it with a short fingerprint (the first hex digits of
+its SHA-256), enough to tell the requests of one token apart from another's. The access log and
+the gateway's logs redact what they write; the JSON formatter redacts every line again, so a
+path in another logger's message or in a traceback is covered too.
+"""
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 import re
@@ -19,6 +28,21 @@ REQUEST_ID_HEADER = "x-request-id"
 TRACEPARENT_HEADER = "traceparent"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+# The segment after /public/<kind>/: a token, up to the next slash, query or fragment.
+_PUBLIC_TOKEN = re.compile(r"(/public/[^/?#\s]+/)([^/?#\s]+)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with every public route's token replaced by its fingerprint."""
+    if "/public/" not in text.lower():
+        return text
+    return _PUBLIC_TOKEN.sub(lambda m: m.group(1) + fingerprint(m.group(2)), text)
+
+
+def fingerprint(secret: str) -> str:
+    return "~" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
@@ -33,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id:
@@ -42,7 +66,7 @@ class JsonFormatter(logging.Formatter):
         if service:
             entry["service"] = service
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -151,6 +175,6 @@ class RequestContextMiddleware:
             self.metrics.latency.labels(self.metrics.service_name, method, route_name).observe(
                 elapsed
             )
-            self.log.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000)
+            self.log.info("%s %s %d %.1fms", method, redact(scope["path"]), status, elapsed * 1000)
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)

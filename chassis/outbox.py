@@ -4,7 +4,9 @@ A service writes its events into the ``outbox`` table in the same transaction as
 change (``OutboxPublisher.publish``), so both commit or neither does. A statement trigger calls
 ``pg_notify`` on insert; PostgreSQL delivers the notification at commit, which wakes the relay
 at once. The relay publishes unsent rows in id order and marks them sent only after the broker
-acknowledged them; a slow poll is only the fallback for a missed notification.
+acknowledged them; a slow poll is only the fallback for a missed notification. Each record
+carries the Kafka header ``content-type: application/cloudevents+json`` (the CloudEvents Kafka
+binding, structured mode), unless its row's headers name another type.
 
 Exactly one relay per service is active: the one holding a session advisory lock. Others wait
 as standbys and take over when its connection goes.
@@ -49,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.database import copy_records
 from chassis.events import CloudEvent, event_source, event_type
+from chassis.kafka import CLOUDEVENTS_CONTENT_TYPE, CONTENT_TYPE_HEADER
 from chassis.observability import traceparent_var
 from chassis.settings import events_topic
 
@@ -281,13 +284,15 @@ class OutboxRelay:
             return 0
         acks = []
         for row in rows:
-            headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+            # Every row is a CloudEvent in structured mode (an event, or the dead letter of
+            # one) unless it says otherwise, as the dead letter of an unreadable record does.
+            headers = {CONTENT_TYPE_HEADER: CLOUDEVENTS_CONTENT_TYPE, **json.loads(row["headers"])}
             acks.append(
                 await self.producer.send(
                     row["topic"],
                     value=row["payload"],
                     key=row["key"].encode(),
-                    headers=headers or None,
+                    headers=[(k, str(v).encode()) for k, v in headers.items()],
                 )
             )
         # Every record acknowledged before any row is marked: a crash in between re-sends

@@ -55,6 +55,22 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="INFO")
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="JSON bodies")
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Bodies of any other type, unless the route declares more (chassis.guard)",
+    )
+    database_statement_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="PostgreSQL statement_timeout of the service's sessions; 0 turns it off",
+    )
+    database_idle_in_transaction_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="PostgreSQL idle_in_transaction_session_timeout of the service's sessions; "
+        "0 turns it off",
+    )
 
     @property
     def events_topic(self) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -229,3 +230,24 @@ async def read_topic(
 async def count(session_factory: async_sessionmaker[AsyncSession], table: Table) -> int:
     async with session_factory() as session:
         return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+@contextlib.contextmanager
+def captured_logs(*names: str) -> Iterator[list[logging.LogRecord]]:
+    """Every record of these loggers while the block runs (a handler on each: the app's
+    configure_logging replaces the root's handlers, so pytest's caplog would miss them)."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect(level=logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)

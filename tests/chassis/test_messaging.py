@@ -195,6 +195,9 @@ async def test_poison_event_goes_to_dead_letter_and_consumer_continues(
         assert headers["chorus-dlq-consumer"] == worker.name.encode()
         assert headers["chorus-dlq-attempts"] == b"2"
         assert by_payload[b"{not json"]["chorus-dlq-error"].startswith(b"ValidationError")
+        # The dead letter of an event is that CloudEvent; an unreadable record is not one.
+        assert headers["content-type"] == b"application/cloudevents+json"
+        assert by_payload[b"{not json"]["content-type"] == b"application/octet-stream"
         async with consumer.sessions() as session:
             status = await session.scalar(
                 select(consumer.inbox.c.status).where(consumer.inbox.c.event_id == poison.id)
@@ -207,6 +210,32 @@ async def test_poison_event_goes_to_dead_letter_and_consumer_continues(
             return later.id in [r["event_id"] for r in await consumer.effect_rows()]
 
         await eventually(later_handled)
+
+
+async def test_every_record_carries_the_cloudevents_content_type(
+    infrastructure: Infrastructure,
+) -> None:
+    """The CloudEvents Kafka binding (structured mode): `content-type` on every record, which
+    consumers outside Chorus rely on. Read with a plain aiokafka consumer, as they would."""
+    async with service_pair(infrastructure) as (producer, _consumer):
+        await producer.start_relay()
+        single = await write_thing(producer, "thing-1", version=1)
+        async with producer.sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO things (id) VALUES ('thing-2'), ('thing-3')"))
+            many = await producer.publisher.publish_many(
+                session,
+                aggregate="thing",
+                events=[("changed", "thing-2", {"version": 1}), ("changed", "thing-3", {})],
+            )
+        records = await read_topic(infrastructure.bootstrap_servers, events_topic(producer.name), 3)
+        assert len(records) == 3
+        for value, headers in records:
+            assert headers["content-type"] == b"application/cloudevents+json"
+            envelope = json.loads(value)
+            assert envelope["specversion"] == "1.0"
+            assert CloudEvent.from_json(value).source == f"/services/{producer.name}"
+        ids = {CloudEvent.from_json(value).id for value, _ in records}
+        assert ids == {single.id, *(event.id for event in many)}
 
 
 async def test_thousand_events_of_ten_aggregates_arrive_in_per_aggregate_order(

@@ -149,3 +149,26 @@ async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.Async
         httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
     ):
         yield client
+
+
+async def raw_exchange(base_url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` byte for byte (a client library would tidy repeated headers up) and
+    read the response: status, headers (the last of each name), body."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            headers = {}
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+    finally:
+        writer.close()
+    return status, headers, body

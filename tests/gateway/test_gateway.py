@@ -3,6 +3,7 @@ errors, what passes through in each direction, request ids and trace context."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from chassis.principal import Principal, sign_principal, verify_principal
 from gateway.app import create_app
 from gateway.auth import issue_dev_token
 from gateway.settings import GatewaySettings
+from tests.chassis.kit import captured_logs
 from tests.gateway.kit import EchoUpstream, closed_port, gateway_client, jwks_app, serve
 
 pytestmark = pytest.mark.asyncio
@@ -495,3 +497,58 @@ async def test_unknown_kids_do_not_make_the_gateway_hammer_the_identity_provider
             valid = await client.get("/api/inventory/items", headers=bearer(rs256_token(idp_key)))
     assert valid.status_code == 200
     assert len(fetches) == 1
+
+
+# --- Refusals and logs at the edge --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["content-type", "content-length"])
+async def test_a_repeated_framing_header_is_refused_and_not_forwarded(
+    client: httpx.AsyncClient, upstream: EchoUpstream, name: str
+) -> None:
+    body = b'{"name": "a"}'
+    values = {"content-type": ["application/json", "text/plain"], "content-length": ["13", "13"]}
+    headers = [("Authorization", f"Bearer {dev_token()}")]
+    if name == "content-length":
+        headers.append(("content-type", "application/json"))
+    headers += [(name, value) for value in values[name]]
+
+    response = await client.post("/api/inventory/items", content=body, headers=headers)
+
+    assert_problem(response, 400, "repeated-header")
+    assert upstream.received == []
+
+
+async def test_a_repeated_content_type_is_refused_over_the_wire(
+    settings: GatewaySettings, upstream: EchoUpstream
+) -> None:
+    async with (
+        serve(create_app(settings)) as gateway_url,
+        httpx.AsyncClient(base_url=gateway_url) as client,
+    ):
+        headers = [
+            ("Authorization", f"Bearer {dev_token()}"),
+            ("content-type", "application/json"),
+            ("content-type", "text/plain"),
+        ]
+        response = await client.post("/api/inventory/items", content=b"{}", headers=headers)
+
+    assert_problem(response, 400, "repeated-header")
+    assert upstream.received == []
+
+
+async def test_public_tokens_are_redacted_in_the_gateways_logs(settings: GatewaySettings) -> None:
+    token = "feed-" + uuid.uuid4().hex
+    fingerprint = "~" + hashlib.sha256(f"{token}.ics".encode()).hexdigest()[:8]
+    with closed_port() as dead_url:
+        down = settings.model_copy(update={"calendar_url": dead_url})
+        async with gateway_client(down) as client:
+            with captured_logs("chorus.access", "gateway") as records:
+                response = await client.get(f"/api/calendar/public/feeds/{token}.ics")
+
+    assert_problem(response, 502, "bad-gateway")
+    lines = {r.name: r.getMessage() for r in records}
+    assert set(lines) == {"chorus.access", "gateway"}, lines
+    assert all(token not in line for line in lines.values()), lines
+    assert lines["chorus.access"].startswith(f"GET /api/calendar/public/feeds/{fingerprint} 502")
+    assert f"/public/feeds/{fingerprint} unreachable" in lines["gateway"]

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.database import SessionDep
 from chassis.errors import PROBLEM_JSON, Forbidden, problem_responses
+from chassis.guard import body_limit
 from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import (
@@ -55,6 +56,7 @@ from services.calendar.assets.service import (
 )
 from services.calendar.assets.storage import LocalStorage, StorageDep, StorageUnavailable
 from services.calendar.assets.upload import (
+    FORM_ALLOWANCE_BYTES,
     InvalidUpload,
     MislabelledAsset,
     NotMultipart,
@@ -136,6 +138,7 @@ _EXTENSION_OF = {
     },
     openapi_extra=UPLOAD_BODY,
 )
+@body_limit(lambda settings: settings.asset_max_bytes + FORM_ALLOWANCE_BYTES)
 async def upload_asset(
     request: Request, principal: PrincipalDep, storage: StorageDep
 ) -> JSONResponse:

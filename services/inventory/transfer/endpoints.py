@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.errors import Problem, problem_body, problem_responses
+from chassis.guard import body_limit
 from chassis.principal import PrincipalDep
 from services.inventory.access import scope_of
 from services.inventory.accounts.endpoints import DistrictFilter
@@ -77,6 +78,7 @@ IMPORT_BODY = {
     },
     openapi_extra=IMPORT_BODY,
 )
+@body_limit(lambda settings: settings.import_max_bytes)
 async def import_accounts(
     request: Request,
     principal: PrincipalDep,
