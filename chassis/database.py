@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -79,6 +79,17 @@ def create_engine(
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def set_statement_timeout(session: AsyncSession, seconds: float) -> None:
+    """Give the session's open transaction its own statement timeout (0: none), in place of
+    the engine's. Local to the transaction, so the pooled connection does not keep it. For
+    background work that is meant to take long (a scan of every account), never for a
+    request."""
+    await session.execute(
+        text("SELECT set_config('statement_timeout', :ms, true)"),
+        {"ms": str(round(seconds * 1000))},
+    )
 
 
 class CommitConflict(Conflict):

@@ -21,6 +21,7 @@ import procrastinate
 import psycopg_pool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.database import set_statement_timeout
 from chassis.outbox import asyncpg_dsn
 from chassis.settings import ServiceSettings
 
@@ -39,6 +40,9 @@ class PeriodicJob:
     name: str
     cron: Callable[[ServiceSettings], str]
     run: JobBody
+    # Seconds a statement of this job may run (0: no limit); None keeps the engine's
+    # statement timeout, which is sized for requests.
+    statement_timeout: float | None = None
 
 
 class JobQueue:
@@ -66,6 +70,8 @@ class JobQueue:
     def _add_periodic(self, job: PeriodicJob) -> None:
         async def run(timestamp: int) -> None:
             async with self.session_factory() as session, session.begin():
+                if job.statement_timeout is not None:
+                    await set_statement_timeout(session, job.statement_timeout)
                 await job.run(session, self.settings)
             self.runs[job.name] = self.runs.get(job.name, 0) + 1
 

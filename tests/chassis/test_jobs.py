@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.database import create_engine, create_session_factory
@@ -64,3 +65,44 @@ async def test_periodic_job_runs_once_per_tick_across_workers(
     # ticks), not one per worker per second.
     assert 3 <= count <= int(elapsed) + 3
     assert sum(q.runs.get("tick", 0) for q in queues) == count
+
+
+async def slow_tick(session: AsyncSession, settings: ServiceSettings) -> None:
+    await session.execute(text("SELECT pg_sleep(0.6)"))
+    await session.execute(text("INSERT INTO ticks (at) VALUES (clock_timestamp())"))
+
+
+async def test_a_job_may_have_its_own_statement_timeout(infrastructure: Infrastructure) -> None:
+    """The engine's statement timeout is sized for requests; a scan that is meant to run long
+    says so, and only for its own transaction."""
+    name = f"jobs_{uuid.uuid4().hex[:8]}"
+    url = await infrastructure.create_database(name)
+    settings = ServiceSettings(service_name=name, database_url=url, internal_key=INTERNAL_KEY)
+    engine = create_engine(url, statement_timeout=0.2)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE ticks (at timestamptz NOT NULL)"))
+    sessions = create_session_factory(engine)
+    long_job = PeriodicJob(
+        name="long", cron=lambda settings: "* * * * * *", run=slow_tick, statement_timeout=5
+    )
+    queue = JobQueue(settings, sessions, [long_job])
+    await queue.open()
+    await queue.app.schema_manager.apply_schema_async()
+    worker = asyncio.create_task(queue.run_worker())
+    try:
+
+        async def ticked() -> bool:
+            async with sessions() as session:
+                return int((await session.scalar(text("SELECT count(*) FROM ticks"))) or 0) >= 1
+
+        await eventually(ticked, within=30)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await queue.close()
+    # The job's timeout was local to its transaction: the pooled connection is back to 0.2 s.
+    async with sessions() as session:
+        assert await session.scalar(text("SHOW statement_timeout")) == "200ms"
+        with pytest.raises(DBAPIError, match="statement timeout"):
+            await session.execute(text("SELECT pg_sleep(0.6)"))
+    await engine.dispose()
