@@ -34,6 +34,10 @@ class Problem(Exception):
         self.detail = detail or self.title
         self.extensions = extensions
 
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the problem needs (``Retry-After`` on a 429, say)."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+
     def to_dict(self, instance: str | None = None) -> dict[str, Any]:
         return problem_body(
             self.status, self.type_slug, self.title, self.detail, instance, self.extensions
@@ -127,12 +131,11 @@ _HTTP_STATUS_PROBLEMS: dict[int, tuple[str, str]] = {
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(
             exc.to_dict(instance=request.url.path),
             status_code=exc.status,
             media_type=PROBLEM_JSON,
-            headers=headers,
+            headers=exc.headers(),
         )
 
     async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:

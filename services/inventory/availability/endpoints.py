@@ -3,11 +3,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chassis.errors import PROBLEM_JSON, problem_responses
+from chassis.errors import problem_responses
 from chassis.principal import PrincipalDep
 from services.inventory.access import scope_of
 from services.inventory.availability.rate_limit import CheckLimiter, ChecksRateLimited
@@ -48,7 +47,7 @@ async def check_availability(
             description="Platform keys, repeated; every known platform when absent",
         ),
     ] = None,
-) -> Availability | JSONResponse:
+) -> Availability:
     """Is `handle` to be had on each platform? Per platform: "invalid" when the handle breaks
     the platform's rules; `registered` when an account with that handle is in the inventory
     (with its id when it is in a district the caller can read); and the probe of the profile
@@ -57,17 +56,7 @@ async def check_availability(
     `INVENTORY_AVAILABILITY_CHECKS_PER_MINUTE` checks a minute (per web process); past that,
     429 with `Retry-After`."""
     settings: InventorySettings = request.app.state.settings
-    try:
-        _limiter(request, settings).acquire(principal.sub)
-    except ChecksRateLimited as exc:
-        # The chassis's problem handler sets no headers but WWW-Authenticate: Retry-After is
-        # added here, where the wait is known.
-        return JSONResponse(
-            exc.to_dict(instance=request.url.path),
-            status_code=exc.status,
-            media_type=PROBLEM_JSON,
-            headers={"Retry-After": str(exc.extensions["retry_after"])},
-        )
+    _limiter(request, settings).acquire(principal.sub)
     # The database work is done, and its connection back in the pool, before the probes,
     # which take seconds: this route opens its own short read-only session instead of the
     # request-long SessionDep (it writes nothing).

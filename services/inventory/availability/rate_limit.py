@@ -31,6 +31,9 @@ class ChecksRateLimited(Problem):
     type_slug = "availability-rate-limited"
     title = "Too many availability checks"
 
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.extensions["retry_after"])}
+
 
 class CheckLimiter:
     """A sliding window log per user: the times of their checks of the last minute."""
