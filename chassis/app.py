@@ -24,10 +24,15 @@ from pydantic import BaseModel
 from sqlalchemy import Table, text
 
 from chassis.consumer import Handler, IdempotentConsumer
-from chassis.database import create_engine, create_session_factory
-from chassis.errors import install_problem_handlers, problem_response
+from chassis.database import (
+    CommitConflict,
+    DatabaseUnavailable,
+    create_engine,
+    create_session_factory,
+)
+from chassis.errors import Problem, install_problem_handlers, problem_response, problem_responses
 from chassis.events import CloudEvent
-from chassis.guard import RequestGuard
+from chassis.guard import PayloadTooLarge, RepeatedHeader, RequestGuard
 from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
@@ -277,6 +282,27 @@ def _operations_router(
     return ops
 
 
+# What any route of the service may answer whatever its handler does: the request guard's
+# refusals, and a commit that fails (chassis.database).
+_EDGE_PROBLEMS: tuple[type[Problem], ...] = (RepeatedHeader, CommitConflict, DatabaseUnavailable)
+_BODY_PROBLEMS: tuple[type[Problem], ...] = (PayloadTooLarge,)
+
+
+def _document_edge_problems(schema: dict[str, Any]) -> None:
+    """Add the problems every operation may return to each operation's responses, beside
+    those an endpoint declared itself."""
+    for path, operations in schema.get("paths", {}).items():
+        if path in PUBLIC_PATHS:
+            continue
+        for operation in operations.values():
+            problems = _EDGE_PROBLEMS + (_BODY_PROBLEMS if "requestBody" in operation else ())
+            responses = operation.setdefault("responses", {})
+            for status, entry in problem_responses(*problems).items():
+                declared = responses.setdefault(str(status), entry)
+                if entry["description"] not in declared.get("description", ""):
+                    declared["description"] = f"{declared['description']}; {entry['description']}"
+
+
 def _document_problems(app: FastAPI) -> None:
     """Add the Problem schema that `problem_responses` refers to, to the OpenAPI document."""
 
@@ -288,6 +314,7 @@ def _document_problems(app: FastAPI) -> None:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Problem"] = ProblemDetails.model_json_schema()
+        _document_edge_problems(schema)
         app.openapi_schema = schema
         return schema
 

@@ -28,7 +28,23 @@ from typing import Any, TypeVar
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chassis.errors import PROBLEM_JSON, problem_body
+from chassis.errors import PROBLEM_JSON, BadRequest, Problem, Unprocessable
+
+
+class RepeatedHeader(BadRequest):
+    type_slug = "repeated-header"
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    type_slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class NulCharacter(Unprocessable):
+    type_slug = "nul-character"
+    title = "The request is not valid"
+
 
 # \u0000 preceded by an even number of backslashes (an odd number escapes the backslash).
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
@@ -107,7 +123,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
-            await _refuse(send, 422, "nul-character", "NUL characters are not accepted.")
+            await _refuse(send, NulCharacter("NUL characters are not accepted."))
             return
         if name := repeated_header(scope["headers"]):
             await _refuse_repeated(send, name)
@@ -123,7 +139,7 @@ class RequestGuard:
 
     async def _json(self, scope: Scope, receive: Receive, send: Send, declared: int | None) -> None:
         if declared is not None and declared > self.max_json_bytes:
-            await _refuse(send, 413, "payload-too-large", self._too_large())
+            await _refuse(send, PayloadTooLarge(self._too_large()))
             return
         body = bytearray()
         more = True
@@ -134,10 +150,10 @@ class RequestGuard:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_json_bytes:
-                await _refuse(send, 413, "payload-too-large", self._too_large())
+                await _refuse(send, PayloadTooLarge(self._too_large()))
                 return
         if b"\x00" in body or _JSON_NUL.search(body):
-            await _refuse(send, 422, "nul-character", "NUL characters are not accepted.")
+            await _refuse(send, NulCharacter("NUL characters are not accepted."))
             return
         replayed = False
 
@@ -182,7 +198,7 @@ class RequestGuard:
             # Normally the app's handlers answered already; this is for a read outside them.
             if started:
                 raise
-            await _refuse(send, 413, "payload-too-large", str(exc.detail))
+            await _refuse(send, PayloadTooLarge(str(exc.detail)))
 
     def _limit_of(self, scope: Scope) -> int:
         declared_by_route = getattr(scope.get("endpoint"), BODY_LIMIT_ATTRIBUTE, None)
@@ -197,20 +213,16 @@ class RequestGuard:
 
 async def _refuse_repeated(send: Send, name: str) -> None:
     await _refuse(
-        send,
-        400,
-        "repeated-header",
-        f"The {name} header must appear once; this request repeats it.",
+        send, RepeatedHeader(f"The {name} header must appear once; this request repeats it.")
     )
 
 
-async def _refuse(send: Send, status: int, slug: str, detail: str) -> None:
-    title = {400: "Bad request", 413: "Payload too large", 422: "The request is not valid"}[status]
-    payload = json.dumps(problem_body(status, slug, title, detail)).encode()
+async def _refuse(send: Send, problem: Problem) -> None:
+    payload = json.dumps(problem.to_dict()).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": problem.status,
             "headers": [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(payload)).encode()),

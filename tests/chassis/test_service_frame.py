@@ -138,6 +138,17 @@ async def test_openapi_documents_the_problem_schema(
     assert document["openapi"].startswith("3.1")
     assert "Problem" in document["components"]["schemas"]
     assert "/me" in document["paths"]
+    # What the edge and the commit may answer on any operation is documented on each one.
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            where = f"{method.upper()} {path}"
+            if path in PUBLIC_PATHS:
+                continue
+            assert {"400", "409", "503"} <= responses.keys(), where
+            assert ("413" in responses) == ("requestBody" in operation), where
+            assert "repeated-header" in responses["400"]["description"], where
+            assert "database-unavailable" in responses["503"]["description"], where
 
 
 async def test_readiness_fails_while_the_database_is_unreachable(
