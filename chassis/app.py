@@ -30,6 +30,7 @@ from chassis.database import (
     create_engine,
     create_session_factory,
 )
+from chassis.districts import DistrictTree
 from chassis.errors import Problem, install_problem_handlers, problem_response, problem_responses
 from chassis.events import CloudEvent
 from chassis.guard import PayloadTooLarge, RepeatedHeader, RequestGuard
@@ -37,7 +38,7 @@ from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
 from chassis.outbox import OutboxPublisher, OutboxRelay
-from chassis.principal import PUBLIC_PREFIX, require_principal
+from chassis.principal import PUBLIC_PREFIX, PrincipalDep, require_principal
 from chassis.settings import ServiceSettings, events_topic
 
 log = logging.getLogger("chassis.app")
@@ -99,7 +100,10 @@ def create_service_app(
     version: str = "0.1.0",
     configure: Callable[[FastAPI], None] | None = None,
     public_router: APIRouter | None = None,
+    districts: Table | None = None,
 ) -> FastAPI:
+    """The service's app. `districts` is the table of the district tree the service answers
+    scopes from (inventory's own, or a service's replica): ``ScopeDep`` reads it."""
     configure_logging(settings.service_name, settings.log_level)
     metrics = HttpMetrics(settings.service_name)
     runtime = Runtime()
@@ -185,6 +189,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.internal_key = settings.internal_key.get_secret_value().encode()
     app.state.runtime = runtime
+    app.state.district_tree = None if districts is None else DistrictTree(districts)
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_middleware(
@@ -196,6 +201,7 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))
     app.include_router(router, dependencies=[Depends(require_principal)])
+    app.include_router(_caller_router(settings), dependencies=[Depends(require_principal)])
     if public_router is not None:
         # No principal here: each route authenticates its caller itself (see PUBLIC_PREFIX).
         app.include_router(public_router, prefix=PUBLIC_PREFIX)
@@ -238,6 +244,27 @@ def route_table(app: FastAPI) -> list[tuple[str, frozenset[str]]]:
         if path is not None:
             table.append((str(path), frozenset(methods or ())))
     return table
+
+
+class Caller(BaseModel):
+    service: str
+    user: str
+    districts: dict[str, list[str]]
+
+
+def _caller_router(settings: ServiceSettings) -> APIRouter:
+    callers = APIRouter(tags=[settings.service_name])
+
+    @callers.get("/me", response_model=Caller, summary="Who is calling")
+    async def who_am_i(principal: PrincipalDep) -> Caller:
+        """The caller as this service sees them: user id and roles per district."""
+        return Caller(
+            service=settings.service_name,
+            user=principal.sub,
+            districts={d: sorted(roles) for d, roles in principal.grants.items()},
+        )
+
+    return callers
 
 
 def _operations_router(

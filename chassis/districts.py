@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     Column,
@@ -42,9 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
 
 from chassis.consumer import Handler
+from chassis.database import SessionDep
 from chassis.errors import Forbidden, NotFound, Problem
 from chassis.events import CloudEvent
-from chassis.principal import Principal
+from chassis.principal import Principal, PrincipalDep
 from chassis.settings import organisation_settings
 
 DISTRICT_CREATED = "chorus.inventory.district.created"
@@ -378,3 +380,13 @@ class DistrictTree:
                 self._ids_where("{t}.path @> CAST(:target_path AS ltree)", target_path=path)
             ),
         )
+
+
+async def request_scope(request: Request, session: SessionDep, principal: PrincipalDep) -> Scope:
+    """Dependency: the caller's scope over the service's tree (``app.state.district_tree``,
+    set by ``create_service_app``), read once per request."""
+    tree: DistrictTree = request.app.state.district_tree
+    return await tree.scope_of(session, principal)
+
+
+ScopeDep = Annotated[Scope, Depends(request_scope)]

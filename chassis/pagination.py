@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -23,6 +24,7 @@ from chassis.instants import in_range
 DEFAULT_PAGE_SIZE = 50
 
 ItemT = TypeVar("ItemT")
+RowT = TypeVar("RowT")
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -35,6 +37,11 @@ class Page(BaseModel, Generic[ItemT]):
 class PageRequest(BaseModel):
     limit: int
     after: list[Any] | None
+
+    @property
+    def fetch(self) -> int:
+        """How many rows a query reads: one more than a page, to know whether another follows."""
+        return self.limit + 1
 
 
 class InvalidCursor(BadRequest):
@@ -109,3 +116,28 @@ def _parse_key_part(value: Any, kind: type) -> Any:
     if kind is date:
         return date.fromisoformat(value)
     raise TypeError(f"no cursor parser for {kind}")
+
+
+def keyset_page(
+    rows: Sequence[RowT],
+    page: PageRequest,
+    key: Callable[[RowT], Sequence[Any]],
+    item: Callable[[RowT], ItemT],
+) -> Page[ItemT]:
+    """The page of `rows`, read with ``limit(page.fetch)`` in the order of their keyset: at
+    most ``page.limit`` items, each made by `item`, and the cursor of the last one's `key` when
+    more rows follow. Keys hold what ``cursor_key`` parses back (``str``, ``int``, UUIDs and
+    times as ISO strings)."""
+    shown = rows[: page.limit]
+    cursor = None
+    if len(rows) > page.limit and shown:
+        cursor = encode_cursor([_key_part(part) for part in key(shown[-1])])
+    return Page[ItemT](items=[item(row) for row in shown], next_cursor=cursor)
+
+
+def _key_part(part: Any) -> Any:
+    if isinstance(part, datetime | date):
+        return part.isoformat()
+    if isinstance(part, uuid.UUID):
+        return str(part)
+    return part

@@ -8,7 +8,7 @@ from chassis.app import create_service_app
 from services.approvals.api import public_router, router
 from services.approvals.events import consumers
 from services.approvals.jobs import periodic_jobs
-from services.approvals.models import messaging
+from services.approvals.models import districts, messaging
 from services.approvals.settings import ApprovalsSettings, get_settings
 
 SERVICE_DESCRIPTION = (
@@ -23,6 +23,7 @@ def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
         title="Chorus approvals",
         description=SERVICE_DESCRIPTION,
         router=router,
+        districts=districts,
         messaging=messaging,
         consumers=consumers,
         periodic_jobs=periodic_jobs,

@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
-from chassis.principal import PrincipalDep
 from services.calendar.accounts.endpoints import router as accounts_router
 from services.calendar.assets.endpoints import router as assets_router
 from services.calendar.blackouts.endpoints import router as blackouts_router
@@ -31,19 +29,3 @@ router.include_router(accounts_router)
 
 public_router = APIRouter()
 public_router.include_router(feeds_public_router)
-
-
-class Caller(BaseModel):
-    service: str
-    user: str
-    districts: dict[str, list[str]]
-
-
-@router.get("/me", response_model=Caller, summary="Who is calling", tags=["calendar"])
-async def who_am_i(principal: PrincipalDep) -> Caller:
-    """The caller as the calendar service sees them: user id and roles per district."""
-    return Caller(
-        service="calendar",
-        user=principal.sub,
-        districts={d: sorted(roles) for d, roles in principal.grants.items()},
-    )

@@ -8,7 +8,7 @@ from chassis.app import create_service_app
 from services.calendar.api import public_router, router
 from services.calendar.assets.storage import install as install_asset_storage
 from services.calendar.events import consumers
-from services.calendar.models import messaging
+from services.calendar.models import districts, messaging
 from services.calendar.settings import CalendarSettings, get_settings
 
 SERVICE_DESCRIPTION = (
@@ -23,6 +23,7 @@ def create_app(settings: CalendarSettings | None = None) -> FastAPI:
         title="Chorus calendar",
         description=SERVICE_DESCRIPTION,
         router=router,
+        districts=districts,
         messaging=messaging,
         consumers=consumers,
         public_router=public_router,

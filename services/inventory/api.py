@@ -27,22 +27,6 @@ router.include_router(takedowns_router)
 router.include_router(availability_router)
 
 
-class Caller(BaseModel):
-    service: str
-    user: str
-    districts: dict[str, list[str]]
-
-
-@router.get("/me", response_model=Caller, summary="Who is calling", tags=["inventory"])
-async def who_am_i(principal: PrincipalDep) -> Caller:
-    """The caller as the inventory service sees them: user id and roles per district."""
-    return Caller(
-        service="inventory",
-        user=principal.sub,
-        districts={d: sorted(roles) for d, roles in principal.grants.items()},
-    )
-
-
 class PlatformOut(BaseModel):
     key: str
     name: str

@@ -8,7 +8,7 @@ from chassis.app import create_service_app
 from services.inventory.api import router
 from services.inventory.events import consumers
 from services.inventory.jobs import periodic_jobs
-from services.inventory.models import messaging
+from services.inventory.models import District, messaging
 from services.inventory.settings import InventorySettings, get_settings
 
 SERVICE_DESCRIPTION = (
@@ -23,6 +23,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         title="Chorus inventory",
         description=SERVICE_DESCRIPTION,
         router=router,
+        districts=District.__table__,  # type: ignore[arg-type]
         messaging=messaging,
         consumers=consumers,
         periodic_jobs=periodic_jobs,

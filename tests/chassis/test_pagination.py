@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from chassis.pagination import InvalidCursor, cursor_key, decode_cursor, encode_cursor
+from chassis.pagination import (
+    InvalidCursor,
+    PageRequest,
+    cursor_key,
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+)
 
 
 def test_a_key_round_trips_through_a_cursor() -> None:
@@ -39,3 +46,18 @@ def test_a_key_round_trips_through_a_cursor() -> None:
 def test_a_foreign_key_is_an_invalid_cursor(after: list[Any], kinds: tuple[type, ...]) -> None:
     with pytest.raises(InvalidCursor):
         cursor_key(after, *kinds)
+
+
+def test_a_keyset_page_shows_the_limit_and_points_past_its_last_row() -> None:
+    rows = [(datetime(2031, 3, day, tzinfo=UTC), uuid.uuid4()) for day in range(1, 5)]
+    page = PageRequest(limit=3, after=None)
+    assert page.fetch == 4
+    first = keyset_page(rows, page, key=lambda r: r, item=lambda r: str(r[1]))
+    assert first.items == [str(r[1]) for r in rows[:3]]
+    assert first.next_cursor is not None
+    # The cursor carries the last shown row's key, which cursor_key reads back as it was.
+    assert cursor_key(decode_cursor(first.next_cursor), datetime, uuid.UUID) == rows[2]
+    last = keyset_page(rows[3:], page, key=lambda r: r, item=lambda r: str(r[1]))
+    assert last.items == [str(rows[3][1])]
+    assert last.next_cursor is None
+    assert keyset_page([], page, key=lambda r: r, item=str).items == []
