@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.jobs import PeriodicJob
 from chassis.settings import ServiceSettings
-from services.approvals.requests.service import requests
+from services.approvals.requests import deadlines
 from services.approvals.settings import ApprovalsSettings
 
 
@@ -17,7 +17,7 @@ def _sweep_cron(settings: ServiceSettings) -> str:
 
 
 async def sweep_deadlines(session: AsyncSession, settings: ServiceSettings) -> None:
-    await requests.sweep(session)
+    await deadlines.sweep(session)
 
 
 periodic_jobs = [PeriodicJob(name="deadline_sweep", cron=_sweep_cron, run=sweep_deadlines)]

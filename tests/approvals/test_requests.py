@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from chassis.events import CloudEvent
+from services.approvals.requests import deadlines
 from services.approvals.requests.handlers import CALENDAR_HANDLERS, INVENTORY_HANDLERS
-from services.approvals.requests.service import requests
 from tests.approvals.conftest import (
     CENTRAL,
     DE_MANAGER,
@@ -353,7 +353,7 @@ class TestTime:
                 {"i": request["id"]},
             )
         async with approvals.sessions.begin() as session:
-            counts = await requests.sweep(session)
+            counts = await deadlines.sweep(session)
         assert counts["expired"] == 1
         assert (await get(approvals, request["id"]))["status"] == "expired"
         [event] = await approvals.events("chorus.approvals.approval.expired")
@@ -508,7 +508,7 @@ class TestReminders:
         )
         request = await open_request(approvals)
         async with approvals.sessions.begin() as session:
-            assert (await requests.sweep(session))["reminded"] == 0
+            assert (await deadlines.sweep(session))["reminded"] == 0
             await session.execute(
                 text(
                     "UPDATE request_steps SET due_at = now() + interval '2 hours'"
@@ -518,7 +518,7 @@ class TestReminders:
             )
         for _ in range(2):
             async with approvals.sessions.begin() as session:
-                await requests.sweep(session)
+                await deadlines.sweep(session)
         [reminded] = await approvals.events("chorus.approvals.approval.reminded")
         assert reminded["data"]["request_id"] == request["id"]
         assert reminded["data"]["key"] == "manager"

@@ -11,16 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from chassis.database import SessionDep
+from chassis.districts import ScopeDep
 from chassis.errors import problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import PrincipalDep
-from services.approvals.access import scope_of
-from services.approvals.delegations.schemas import DelegationCreate, DelegationOut
+from services.approvals.delegations.schemas import DelegationCreate, DelegationOut, Direction
 from services.approvals.delegations.service import (
     CoverageExceeded,
     DelegationBounds,
     DelegationNotFound,
-    Direction,
     NothingToDelegate,
     NotYourDelegation,
     OverlappingDelegation,
@@ -79,7 +78,7 @@ async def create_delegation(
 )
 async def list_delegations(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     direction: Annotated[
         Direction | None,
@@ -93,11 +92,9 @@ async def list_delegations(
 ) -> Page[DelegationOut]:
     """Your delegations, given and received (or those you manage), the latest period first
     (past ones included)."""
-    scope = await scope_of(session, principal)
-    items, last = await delegations.list_mine(
+    return await delegations.list_mine(
         session, scope, page, direction=direction, include_revoked=include_revoked
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(
@@ -106,11 +103,10 @@ async def list_delegations(
     responses=problem_responses(DelegationNotFound),
 )
 async def get_delegation(
-    delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    delegation_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> DelegationOut:
     """One delegation you gave, received or manage (a manager of a district in its grants, or
     the central team); 404 for anyone else's."""
-    scope = await scope_of(session, principal)
     return DelegationOut.model_validate(await delegations.get(session, scope, delegation_id))
 
 
@@ -121,12 +117,11 @@ async def get_delegation(
     responses=problem_responses(DelegationNotFound, NotYourDelegation),
 )
 async def revoke_delegation(
-    delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    delegation_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> Response:
     """Revoke a delegation you gave, or one you manage (a manager of a district in its grants,
     or the central team): the delegate decides for the delegator no more, from now on.
     Decisions already made through it stand. Revoking it again changes nothing. The delegate
     cannot revoke it (403); anyone else's is 404."""
-    scope = await scope_of(session, principal)
     await delegations.revoke(session, scope, delegation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

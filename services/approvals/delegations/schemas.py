@@ -22,6 +22,8 @@ MAX_DELEGATION = timedelta(days=90)
 # A user id as the gateway hands it over (the principal's `sub`).
 PERSON_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 DelegationStatus = Literal["scheduled", "active", "ended", "revoked"]
+# Which delegations a list shows: given by the caller, received, or those they manage.
+Direction = Literal["given", "received", "managed"]
 
 
 class DelegationCreate(BaseModel):

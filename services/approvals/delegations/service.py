@@ -31,24 +31,30 @@ may revoke it, as may the delegator. The delegate may not revoke it (403); anyon
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, false, func, or_, select, text, true, tuple_
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import false, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, is_central
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from chassis.principal import Principal
-from services.approvals.access import Scope, is_central
-from services.approvals.delegations.schemas import DelegationCreate, DelegationOut
-from services.approvals.models import Delegation, districts
+from services.approvals.access import tree
+from services.approvals.delegations import repository
+from services.approvals.delegations.schemas import DelegationCreate, DelegationOut, Direction
+from services.approvals.models import Delegation
+from services.approvals.repository import any_district_under, list_district_ids_under
 
-Direction = Literal["given", "received", "managed"]
+
+@dataclass(frozen=True)
+class StandIn:
+    """Someone the caller stands in for through a delegation, and the scope delegated."""
+
+    delegator: str
+    scope: Scope
 
 
 @dataclass(frozen=True)
@@ -118,17 +124,29 @@ async def active_delegations_to(
 ) -> list[Delegation]:
     """The delegations in force for `delegate` at `at` (timezone-aware): not revoked, with
     ``starts_at <= at < ends_at``; earliest first."""
-    rows = await session.scalars(
-        select(Delegation)
-        .where(
-            Delegation.delegate == delegate,
-            Delegation.revoked_at.is_(None),
-            Delegation.starts_at <= at,
-            Delegation.ends_at > at,
-        )
-        .order_by(Delegation.starts_at, Delegation.id)
+    return await repository.list_in_force_to(session, delegate, at)
+
+
+def delegator_of(delegation: Delegation, principal: Principal) -> Principal:
+    """The delegator as their delegate may stand in for them: with the grants they delegated,
+    for as long as the delegate's own principal is valid."""
+    return Principal(
+        sub=delegation.delegator,
+        grants={d: frozenset(r) for d, r in delegation.grants.items()},
+        exp=principal.exp,
     )
-    return list(rows)
+
+
+async def standing_in_for(session: AsyncSession, principal: Principal) -> list[StandIn]:
+    """Whom the caller stands in for now, each with the scope delegated to them; earliest
+    delegation first. The one place a delegation becomes a principal."""
+    return [
+        StandIn(
+            delegator=delegation.delegator,
+            scope=await tree.scope_of(session, delegator_of(delegation, principal)),
+        )
+        for delegation in await active_delegations_to(session, principal.sub, datetime.now(UTC))
+    ]
 
 
 class DelegationService:
@@ -155,21 +173,10 @@ class DelegationService:
             raise NothingToDelegate("You hold no role on any district, so nothing to delegate.")
         # Serialises creations of one delegator, so two concurrent requests cannot both pass
         # the overlap and coverage checks below.
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": "approvals.delegation:" + json.dumps([principal.sub])},
-        )
+        await repository.lock_delegator(session, principal.sub)
         await self.narrow_to_current(session, principal)
-        clash = await session.scalar(
-            select(Delegation.id)
-            .where(
-                Delegation.delegator == principal.sub,
-                Delegation.delegate == data.delegate,
-                Delegation.revoked_at.is_(None),
-                Delegation.starts_at < data.ends_at,
-                Delegation.ends_at > data.starts_at,
-            )
-            .limit(1)
+        clash = await repository.find_overlapping(
+            session, principal.sub, data.delegate, data.starts_at, data.ends_at
         )
         if clash is not None:
             raise OverlappingDelegation(
@@ -177,16 +184,8 @@ class DelegationService:
                 "choose another period.",
                 delegation_id=str(clash),
             )
-        in_force = (
-            await session.execute(
-                select(Delegation.starts_at, Delegation.ends_at).where(
-                    Delegation.delegator == principal.sub,
-                    Delegation.revoked_at.is_(None),
-                    Delegation.ends_at > now,
-                )
-            )
-        ).all()
-        total = covered([(a, b) for a, b in in_force] + [(data.starts_at, data.ends_at)])
+        in_force = await repository.list_periods_to_come(session, principal.sub, now)
+        total = covered([*in_force, (data.starts_at, data.ends_at)])
         if total > bounds.max_coverage:
             raise CoverageExceeded(
                 f"With this one your delegations in force or planned would cover "
@@ -216,43 +215,33 @@ class DelegationService:
         *,
         direction: Direction | None = None,
         include_revoked: bool = False,
-    ) -> tuple[list[DelegationOut], list[Any] | None]:
+    ) -> Page[DelegationOut]:
         """The delegations the caller gave or received (or one of the two), or those they
-        manage (``managed``), latest period first; and the cursor of the next page."""
-        me = scope.principal.sub
+        manage (``managed``), latest period first."""
         await self.narrow_to_current(session, scope.principal)
-        if direction == "given":
-            query = select(Delegation).where(Delegation.delegator == me)
-        elif direction == "received":
-            query = select(Delegation).where(Delegation.delegate == me)
-        elif direction == "managed":
-            query = select(Delegation).where(await self._managed_by(session, scope))
-        else:
-            query = select(Delegation).where(
-                or_(Delegation.delegator == me, Delegation.delegate == me)
-            )
-        if not include_revoked:
-            query = query.where(Delegation.revoked_at.is_(None))
-        if page.after is not None:
-            starts_at, last_id = cursor_key(page.after, datetime, uuid.UUID)
-            query = query.where(
-                tuple_(Delegation.starts_at, Delegation.id) < tuple_(starts_at, last_id)
-            )
-        query = query.order_by(Delegation.starts_at.desc(), Delegation.id.desc()).limit(
-            page.limit + 1
+        managed = (
+            repository.naming_districts(await self._managed_districts(session, scope))
+            if direction == "managed"
+            else false()
         )
-        rows = list(await session.scalars(query))
-        items = [DelegationOut.model_validate(d) for d in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.starts_at.isoformat(), str(last.id)]
+        rows = await repository.list_delegations(
+            session,
+            scope.principal.sub,
+            direction=direction,
+            managed=managed,
+            include_revoked=include_revoked,
+            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            limit=page.fetch,
+        )
+        return keyset_page(
+            rows, page, key=lambda d: (d.starts_at, d.id), item=DelegationOut.model_validate
+        )
 
     async def get(
         self, session: AsyncSession, scope: Scope, delegation_id: uuid.UUID
     ) -> Delegation:
         """A delegation the caller gave, received or manages; 404 for anyone else's."""
-        delegation = await session.get(Delegation, delegation_id)
+        delegation = await repository.get(session, delegation_id)
         if delegation is None or not (
             scope.principal.sub in (delegation.delegator, delegation.delegate)
             or await self._manages(session, scope, delegation)
@@ -264,7 +253,7 @@ class DelegationService:
         """End the delegation now; revoking it again changes nothing. Decisions already made
         through it stand. The delegator, or a manager of their district (the central team)."""
         me = scope.principal.sub
-        delegation = await session.get(Delegation, delegation_id, with_for_update=True)
+        delegation = await repository.get(session, delegation_id, lock=True)
         if delegation is None:
             raise DelegationNotFound(f"No delegation {delegation_id}.")
         manages = await self._manages(session, scope, delegation)
@@ -293,24 +282,11 @@ class DelegationService:
             }
             return {district: roles for district, roles in narrowed.items() if roles}
 
-        current = (
-            select(Delegation)
-            .where(
-                Delegation.delegator == principal.sub,
-                Delegation.revoked_at.is_(None),
-                Delegation.ends_at > func.now(),
-            )
-            .order_by(Delegation.id)
-        )
-        stale = [d.id for d in await session.scalars(current) if kept(d.grants) != d.grants]
+        current = await repository.list_to_come_of(session, principal.sub)
+        stale = [d.id for d in current if kept(d.grants) != d.grants]
         if not stale:
             return
-        rows = await session.scalars(
-            current.where(Delegation.id.in_(stale))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        for delegation in rows:
+        for delegation in await repository.lock_to_come_of(session, principal.sub, stale):
             grants = kept(delegation.grants)
             if grants:
                 delegation.grants = grants
@@ -322,40 +298,14 @@ class DelegationService:
     async def _manages(self, session: AsyncSession, scope: Scope, delegation: Delegation) -> bool:
         if is_central(scope):
             return True
-        if not scope.manage_paths or not delegation.grants:
-            return False
-        found = await session.scalar(
-            select(districts.c.id)
-            .where(
-                districts.c.id.in_(list(delegation.grants)),
-                text("districts.path <@ CAST(:manage_paths AS ltree[])").bindparams(
-                    manage_paths=list(scope.manage_paths)
-                ),
-            )
-            .limit(1)
-        )
-        return found is not None
+        return await any_district_under(session, list(delegation.grants), scope.manage_paths)
 
-    async def _managed_by(self, session: AsyncSession, scope: Scope) -> ColumnElement[bool]:
-        """SQL: the delegations whose grants name a district the caller manages (at it or
-        below it); all of them for the central team."""
+    async def _managed_districts(self, session: AsyncSession, scope: Scope) -> list[str] | None:
+        """The districts whose delegations the caller manages: those at or below the ones
+        they manage; None for the central team (every delegation)."""
         if is_central(scope):
-            return true()
-        if not scope.manage_paths:
-            return false()
-        ids = list(
-            await session.scalars(
-                select(districts.c.id).where(
-                    text("districts.path <@ CAST(:manage_paths AS ltree[])").bindparams(
-                        manage_paths=list(scope.manage_paths)
-                    )
-                )
-            )
-        )
-        if not ids:
-            return false()
-        managed: ColumnElement[bool] = Delegation.grants.has_any(array(ids))
-        return managed
+            return None
+        return await list_district_ids_under(session, scope.manage_paths)
 
 
 delegations = DelegationService()

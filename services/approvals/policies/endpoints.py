@@ -14,10 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.approvals.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.approvals.policies.schemas import (
     DISTRICT_ID_PATTERN,
     DryRun,
@@ -61,7 +60,7 @@ RolePath = Annotated[str, Path(max_length=64, description="An approver role")]
 )
 async def list_policies(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     district_id: Annotated[
         str | None,
@@ -72,8 +71,7 @@ async def list_policies(
 ) -> Page[PolicyOut]:
     """The policies the caller may see (company-wide ones, those of the districts they read
     and of the districts above and below them), oldest first, each with its current steps."""
-    scope = await scope_of(session, principal)
-    items, last = await policies.list_policies(
+    return await policies.list_policies(
         session,
         scope,
         page,
@@ -81,7 +79,6 @@ async def list_policies(
         subject_kind=subject_kind,
         include_retired=include_retired,
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(
@@ -91,7 +88,7 @@ async def list_policies(
 )
 async def effective_policy(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     district_id: Annotated[str, Query(pattern=DISTRICT_ID_PATTERN)],
     subject_kind: SubjectKind,
 ) -> EffectivePolicy:
@@ -99,7 +96,6 @@ async def effective_policy(
     each ancestor's from the top, then the district's own, each with the policy, district
     and version it comes from. Conditional steps are listed with their `when`; the dry run
     says which would apply to a given subject. Needs a role on the district or above it."""
-    scope = await scope_of(session, principal)
     return await policies.effective(session, scope, district_id, subject_kind)
 
 
@@ -108,11 +104,10 @@ async def effective_policy(
     response_model=Plan,
     responses=problem_responses(DistrictNotFound, UnknownDistrict),
 )
-async def dry_run(data: DryRun, session: SessionDep, principal: PrincipalDep) -> Plan:
+async def dry_run(data: DryRun, session: SessionDep, scope: ScopeDep) -> Plan:
     """Which steps would this subject need, and why: the plan a request for it would be
     opened with now, from the live policies' current versions. Steps of a quorum `all` count
     the approver roster. Nothing is stored. Needs a role on the district or above it."""
-    scope = await scope_of(session, principal)
     return await policies.dry_run(session, scope, data.district_id, data.facts())
 
 
@@ -130,7 +125,7 @@ async def put_policy(
     subject_kind: SubjectKind,
     data: PolicyPut,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     response: Response,
     district_id: DistrictQuery = None,
 ) -> PolicyDetail:
@@ -141,7 +136,6 @@ async def put_policy(
     so are unknown roles, inconsistent quorums, deadlines and reminders, invalid patterns and
     escalations that form a cycle (422, naming the step or the cycle). Putting a retired
     policy brings it back. Needs a manager on the district; company-wide, the central team."""
-    scope = await scope_of(session, principal)
     policy, created = await policies.put(session, scope, subject_kind, district_id, data)
     if created:
         response.status_code = status.HTTP_201_CREATED
@@ -153,12 +147,9 @@ async def put_policy(
     response_model=PolicyDetail,
     responses=problem_responses(PolicyNotFound),
 )
-async def get_policy(
-    policy_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> PolicyDetail:
+async def get_policy(policy_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> PolicyDetail:
     """A policy with its current version and the list of all its versions. 404 unless the
     caller reaches its district."""
-    scope = await scope_of(session, principal)
     return await policies.get(session, scope, policy_id)
 
 
@@ -172,11 +163,10 @@ async def get_policy_version(
     # A version is a PostgreSQL integer; a larger one cannot exist (and would not bind).
     version: Annotated[int, Path(ge=1, le=2_147_483_647)],
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
 ) -> PolicyVersionOut:
     """One version of a policy, as it was written (requests keep the version they started
     with)."""
-    scope = await scope_of(session, principal)
     return await policies.get_version(session, scope, policy_id, version)
 
 
@@ -185,11 +175,10 @@ async def get_policy_version(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(PolicyNotFound, Forbidden),
 )
-async def retire_policy(policy_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> None:
+async def retire_policy(policy_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> None:
     """Retire a policy: it adds no steps to new plans any more; its versions stay, and open
     requests keep their plan. Retiring twice changes nothing. Needs a manager on its
     district; company-wide, the central team."""
-    scope = await scope_of(session, principal)
     await policies.retire(session, scope, policy_id)
 
 
@@ -203,14 +192,13 @@ async def put_roster(
     role: RolePath,
     data: RosterPut,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
 ) -> RosterOut:
     """Replace who holds an approver role on a district: a step of quorum `all` resolved
     there needs every one of them (requests already open keep their count). Needs a manager
     on the district or above it; when a policy defined above the district (or company-wide)
     has a step of this role with quorum `all` that can resolve there, a manager at that
     policy's level (the central team for a company-wide one), as for the policy itself."""
-    scope = await scope_of(session, principal)
     return await rosters.put(session, scope, district_id, role, data.people)
 
 
@@ -220,9 +208,8 @@ async def put_roster(
     responses=problem_responses(DistrictNotFound, UnknownRole),
 )
 async def get_roster(
-    district_id: DistrictPath, role: RolePath, session: SessionDep, principal: PrincipalDep
+    district_id: DistrictPath, role: RolePath, session: SessionDep, scope: ScopeDep
 ) -> RosterOut:
     """Who holds an approver role on a district, by the roster. Needs a role on the district
     or above it."""
-    scope = await scope_of(session, principal)
     return await rosters.get(session, scope, district_id, role)

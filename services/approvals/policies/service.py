@@ -27,18 +27,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, is_central, reaches, within
 from chassis.errors import Forbidden, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
-from services.approvals.access import (
-    Scope,
-    district_path,
-    is_central,
-    load_scoped,
-    path_of,
-    reaches,
-    reaching,
-    require_manage,
-)
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.approvals.access import require_manage, tree
 from services.approvals.models import Policy, PolicyVersion
 from services.approvals.policies import matching, repository
 from services.approvals.policies.repository import ChainEntry
@@ -194,7 +186,7 @@ def _check_keys(
     for entry in entries:
         if entry.district_id == district_id:
             continue
-        above = entry.path is None or (path is not None and _within(path, entry.path))
+        above = entry.path is None or (path is not None and within(path, entry.path))
         for step in entry.steps:
             if step.key not in seen:
                 continue
@@ -221,13 +213,9 @@ def _owner(entry: ChainEntry) -> str:
     )
 
 
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + ".")
-
-
 def chain_at(entries: list[ChainEntry], path: str | None) -> list[ChainEntry]:
     """The entries that apply at `path`, top down (`entries` sorted by depth)."""
-    return [e for e in entries if e.path is None or (path is not None and _within(path, e.path))]
+    return [e for e in entries if e.path is None or (path is not None and within(path, e.path))]
 
 
 def _escalation_cycle(chain: list[ChainEntry]) -> list[str] | None:
@@ -294,7 +282,7 @@ async def plan_for(session: AsyncSession, district_id: str, facts: SubjectFacts)
     """The steps a subject of `district_id` needs, with why, from the live policies' current
     versions. No applicable step at all: the district's manager decides. An unknown district
     is a Problem (422)."""
-    path = await path_of(session, district_id)
+    path = await tree.path_of(session, district_id)
     if path is None:
         raise UnknownDistrict(f"No district {district_id!r} in the replica.")
     labels = path.split(".")
@@ -394,7 +382,9 @@ class PolicyService:
         data: PolicyPut,
     ) -> tuple[PolicyDetail, bool]:
         """Create or replace the policy; True when it was created."""
-        path = None if district_id is None else await district_path(session, scope, district_id)
+        path = (
+            None if district_id is None else await tree.district_path(session, scope, district_id)
+        )
         require_manage(scope, path, "Writing an approval policy")
         if not data.steps:
             raise InvalidPolicy("A policy needs at least one step.")
@@ -420,7 +410,7 @@ class PolicyService:
         entries.sort(key=lambda e: (e.depth, e.path or ""))
         below = [e.path for e in entries if e.district_id is not None and e is not mine]
         if path is not None:
-            below = [p for p in below if p is not None and _within(p, path)]
+            below = [p for p in below if p is not None and within(p, path)]
         _check_cycles(entries, [path, *below])
 
         created = policy is None
@@ -450,7 +440,7 @@ class PolicyService:
         return await self.get(session, scope, policy.id), created
 
     async def get(self, session: AsyncSession, scope: Scope, policy_id: uuid.UUID) -> PolicyDetail:
-        policy, _ = await load_scoped(session, scope, Policy, policy_id, PolicyNotFound)
+        policy, _ = await tree.load_scoped(session, scope, Policy, policy_id, PolicyNotFound)
         versions = await repository.versions_of(session, policy.id)
         await session.refresh(policy)
         current = next(v for v in versions if v.version == policy.current_version)
@@ -464,7 +454,7 @@ class PolicyService:
     async def get_version(
         self, session: AsyncSession, scope: Scope, policy_id: uuid.UUID, version: int
     ) -> PolicyVersionOut:
-        policy, _ = await load_scoped(session, scope, Policy, policy_id, PolicyNotFound)
+        policy, _ = await tree.load_scoped(session, scope, Policy, policy_id, PolicyNotFound)
         found = await repository.get_version(session, policy.id, version)
         if found is None:
             raise PolicyVersionNotFound(f"Policy {policy_id} has no version {version}.")
@@ -479,31 +469,31 @@ class PolicyService:
         district_id: str | None,
         subject_kind: SubjectKind | None,
         include_retired: bool,
-    ) -> tuple[list[PolicyOut], list[Any] | None]:
+    ) -> Page[PolicyOut]:
+        """The policies the caller reaches, oldest first; none for a district they do not
+        reach."""
         if district_id is not None:
-            path = await path_of(session, district_id)
+            path = await tree.path_of(session, district_id)
             if path is None or not reaches(scope, path):
-                return [], None
-        after = None
-        if page.after is not None:
-            after = cursor_key(page.after, datetime, uuid.UUID)
+                return Page[PolicyOut](items=[])
         rows = await repository.list_policies(
             session,
-            reaching(Policy.district_id, scope),
+            tree.reaching(Policy.district_id, scope),
             district_id=district_id,
             subject_kind=subject_kind,
             include_retired=include_retired,
-            after=after,
-            limit=page.limit + 1,
+            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            limit=page.fetch,
         )
-        items = [PolicyOut.model_validate(_out(p, v)) for p, v in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows,
+            page,
+            key=lambda row: (row[0].created_at, row[0].id),
+            item=lambda row: PolicyOut.model_validate(_out(*row)),
+        )
 
     async def retire(self, session: AsyncSession, scope: Scope, policy_id: uuid.UUID) -> None:
-        policy, path = await load_scoped(
+        policy, path = await tree.load_scoped(
             session, scope, Policy, policy_id, PolicyNotFound, for_update=True
         )
         require_manage(scope, path, "Retiring an approval policy")
@@ -514,7 +504,7 @@ class PolicyService:
     async def effective(
         self, session: AsyncSession, scope: Scope, district_id: str, subject_kind: SubjectKind
     ) -> EffectivePolicy:
-        path = await district_path(session, scope, district_id)
+        path = await tree.district_path(session, scope, district_id)
         chain = await repository.live_policies(session, subject_kind, path)
         return EffectivePolicy(
             district_id=district_id,
@@ -538,7 +528,7 @@ class PolicyService:
     async def dry_run(
         self, session: AsyncSession, scope: Scope, district_id: str, facts: SubjectFacts
     ) -> Plan:
-        await district_path(session, scope, district_id)
+        await tree.district_path(session, scope, district_id)
         return await plan_for(session, district_id, facts)
 
 
@@ -555,7 +545,7 @@ class RosterService:
     async def get(
         self, session: AsyncSession, scope: Scope, district_id: str, role: str
     ) -> RosterOut:
-        await district_path(session, scope, district_id)
+        await tree.district_path(session, scope, district_id)
         _check_roster_role(role)
         return RosterOut(
             district_id=district_id,
@@ -566,7 +556,7 @@ class RosterService:
     async def put(
         self, session: AsyncSession, scope: Scope, district_id: str, role: str, people: list[str]
     ) -> RosterOut:
-        path = await district_path(session, scope, district_id)
+        path = await tree.district_path(session, scope, district_id)
         require_manage(scope, path, "Keeping the approver roster")
         _check_roster_role(role)
         for entry in await _relying_above(session, path, role):
@@ -595,7 +585,7 @@ async def _relying_above(session: AsyncSession, path: str, role: str) -> list[Ch
     found: list[ChainEntry] = []
     for kind in SUBJECT_KINDS:
         for entry in await repository.live_policies(session, kind, path):
-            if entry.path is not None and (entry.path == path or not _within(path, entry.path)):
+            if entry.path is not None and (entry.path == path or not within(path, entry.path)):
                 continue  # its own policy (or one not above it): its own managers keep both
             for spec in entry.steps:
                 if spec.role != role or spec.quorum.mode != "all":

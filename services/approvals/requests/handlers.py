@@ -13,13 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.consumer import Handler
 from chassis.events import CloudEvent
-from services.approvals.models import districts
 from services.approvals.policies.schemas import SubjectFacts
+from services.approvals.repository import list_root_district_ids
 from services.approvals.requests.service import Opening, requests
 
 POST_SUBMITTED = "chorus.calendar.post.submitted"
@@ -110,11 +109,7 @@ async def on_post_submitted(session: AsyncSession, event: CloudEvent) -> None:
 async def _the_root(session: AsyncSession) -> str:
     """Where a company-wide post is decided: the organisation's top district. With several
     (or none yet) there is no answer: the handler fails and the event goes to the DLQ."""
-    roots = list(
-        await session.scalars(
-            select(districts.c.id).where(text("nlevel(districts.path) = 1")).limit(2)
-        )
-    )
+    roots = await list_root_district_ids(session, limit=2)
     if len(roots) != 1:
         raise ValueError(f"a company-wide post needs exactly one top district, found {roots}")
     return str(roots[0])

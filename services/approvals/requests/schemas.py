@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.approvals.vocabulary import Outcome
 
 
 class StepOut(BaseModel):
@@ -92,7 +94,7 @@ class RequestOut(RequestSummary):
 class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    outcome: Literal["approve", "reject", "request_changes"]
+    outcome: Outcome
     comment: str | None = Field(default=None, max_length=2000)
     position: int | None = Field(
         default=None,
@@ -103,7 +105,7 @@ class DecisionCreate(BaseModel):
 
     @model_validator(mode="after")
     def _why(self) -> DecisionCreate:
-        if self.outcome != "approve" and not (self.comment and self.comment.strip()):
+        if self.outcome != Outcome.APPROVE and not (self.comment and self.comment.strip()):
             raise ValueError("say why: a rejection or a request for changes needs a comment")
         return self
 

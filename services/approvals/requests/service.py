@@ -30,33 +30,49 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, or_, select, text, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.districts import scope_of as scope_over
+from chassis.districts import Scope, can_read
 from chassis.errors import Conflict, Forbidden, NotFound
-from chassis.principal import Principal
-from services.approvals.access import Scope, can_read, load_scoped, path_of
-from services.approvals.delegations.service import active_delegations_to, delegations
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.approvals.access import tree
+from services.approvals.delegations.service import delegations, standing_in_for
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
     RequestHistory,
     RequestStep,
-    ReviewInvite,
-    districts,
     messaging,
 )
 from services.approvals.policies.schemas import SubjectFacts
 from services.approvals.policies.service import plan_for
+from services.approvals.repository import list_district_ids_under
+from services.approvals.requests import repository
+from services.approvals.requests.repository import RequestFilters, RoleReach
+from services.approvals.requests.schemas import (
+    AdvisoryAnswerOut,
+    DecisionOut,
+    DecisionResult,
+    HistoryEntry,
+    PendingItem,
+    RequestOut,
+    RequestSummary,
+    StepOut,
+)
+from services.approvals.vocabulary import (
+    Outcome,
+    OutsideReviewMode,
+    RequestStatus,
+    StepStatus,
+    Via,
+)
 
+# What closes a request, and the status it and its step take.
 OUTCOME_TO_STATUS = {
-    "approve": "approved",
-    "reject": "rejected",
-    "request_changes": "changes_requested",
+    Outcome.REJECT: (RequestStatus.REJECTED, StepStatus.REJECTED),
+    Outcome.REQUEST_CHANGES: (RequestStatus.CHANGES_REQUESTED, StepStatus.CHANGES_REQUESTED),
 }
-CLOSING_EVENT = {"rejected": "rejected", "changes_requested": "changes_requested"}
 SYSTEM = "approvals"
 
 
@@ -102,7 +118,7 @@ class Decider:
     ``external`` (an outside reviewer's link)."""
 
     person: str
-    via: str
+    via: Via
     acting_for: str | None = None
 
 
@@ -122,7 +138,7 @@ class Opening:
     source_event_id: uuid.UUID | None
 
 
-def _step_data(step: RequestStep) -> dict[str, Any]:
+def step_data(step: RequestStep) -> dict[str, Any]:
     return {
         "position": step.position,
         "key": step.key,
@@ -142,71 +158,76 @@ class RequestService:
     async def get_visible(
         self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
     ) -> ApprovalRequest:
-        request, _path = await load_scoped(
+        request, _path = await tree.load_scoped(
             session, scope, ApprovalRequest, request_id, RequestNotFound, shared_down=False
         )
         return request
 
-    async def steps(self, session: AsyncSession, request_id: uuid.UUID) -> list[RequestStep]:
-        rows = await session.scalars(
-            select(RequestStep)
-            .where(RequestStep.request_id == request_id)
-            .order_by(RequestStep.position)
-        )
-        return list(rows)
+    async def get(self, session: AsyncSession, scope: Scope, request_id: uuid.UUID) -> RequestOut:
+        """The request with its snapshot, planned steps, decisions and advisory answers; 404
+        for a request of a district the caller does not read."""
+        return await self.describe(session, await self.get_visible(session, scope, request_id))
 
-    async def decisions(self, session: AsyncSession, request_id: uuid.UUID) -> list[Decision]:
-        rows = await session.scalars(
-            select(Decision).where(Decision.request_id == request_id).order_by(Decision.id)
+    async def describe(self, session: AsyncSession, request: ApprovalRequest) -> RequestOut:
+        steps = await repository.list_steps(session, request.id)
+        decisions = await repository.list_decisions(session, request.id)
+        advice = await repository.list_advisory_answers(session, request.id)
+        return RequestOut.model_validate(
+            {
+                **RequestSummary.model_validate(request).model_dump(),
+                "snapshot": request.snapshot,
+                "policy_versions": request.policy_versions,
+                "steps": [StepOut.model_validate(s) for s in steps],
+                "decisions": [DecisionOut.model_validate(d) for d in decisions],
+                "advisory_answers": [AdvisoryAnswerOut.model_validate(a) for a in advice],
+            }
         )
-        return list(rows)
 
-    async def advisory_answers(
-        self, session: AsyncSession, request_id: uuid.UUID
-    ) -> list[ReviewInvite]:
-        """The answers given on the request's advisory steps, oldest first."""
-        rows = await session.scalars(
-            select(ReviewInvite)
-            .join(
-                RequestStep,
-                and_(
-                    RequestStep.request_id == ReviewInvite.request_id,
-                    RequestStep.position == ReviewInvite.position,
-                ),
-            )
-            .where(
-                ReviewInvite.request_id == request_id,
-                ReviewInvite.outcome.is_not(None),
-                RequestStep.outside_review == "advisory",
-            )
-            .order_by(ReviewInvite.used_at, ReviewInvite.id)
+    async def list(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        filters: RequestFilters,
+        *,
+        district_id: str | None,
+    ) -> Page[RequestSummary]:
+        """Requests in the districts the caller reads (of `district_id` and below it, when
+        given: 404 for a district they do not read), newest first."""
+        subtree = None
+        if district_id is not None:
+            path = await tree.district_path(session, scope, district_id)
+            subtree = tree.in_subtree(ApprovalRequest.district_id, path)
+        rows = await repository.list_requests(
+            session,
+            tree.visible(ApprovalRequest.district_id, scope),
+            filters,
+            subtree=subtree,
+            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            limit=page.fetch,
         )
-        return list(rows)
+        return keyset_page(
+            rows, page, key=lambda r: (r.opened_at, r.id), item=RequestSummary.model_validate
+        )
 
     async def history(
-        self, session: AsyncSession, request_id: uuid.UUID, *, after: int, limit: int
-    ) -> list[RequestHistory]:
-        rows = await session.scalars(
-            select(RequestHistory)
-            .where(RequestHistory.request_id == request_id, RequestHistory.id > after)
-            .order_by(RequestHistory.id)
-            .limit(limit)
-        )
-        return list(rows)
+        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID, page: PageRequest
+    ) -> Page[HistoryEntry]:
+        """Everything that happened to a request the caller reads, oldest first."""
+        await self.get_visible(session, scope, request_id)
+        (after,) = cursor_key(page.after, int) if page.after else (0,)
+        rows = await repository.list_history(session, request_id, after=after, limit=page.fetch)
+        return keyset_page(rows, page, key=lambda h: (h.id,), item=HistoryEntry.model_validate)
 
     # Opening and closing from events -------------------------------------------------------
 
     async def open(self, session: AsyncSession, opening: Opening) -> ApprovalRequest:
         """Open a request for the submission, superseding the subject's open one."""
         if opening.source_event_id is not None:
-            seen = await session.scalar(
-                select(ApprovalRequest).where(
-                    ApprovalRequest.source_event_id == opening.source_event_id
-                )
-            )
+            seen = await repository.find_by_source_event(session, opening.source_event_id)
             if seen is not None:
                 return seen
-        current = await self._open_for_subject(
+        current = await repository.find_open_for_subject(
             session, opening.subject_kind, opening.subject_id, lock=True
         )
         plan = await plan_for(session, opening.district_id, opening.facts)
@@ -221,18 +242,17 @@ class RequestService:
             content_hash=opening.content_hash,
             expires_at=opening.expires_at,
             policy_versions=[p.model_dump(mode="json") for p in plan.policy_versions],
-            status="open",
+            status=RequestStatus.OPEN,
             source_event_id=opening.source_event_id,
             opened_at=datetime.now(UTC),
         )
         if current is not None:
-            await self._close(
+            await self.close(
                 session,
                 current,
-                "superseded",
+                RequestStatus.SUPERSEDED,
                 SYSTEM,
                 {"superseded_by": str(request.id)},
-                verb="superseded",
             )
         session.add(request)
         await session.flush()
@@ -254,7 +274,7 @@ class RequestService:
                 outside_review=planned.outside_review,
                 request_author=request.author,
                 request_opened_at=request.opened_at,
-                status="waiting",
+                status=StepStatus.WAITING,
                 approvals=0,
             )
             for position, planned in enumerate(plan.steps)
@@ -264,14 +284,14 @@ class RequestService:
         first = steps[0]
         self._activate(request, first)
         await session.flush()
-        await self._record(
+        await self.record(
             session,
             request,
             "opened",
             opening.author,
             {"steps": [s.key for s in steps], "policies": request.policy_versions},
         )
-        await self._publish(
+        await self.publish(
             session,
             request,
             "requested",
@@ -279,7 +299,7 @@ class RequestService:
                 "title": request.title,
                 "author": request.author,
                 "expires_at": request.expires_at.isoformat() if request.expires_at else None,
-                "steps": [_step_data(s) for s in steps],
+                "steps": [step_data(s) for s in steps],
                 "policy_versions": request.policy_versions,
                 "supersedes": str(current.id) if current is not None else None,
             },
@@ -290,116 +310,100 @@ class RequestService:
         self, session: AsyncSession, subject_kind: str, subject_id: uuid.UUID, reason: str
     ) -> ApprovalRequest | None:
         """The subject was edited, reopened or cancelled: its open request no longer applies."""
-        current = await self._open_for_subject(session, subject_kind, subject_id, lock=True)
-        if current is not None:
-            await self._close(
-                session, current, "withdrawn", SYSTEM, {"reason": reason}, verb="withdrawn"
-            )
-        return current
-
-    async def _open_for_subject(
-        self, session: AsyncSession, subject_kind: str, subject_id: uuid.UUID, *, lock: bool
-    ) -> ApprovalRequest | None:
-        query = select(ApprovalRequest).where(
-            ApprovalRequest.subject_kind == subject_kind,
-            ApprovalRequest.subject_id == subject_id,
-            ApprovalRequest.status == "open",
+        current = await repository.find_open_for_subject(
+            session, subject_kind, subject_id, lock=True
         )
-        if lock:
-            query = query.with_for_update()
-        return await session.scalar(query)
+        if current is not None:
+            await self.close(session, current, RequestStatus.WITHDRAWN, SYSTEM, {"reason": reason})
+        return current
 
     def _activate(self, request: ApprovalRequest, step: RequestStep) -> None:
         now = datetime.now(UTC)
-        step.status = "active"
+        step.status = StepStatus.ACTIVE
         step.activated_at = now
         step.due_at = now + timedelta(hours=step.deadline_hours) if step.deadline_hours else None
         request.current_position = step.position
 
-    async def _close(
+    async def close(
         self,
         session: AsyncSession,
         request: ApprovalRequest,
-        status: str,
+        status: RequestStatus,
         actor: str,
         details: dict[str, Any],
         *,
-        verb: str,
-        step_status: str = "closed",
+        step_status: StepStatus = StepStatus.CLOSED,
     ) -> None:
+        """Close the request with `status` (the verb of the event it publishes), its steps
+        still waiting or active with `step_status`."""
         request.status = status
         request.closed_at = datetime.now(UTC)
         request.version += 1
-        await session.execute(
-            update(RequestStep)
-            .where(
-                RequestStep.request_id == request.id,
-                RequestStep.status.in_(("waiting", "active")),
-            )
-            .values(status=step_status)
-        )
+        await repository.close_open_steps(session, request.id, step_status)
         await session.flush()
-        await self._record(session, request, status, actor, details)
-        await self._publish(session, request, verb, details)
+        await self.record(session, request, status, actor, details)
+        await self.publish(session, request, status, details)
 
     # Deciding --------------------------------------------------------------------------------
 
     async def decide(
         self,
         session: AsyncSession,
-        principal: Principal,
+        scope: Scope,
         request_id: uuid.UUID,
         *,
-        outcome: str,
+        outcome: Outcome,
         comment: str | None,
         idempotency_key: str | None,
         position: int | None,
-    ) -> tuple[Decision, bool]:
-        """A caller's decision on the request's active step (or the step at `position`), and
-        whether it is new (False: the same idempotency key again, nothing changed)."""
+    ) -> tuple[DecisionResult, bool]:
+        """A caller's decision on the request's active step (or the step at `position`), with
+        the request after it, and whether it is new (False: the same idempotency key again,
+        nothing changed)."""
+        principal = scope.principal
         # Seen again: what the caller delegated follows the roles they hold now.
         await delegations.narrow_to_current(session, principal)
-        request = await session.scalar(
-            select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
-        )
+        request = await repository.lock_request(session, request_id)
         if request is None:
             raise RequestNotFound(f"No approval request {request_id}.")
-        scope = await scope_over(session, principal, districts)
-        readable = can_read(scope, await path_of(session, request.district_id))
+        readable = can_read(scope, await tree.path_of(session, request.district_id))
+        decision = None
         if idempotency_key is not None:
-            earlier = await session.scalar(
-                select(Decision).where(
-                    Decision.request_id == request.id,
-                    Decision.decider == principal.sub,
-                    Decision.idempotency_key == idempotency_key,
+            # The same decision again: nothing changes.
+            decision = await repository.find_decision_by_key(
+                session, request.id, principal.sub, idempotency_key
+            )
+        new = decision is None
+        if decision is None:
+            step = await self._active_step(session, request, position)
+            decider = await self.eligibility(session, scope, step, author=request.author)
+            if decider is None:
+                if not readable:
+                    raise RequestNotFound(f"No approval request {request_id}.")
+                raise NotEligible(
+                    f"Step {step.name!r} is decided by {step.role} on {step.district_id} or "
+                    "above it.",
+                    role=step.role,
+                    district_id=step.district_id,
                 )
+            self.refuse_author(request, decider)
+            decision = await self.record_decision(
+                session, request, step.position, decider, outcome, comment, idempotency_key
             )
-            if earlier is not None:
-                return earlier, False  # the same decision again: nothing changes
-        step = await self._active_step(session, request, position)
-        decider = await self.eligibility(session, principal, scope, step, author=request.author)
-        if decider is None:
-            if not readable:
-                raise RequestNotFound(f"No approval request {request_id}.")
-            raise NotEligible(
-                f"Step {step.name!r} is decided by {step.role} on {step.district_id} or above it.",
-                role=step.role,
-                district_id=step.district_id,
-            )
-        self.refuse_author(request, decider)
-        decision = await self.record_decision(
-            session, request, step.position, decider, outcome, comment, idempotency_key
+        result = DecisionResult(
+            decision=DecisionOut.model_validate(decision),
+            request=await self.describe(session, request),
         )
-        return decision, True
+        return result, new
 
     async def _active_step(
         self, session: AsyncSession, request: ApprovalRequest, position: int | None
     ) -> RequestStep:
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             raise RequestClosed(f"The request is {request.status}.", status=request.status)
         wanted = request.current_position if position is None else position
-        step = await session.get(RequestStep, (request.id, wanted))
-        if step is None or step.status != "active":
+        step = None if wanted is None else await repository.get_step(session, request.id, wanted)
+        if step is None or step.status != StepStatus.ACTIVE:
             raise StepNotActive(
                 f"Step {wanted} is not being decided; step {request.current_position} is.",
                 current_position=request.current_position,
@@ -415,7 +419,6 @@ class RequestService:
     async def eligibility(
         self,
         session: AsyncSession,
-        principal: Principal,
         scope: Scope,
         step: RequestStep,
         *,
@@ -425,35 +428,31 @@ class RequestService:
         last resort: the caller may hold another way in (their own role, someone else's
         delegation), and only when it is the only one does the answer name the author, so
         that ``refuse_author`` says why."""
-        step_path = await path_of(session, step.district_id)
+        me = scope.principal.sub
+        step_path = await tree.path_of(session, step.district_id)
         escalation_path = (
-            await path_of(session, step.escalate_to_district_id)
+            await tree.path_of(session, step.escalate_to_district_id)
             if step.escalated_at is not None and step.escalate_to_role
             else None
         )
 
-        def allowed(candidate: Scope) -> str | None:
+        def allowed(candidate: Scope) -> Via | None:
             if step_path is not None and candidate.has_role(step_path, {step.role}):
-                return "grant"
+                return Via.GRANT
             if escalation_path is not None and candidate.has_role(
                 escalation_path, {step.escalate_to_role or ""}
             ):
-                return "escalation"
+                return Via.ESCALATION
             return None
 
         via = allowed(scope)
         if via is not None:
-            return Decider(principal.sub, via)
+            return Decider(me, via)
         through_author: Decider | None = None
-        for delegation in await active_delegations_to(session, principal.sub, datetime.now(UTC)):
-            delegator = Principal(
-                sub=delegation.delegator,
-                grants={d: frozenset(r) for d, r in delegation.grants.items()},
-                exp=principal.exp,
-            )
-            if allowed(await scope_over(session, delegator, districts)) is not None:
-                found = Decider(principal.sub, "delegation", acting_for=delegation.delegator)
-                if delegation.delegator != author:
+        for stand_in in await standing_in_for(session, scope.principal):
+            if allowed(stand_in.scope) is not None:
+                found = Decider(me, Via.DELEGATION, acting_for=stand_in.delegator)
+                if stand_in.delegator != author:
                     return found
                 through_author = through_author or found
         return through_author
@@ -464,18 +463,15 @@ class RequestService:
         request: ApprovalRequest,
         position: int,
         decider: Decider,
-        outcome: str,
+        outcome: Outcome,
         comment: str | None,
         idempotency_key: str | None,
     ) -> Decision:
         """Record an eligible decider's decision on the active step at `position`, apply the
         quorum, and advance or close the request."""
-        await session.execute(
-            select(ApprovalRequest.id).where(ApprovalRequest.id == request.id).with_for_update()
-        )
-        await session.refresh(request)
+        await repository.relock_request(session, request)
         step = await self._active_step(session, request, position)
-        if decider.via == "external" and step.outside_review != "counted":
+        if decider.via == Via.EXTERNAL and step.outside_review != OutsideReviewMode.COUNTED:
             # The policy step decides what an outside answer is; anywhere else it is advice.
             raise NoOutsideDecisions(
                 f"Step {step.position} counts no outside answers ({step.outside_review}).",
@@ -508,201 +504,86 @@ class RequestService:
             "outcome": outcome,
             "comment": comment,
         }
-        await self._record(session, request, "decided", decider.person, details)
-        if outcome == "approve":
+        await self.record(session, request, "decided", decider.person, details)
+        if outcome == Outcome.APPROVE:
             step.approvals += 1
-        await self._publish(
+        await self.publish(
             session,
             request,
             "step_decided",
             {**details, "approvals": step.approvals, "quorum": step.quorum_count},
         )
-        if outcome != "approve":
-            step.status = OUTCOME_TO_STATUS[outcome]
+        if outcome != Outcome.APPROVE:
+            status, step_status = OUTCOME_TO_STATUS[outcome]
+            step.status = step_status
             step.completed_at = datetime.now(UTC)
-            status = OUTCOME_TO_STATUS[outcome]
-            await self._close(
+            await self.close(
                 session,
                 request,
                 status,
                 decider.person,
                 {"decided_by": decider.person, "comment": comment, "step": step.key},
-                verb=CLOSING_EVENT[status],
             )
             return decision
         if step.approvals >= step.quorum_count:
-            step.status = "approved"
+            step.status = StepStatus.APPROVED
             step.completed_at = datetime.now(UTC)
-            following = await session.get(RequestStep, (request.id, step.position + 1))
+            following = await repository.get_step(session, request.id, step.position + 1)
             if following is not None:
                 self._activate(request, following)
                 request.version += 1
                 await session.flush()
-                await self._record(session, request, "step_started", SYSTEM, _step_data(following))
+                await self.record(session, request, "step_started", SYSTEM, step_data(following))
             else:
-                await self._close(
+                await self.close(
                     session,
                     request,
-                    "granted",
+                    RequestStatus.GRANTED,
                     decider.person,
                     {"decided_by": decider.person, "comment": comment},
-                    verb="granted",
-                    step_status="approved",
+                    step_status=StepStatus.APPROVED,
                 )
         await session.flush()
         return decision
 
     # "My pending approvals" ------------------------------------------------------------------
 
-    async def pending_query(
-        self, session: AsyncSession, principal: Principal, scope: Scope
-    ) -> Select[RequestStep]:
-        """Active steps the caller may decide (by their grants, an escalation or a delegation)
-        on requests they did not write and have not decided yet."""
+    async def pending(
+        self, session: AsyncSession, scope: Scope, page: PageRequest
+    ) -> Page[PendingItem]:
+        """Active steps the caller may decide (by their grants, an escalation or a
+        delegation) on requests they did not write and have not decided yet; oldest first."""
+        principal = scope.principal
+        await delegations.narrow_to_current(session, principal)
         # Each scope with the author it may not decide for: a delegate never decides the
         # delegator's own content.
         scopes: list[tuple[Scope, str | None]] = [(scope, None)]
-        for delegation in await active_delegations_to(session, principal.sub, datetime.now(UTC)):
-            delegator = Principal(
-                sub=delegation.delegator,
-                grants={d: frozenset(r) for d, r in delegation.grants.items()},
-                exp=principal.exp,
-            )
-            scopes.append((await scope_over(session, delegator, districts), delegation.delegator))
-        # The districts under each role's grants, as ids: the partial indexes on active steps
-        # (role, district) then find the candidates without reading the tree per row.
-        conditions = []
-        for candidate, not_by in scopes:
-            for role, paths in candidate.role_paths.items():
-                ids = list(
-                    await session.scalars(
-                        select(districts.c.id).where(
-                            text("districts.path <@ CAST(:p AS ltree[])").bindparams(p=list(paths))
-                        )
-                    )
-                )
-                not_theirs = true() if not_by is None else RequestStep.request_author != not_by
-                conditions.append(
-                    and_(RequestStep.role == role, RequestStep.district_id.in_(ids), not_theirs)
-                )
-                conditions.append(
-                    and_(
-                        RequestStep.escalated_at.is_not(None),
-                        RequestStep.escalate_to_role == role,
-                        RequestStep.escalate_to_district_id.in_(ids),
-                        not_theirs,
-                    )
-                )
-        mine = or_(*conditions) if conditions else false()
-        return select(RequestStep).where(
-            RequestStep.status == "active",
-            mine,
-            RequestStep.request_author != principal.sub,
-            ~exists().where(
-                Decision.request_id == RequestStep.request_id,
-                Decision.position == RequestStep.position,
-                Decision.decider == principal.sub,
+        scopes += [(s.scope, s.delegator) for s in await standing_in_for(session, principal)]
+        # The districts under each role's grants, as ids.
+        reaches = [
+            RoleReach(role, await list_district_ids_under(session, paths), not_by)
+            for candidate, not_by in scopes
+            for role, paths in candidate.role_paths.items()
+        ]
+        rows = await repository.list_pending(
+            session,
+            principal.sub,
+            reaches,
+            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            limit=page.fetch,
+        )
+        return keyset_page(
+            rows,
+            page,
+            key=lambda row: (row[1].opened_at, row[1].id),
+            item=lambda row: PendingItem(
+                request=RequestSummary.model_validate(row[1]), step=StepOut.model_validate(row[0])
             ),
         )
 
-    async def pending(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        scope: Scope,
-        *,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[tuple[RequestStep, ApprovalRequest]]:
-        await delegations.narrow_to_current(session, principal)
-        query = await self.pending_query(session, principal, scope)
-        if after is not None:
-            query = query.where(
-                tuple_(RequestStep.request_opened_at, RequestStep.request_id) > tuple_(*after)
-            )
-        steps = list(
-            await session.scalars(
-                query.order_by(RequestStep.request_opened_at, RequestStep.request_id).limit(limit)
-            )
-        )
-        by_id = {
-            r.id: r
-            for r in await session.scalars(
-                select(ApprovalRequest).where(ApprovalRequest.id.in_([s.request_id for s in steps]))
-            )
-        }
-        return [(step, by_id[step.request_id]) for step in steps]
-
-    # Time: reminders, escalations, expiry ------------------------------------------------
-
-    async def sweep(self, session: AsyncSession, now: datetime | None = None) -> dict[str, int]:
-        """Remind, escalate and expire what is due. Runs as a periodic job; each row is taken
-        with SKIP LOCKED, so two workers never act twice on one request."""
-        now = now or datetime.now(UTC)
-        counts = {"reminded": 0, "escalated": 0, "expired": 0}
-        expiring = await session.scalars(
-            select(ApprovalRequest)
-            .where(ApprovalRequest.status == "open", ApprovalRequest.expires_at <= now)
-            .with_for_update(skip_locked=True)
-            .limit(500)
-        )
-        for request in list(expiring):
-            await self._close(
-                session,
-                request,
-                "expired",
-                SYSTEM,
-                {"expires_at": request.expires_at.isoformat() if request.expires_at else None},
-                verb="expired",
-            )
-            counts["expired"] += 1
-        due = await session.execute(
-            select(RequestStep, ApprovalRequest)
-            .join(ApprovalRequest, ApprovalRequest.id == RequestStep.request_id)
-            .where(
-                RequestStep.status == "active",
-                RequestStep.due_at.is_not(None),
-                or_(
-                    and_(RequestStep.escalated_at.is_(None), RequestStep.due_at <= now),
-                    and_(
-                        RequestStep.reminded_at.is_(None),
-                        RequestStep.remind_before_hours.is_not(None),
-                        RequestStep.due_at - RequestStep.remind_before_hours * timedelta(hours=1)
-                        <= now,
-                    ),
-                ),
-            )
-            .with_for_update(of=RequestStep, skip_locked=True)
-            .limit(500)
-        )
-        for step, request in due.all():
-            assert step.due_at is not None
-            if step.escalated_at is None and step.due_at <= now:
-                step.escalated_at = now
-                step.reminded_at = step.reminded_at or now
-                data = {
-                    **_step_data(step),
-                    "escalate_to": {
-                        "role": step.escalate_to_role,
-                        "district_id": step.escalate_to_district_id,
-                    }
-                    if step.escalate_to_role
-                    else None,
-                }
-                await self._record(session, request, "escalated", SYSTEM, data)
-                await self._publish(session, request, "escalated", data)
-                counts["escalated"] += 1
-            elif step.reminded_at is None:
-                step.reminded_at = now
-                await self._record(session, request, "reminded", SYSTEM, _step_data(step))
-                await self._publish(session, request, "reminded", _step_data(step))
-                counts["reminded"] += 1
-        await session.flush()
-        return counts
-
     # Plumbing --------------------------------------------------------------------------------
 
-    async def _record(
+    async def record(
         self,
         session: AsyncSession,
         request: ApprovalRequest,
@@ -710,6 +591,7 @@ class RequestService:
         actor: str,
         details: dict[str, Any],
     ) -> None:
+        """Append to the request's history."""
         session.add(
             RequestHistory(
                 request_id=request.id,
@@ -720,9 +602,10 @@ class RequestService:
         )
         await session.flush()
 
-    async def _publish(
+    async def publish(
         self, session: AsyncSession, request: ApprovalRequest, verb: str, data: dict[str, Any]
     ) -> None:
+        """Publish ``approval.<verb>`` through the outbox, with the request's identity."""
         await messaging.publisher.publish(
             session,
             aggregate="approval",

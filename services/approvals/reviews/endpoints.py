@@ -10,10 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from chassis.database import SessionDep
+from chassis.districts import ScopeDep
 from chassis.errors import problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.approvals.access import scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.approvals.requests.service import (
     AlreadyDecided,
     NoOutsideDecisions,
@@ -74,7 +73,7 @@ async def invite_reviewer(
     position: Position,
     data: InviteCreate,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
 ) -> InviteCreated:
     """Invite an outside reviewer (an agency, outside counsel) to the step being decided,
     without an account. The token and the link's path are in this response only: send them
@@ -85,7 +84,6 @@ async def invite_reviewer(
     `external:<reviewer_email>`; otherwise it is advice shown to the approvers on the request
     (`advisory_answers`). Only someone who may decide the step invites (403), and never the
     request's author, also not as someone's delegate nor through one (403 self-approval)."""
-    scope = await scope_of(session, principal)
     return await reviews.invite(session, scope, request_id, position, data)
 
 
@@ -97,7 +95,7 @@ async def invite_reviewer(
 async def list_invites(
     request_id: uuid.UUID,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     position: Annotated[
         int | None, Query(ge=0, le=10_000, description="Only the invites to this step")
@@ -105,9 +103,7 @@ async def list_invites(
 ) -> Page[InviteOut]:
     """The request's outside-reviewer invites, newest first, with their status (pending,
     used, expired, revoked) and never their tokens. For anyone who reads the request."""
-    scope = await scope_of(session, principal)
-    items, last = await reviews.list_invites(session, scope, request_id, page, position=position)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await reviews.list_invites(session, scope, request_id, page, position=position)
 
 
 @router.delete(
@@ -117,12 +113,11 @@ async def list_invites(
     responses=problem_responses(RequestNotFound, InviteNotFound, NotAManager),
 )
 async def revoke_invite(
-    request_id: uuid.UUID, invite_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    request_id: uuid.UUID, invite_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> Response:
     """Withdraw a reviewer's link: it answers 410 from now on. An answer already given
     stands; revoking again changes nothing. Needs a manager role on the request's district or
     above it, or to have sent the invite."""
-    scope = await scope_of(session, principal)
     await reviews.revoke(session, scope, request_id, invite_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.approvals.vocabulary import Outcome
+
 MAX_COMMENT = 2000
 # A practical address check (no email-validator dependency): one @, a dot-atom local part, a
 # domain of LDH labels with a dot. Lower-cased: the address names the decider, and nobody
@@ -37,7 +39,6 @@ def _email(value: str) -> str:
 
 Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
 InviteStatus = Literal["pending", "used", "expired", "revoked"]
-Outcome = Literal["approve", "reject", "request_changes"]
 
 
 class InviteCreate(BaseModel):
@@ -110,7 +111,7 @@ class ReviewDecisionCreate(BaseModel):
 
     @model_validator(mode="after")
     def _comment_when_not_approving(self) -> ReviewDecisionCreate:
-        if self.outcome != "approve" and not (self.comment and self.comment.strip()):
+        if self.outcome != Outcome.APPROVE and not (self.comment and self.comment.strip()):
             raise ValueError("a comment is required to reject or request changes")
         return self
 

@@ -40,19 +40,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import MANAGER_ROLES, Scope
 from chassis.errors import Conflict, Forbidden, NotFound, Problem
-from chassis.pagination import PageRequest, cursor_key
-from services.approvals.access import MANAGER_ROLES, Scope, path_of
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.approvals.access import tree
 from services.approvals.models import ApprovalRequest, RequestHistory, RequestStep, ReviewInvite
+from services.approvals.requests import repository as requests_repository
 from services.approvals.requests.service import (
     Decider,
     RequestClosed,
     StepNotActive,
     requests,
 )
+from services.approvals.reviews import repository
 from services.approvals.reviews.schemas import (
     InviteCreate,
     InviteCreated,
@@ -61,6 +64,7 @@ from services.approvals.reviews.schemas import (
     ReviewDecisionCreate,
     ReviewDecisionOut,
 )
+from services.approvals.vocabulary import OutsideReviewMode, RequestStatus, StepStatus, Via
 
 PUBLIC_PATH = "/public/reviews/{token}"
 # Enough for a few firms and a reviewer's second address; more is a sign of a script.
@@ -144,24 +148,22 @@ class ReviewService:
     ) -> InviteCreated:
         request = await requests.get_visible(session, scope, request_id)
         # The step's row lock: concurrent invites to one step are counted one after another.
-        step = await session.get(RequestStep, (request.id, position), with_for_update=True)
+        step = await requests_repository.get_step(session, request.id, position, lock=True)
         if step is None:
             raise StepNotFound(f"Request {request.id} has no step {position}.")
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             raise RequestClosed(f"The request is {request.status}.", status=request.status)
-        if step.status != "active":
+        if step.status != StepStatus.ACTIVE:
             raise StepNotActive(
                 f"Step {position} is {step.status}; only the step being decided takes reviewers.",
                 current_position=request.current_position,
             )
-        if step.outside_review == "none":
+        if step.outside_review == OutsideReviewMode.NONE:
             raise NoOutsideReview(
                 f"Step {position} ({step.name!r}) takes no outside reviewers: its policy step "
                 "does not accept them.",
             )
-        inviter = await requests.eligibility(
-            session, scope.principal, scope, step, author=request.author
-        )
+        inviter = await requests.eligibility(session, scope, step, author=request.author)
         if inviter is None:
             raise NotAnApprover(
                 f"Inviting to step {position} needs the role {step.role} on {step.district_id} "
@@ -170,17 +172,7 @@ class ReviewService:
                 district_id=step.district_id,
             )
         requests.refuse_author(request, inviter)
-        pending = list(
-            await session.scalars(
-                select(ReviewInvite.reviewer_email).where(
-                    ReviewInvite.request_id == request.id,
-                    ReviewInvite.position == position,
-                    ReviewInvite.used_at.is_(None),
-                    ReviewInvite.revoked_at.is_(None),
-                    ReviewInvite.expires_at > func.now(),
-                )
-            )
-        )
+        pending = await repository.list_working_emails(session, request.id, position)
         if data.reviewer_email in pending:
             raise InviteExists(
                 f"{data.reviewer_email} already has a working link to this step; revoke it to "
@@ -191,8 +183,7 @@ class ReviewService:
                 f"Step {position} has {MAX_PENDING_INVITES_PER_STEP} working links; revoke some."
             )
         token = secrets.token_urlsafe(32)
-        now = await session.scalar(select(func.now()))
-        assert now is not None
+        now = await repository.database_now(session)
         invite = ReviewInvite(
             id=uuid.uuid4(),
             request_id=request.id,
@@ -238,26 +229,19 @@ class ReviewService:
         page: PageRequest,
         *,
         position: int | None = None,
-    ) -> tuple[list[InviteOut], list[Any] | None]:
+    ) -> Page[InviteOut]:
         """The request's invites (of one step, or all), newest first."""
         request = await requests.get_visible(session, scope, request_id)
-        query = select(ReviewInvite).where(ReviewInvite.request_id == request.id)
-        if position is not None:
-            query = query.where(ReviewInvite.position == position)
-        if page.after is not None:
-            after_at, after_id = cursor_key(page.after, datetime, uuid.UUID)
-            query = query.where(
-                tuple_(ReviewInvite.created_at, ReviewInvite.id) < tuple_(after_at, after_id)
-            )
-        query = query.order_by(ReviewInvite.created_at.desc(), ReviewInvite.id.desc()).limit(
-            page.limit + 1
+        rows = await repository.list_invites(
+            session,
+            request.id,
+            position=position,
+            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            limit=page.fetch,
         )
-        rows = list(await session.scalars(query))
-        items = [InviteOut.model_validate(i) for i in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows, page, key=lambda i: (i.created_at, i.id), item=InviteOut.model_validate
+        )
 
     async def revoke(
         self, session: AsyncSession, scope: Scope, request_id: uuid.UUID, invite_id: uuid.UUID
@@ -265,14 +249,10 @@ class ReviewService:
         """The link stops working (410). Revoking again, or a link already used, changes
         nothing: an answer given stands."""
         request = await requests.get_visible(session, scope, request_id)
-        invite = await session.scalar(
-            select(ReviewInvite)
-            .where(ReviewInvite.id == invite_id, ReviewInvite.request_id == request.id)
-            .with_for_update()
-        )
+        invite = await repository.lock_invite(session, request.id, invite_id)
         if invite is None:
             raise InviteNotFound(f"No review invite {invite_id} on this request.")
-        path = await path_of(session, request.district_id)
+        path = await tree.path_of(session, request.district_id)
         manages = path is not None and scope.has_role(path, MANAGER_ROLES)
         if not (manages or invite.created_by == scope.principal.sub):
             raise NotAManager(
@@ -301,8 +281,8 @@ class ReviewService:
     async def view(self, session: AsyncSession, token: str) -> PublicReview:
         link = await self._link(session, token, lock=False)
         invite = link.invite
-        request = await session.get(ApprovalRequest, invite.request_id)
-        step = await session.get(RequestStep, (invite.request_id, invite.position))
+        request = await requests_repository.get_request(session, invite.request_id)
+        step = await requests_repository.get_step(session, invite.request_id, invite.position)
         # The invite's foreign key cascades from both: they exist while the invite does.
         assert request is not None
         assert step is not None
@@ -314,7 +294,7 @@ class ReviewService:
             step_position=step.position,
             step_name=step.name,
             expires_at=invite.expires_at,
-            open=request.status == "open" and step.status == "active",
+            open=request.status == RequestStatus.OPEN and step.status == StepStatus.ACTIVE,
         )
 
     async def answer(
@@ -322,17 +302,17 @@ class ReviewService:
     ) -> ReviewDecisionOut:
         link = await self._link(session, token, lock=True)
         invite = link.invite
-        request = await session.get(ApprovalRequest, invite.request_id)
+        request = await requests_repository.get_request(session, invite.request_id)
         assert request is not None
-        step = await session.get(RequestStep, (invite.request_id, invite.position))
+        step = await requests_repository.get_step(session, invite.request_id, invite.position)
         assert step is not None
         reviewer = f"external:{invite.reviewer_email}"
-        if step.outside_review == "counted":
+        if step.outside_review == OutsideReviewMode.COUNTED:
             decision = await requests.record_decision(
                 session,
                 request,
                 invite.position,
-                Decider(person=reviewer, via="external"),
+                Decider(person=reviewer, via=Via.EXTERNAL),
                 data.outcome,
                 data.comment,
                 None,  # single use is the invite's lock and used_at, not a key
@@ -351,7 +331,7 @@ class ReviewService:
             comment=data.comment,
             decided_at=answered_at,
             request_status=request.status,
-            counted=step.outside_review == "counted",
+            counted=step.outside_review == OutsideReviewMode.COUNTED,
         )
 
     async def _advise(
@@ -367,22 +347,18 @@ class ReviewService:
         Taken under the request's row lock, as decisions are, so it is refused (409) once
         the step no longer awaits decisions. A step that takes no outside review (an invite
         older than the rule) takes no answer either."""
-        await session.execute(
-            select(ApprovalRequest.id).where(ApprovalRequest.id == request.id).with_for_update()
-        )
-        await session.refresh(request)
+        await requests_repository.relock_request(session, request)
         await session.refresh(step)
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             raise RequestClosed(f"The request is {request.status}.", status=request.status)
-        if step.status != "active":
+        if step.status != StepStatus.ACTIVE:
             raise StepNotActive(
                 f"Step {step.position} is {step.status}; it no longer awaits answers.",
                 current_position=request.current_position,
             )
-        if step.outside_review != "advisory":
+        if step.outside_review != OutsideReviewMode.ADVISORY:
             raise NoOutsideReview(f"Step {step.position} ({step.name!r}) takes no outside review.")
-        now: datetime | None = await session.scalar(select(func.now()))
-        assert now is not None
+        now = await repository.database_now(session)
         session.add(
             _history(
                 request.id,
@@ -405,11 +381,8 @@ class ReviewService:
         expired (by the database's clock)."""
         if not TOKEN_SHAPE.match(token):
             raise ReviewNotFound("No such review link.")
-        query = select(ReviewInvite, func.now()).where(ReviewInvite.token_hash == token_hash(token))
-        if lock:
-            # Waits for a concurrent answer through the same link, then sees its used_at.
-            query = query.with_for_update(of=ReviewInvite).execution_options(populate_existing=True)
-        row = (await session.execute(query)).first()
+        # Locked, it waits for a concurrent answer through the same link, then sees its used_at.
+        row = await repository.find_by_token_hash(session, token_hash(token), lock=lock)
         if row is None:
             raise ReviewNotFound("No such review link.")
         invite, now = row
