@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -40,6 +41,14 @@ from chassis.consumer import inbox_table
 from chassis.database import new_metadata
 from chassis.districts import district_replica_table
 from chassis.outbox import OutboxPublisher, outbox_table
+from services.approvals.vocabulary import (
+    Outcome,
+    OutsideReviewMode,
+    RequestStatus,
+    StepStatus,
+    SubjectKind,
+    Via,
+)
 
 
 class Base(DeclarativeBase):
@@ -51,27 +60,10 @@ inbox = inbox_table(Base.metadata)
 districts = district_replica_table(Base.metadata)
 messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("approvals", outbox))
 
-SUBJECT_KINDS = ("post", "account_request")
-REQUEST_STATUSES = (
-    "open",
-    "granted",
-    "rejected",
-    "changes_requested",
-    "superseded",
-    "expired",
-    "withdrawn",
-)
-STEP_STATUSES = ("waiting", "active", "approved", "rejected", "changes_requested", "closed")
-OUTCOMES = ("approve", "reject", "request_changes")
-# How a decider came to be eligible.
-VIA = ("grant", "delegation", "escalation", "external")
-# Whether a step takes outside reviewers, and whether their answers are decisions that count
-# towards its quorum ("counted") or advice shown to its approvers ("advisory").
-OUTSIDE_REVIEW = ("none", "advisory", "counted")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, vocabulary: type[StrEnum]) -> str:
+    """A check constraint: `column` holds one of the vocabulary's values."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in vocabulary)})"
 
 
 class Policy(Base):
@@ -89,7 +81,7 @@ class Policy(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("subject_kind", SUBJECT_KINDS), name="subject_kind"),
+        CheckConstraint(_in("subject_kind", SubjectKind), name="subject_kind"),
         UniqueConstraint(
             "district_id",
             "subject_kind",
@@ -127,7 +119,7 @@ class ApprovalRequest(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # [{"policy_id", "district_id", "version"}] the plan was made from.
     policy_versions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(Text, server_default="open")
+    status: Mapped[str] = mapped_column(Text, server_default=RequestStatus.OPEN.value)
     current_position: Mapped[int | None] = mapped_column(Integer)
     # The id of the event that opened it (a redelivered submission opens nothing new).
     source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
@@ -136,8 +128,8 @@ class ApprovalRequest(Base):
     version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __table_args__ = (
-        CheckConstraint(_in("subject_kind", SUBJECT_KINDS), name="subject_kind"),
-        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        CheckConstraint(_in("subject_kind", SubjectKind), name="subject_kind"),
+        CheckConstraint(_in("status", RequestStatus), name="status"),
         # One open request per subject: a newer submission supersedes the open one first.
         Index(
             "uq_requests_open_subject",
@@ -174,13 +166,13 @@ class RequestStep(Base):
     escalate_to_district_id: Mapped[str | None] = mapped_column(Text)
     # Copied from the policy step with the rest: a later policy change never lets outside
     # answers count on a request already open.
-    outside_review: Mapped[str] = mapped_column(Text, server_default="none")
+    outside_review: Mapped[str] = mapped_column(Text, server_default=OutsideReviewMode.NONE.value)
     # Copies of the request's, so "my pending" filters and orders on this table alone.
     request_author: Mapped[str] = mapped_column(Text)
     request_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Why the step is in the plan (the policy, and the condition that matched).
     reasons: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
-    status: Mapped[str] = mapped_column(Text, server_default="waiting")
+    status: Mapped[str] = mapped_column(Text, server_default=StepStatus.WAITING.value)
     approvals: Mapped[int] = mapped_column(Integer, server_default="0")
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -189,9 +181,9 @@ class RequestStep(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("status", STEP_STATUSES), name="status"),
+        CheckConstraint(_in("status", StepStatus), name="status"),
         CheckConstraint("quorum_count >= 1", name="quorum_count"),
-        CheckConstraint(_in("outside_review", OUTSIDE_REVIEW), name="outside_review"),
+        CheckConstraint(_in("outside_review", OutsideReviewMode), name="outside_review"),
         # "My pending approvals": the active steps by role.
         Index(
             "ix_request_steps_active",
@@ -234,8 +226,8 @@ class Decision(Base):
             ["request_steps.request_id", "request_steps.position"],
             ondelete="CASCADE",
         ),
-        CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
-        CheckConstraint(_in("via", VIA), name="via"),
+        CheckConstraint(_in("outcome", Outcome), name="outcome"),
+        CheckConstraint(_in("via", Via), name="via"),
         # One decision per person per step.
         UniqueConstraint("request_id", "position", "decider", name="uq_decisions_step_decider"),
         Index("ix_decisions_request", "request_id", "id"),
@@ -325,6 +317,6 @@ class ReviewInvite(Base):
             ["request_steps.request_id", "request_steps.position"],
             ondelete="CASCADE",
         ),
-        CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="outcome"),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', Outcome)}", name="outcome"),
         Index("ix_review_invites_request", "request_id", "position"),
     )

@@ -28,7 +28,6 @@ from services.approvals.policies.schemas import (
     PolicyVersionOut,
     RosterOut,
     RosterPut,
-    SubjectKind,
 )
 from services.approvals.policies.service import (
     EscalationCycle,
@@ -42,6 +41,7 @@ from services.approvals.policies.service import (
     policies,
     rosters,
 )
+from services.approvals.vocabulary import SubjectKind
 
 router = APIRouter(tags=["policies"])
 

@@ -19,17 +19,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.approvals.vocabulary import OutsideReviewMode, SubjectKind
+
 # The roles that approve; a step naming another is refused (422).
 APPROVER_ROLES = ("regional_manager", "district_manager", "approver", "brand", "legal")
-SUBJECT_KINDS = ("post", "account_request")
 
 # Where a step's role is resolved, relative to the subject's district: the subject's district
 # itself, the district owning the policy, the subject district's parent, or the top of the tree.
 ResolveAt = Literal["subject", "policy", "parent", "root"]
 StepKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
-SubjectKind = Literal["post", "account_request"]
-# What a planned step does with outside reviewers (see ``OutsideReview``).
-OutsideReviewMode = Literal["none", "advisory", "counted"]
 
 
 class Quorum(BaseModel):
@@ -81,7 +79,9 @@ class OutsideReview(BaseModel):
 
     @property
     def mode(self) -> OutsideReviewMode:
-        return "counted" if self.counts_towards_quorum else "advisory"
+        return (
+            OutsideReviewMode.COUNTED if self.counts_towards_quorum else OutsideReviewMode.ADVISORY
+        )
 
 
 class StepSpec(BaseModel):
@@ -130,7 +130,7 @@ class PlannedStep(BaseModel):
     policy_id: uuid.UUID | None
     policy_district_id: str | None
     outside_review: OutsideReviewMode = Field(
-        default="none",
+        default=OutsideReviewMode.NONE,
         description="none: no outside reviewer; advisory: their answers are shown to the "
         "approvers; counted: their answers are decisions of the step",
     )
@@ -231,7 +231,7 @@ class DryRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     district_id: DistrictId
-    subject_kind: SubjectKind = "post"
+    subject_kind: SubjectKind = SubjectKind.POST
     text: str = Field(default="", max_length=20_000)
     title: str | None = Field(default=None, max_length=500)
     variants: list[Variant] = Field(default_factory=list, max_length=20)

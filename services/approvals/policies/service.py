@@ -36,7 +36,6 @@ from services.approvals.policies import matching, repository
 from services.approvals.policies.repository import ChainEntry
 from services.approvals.policies.schemas import (
     APPROVER_ROLES,
-    SUBJECT_KINDS,
     Condition,
     EffectivePolicy,
     EffectiveStep,
@@ -51,8 +50,8 @@ from services.approvals.policies.schemas import (
     RosterOut,
     StepSpec,
     SubjectFacts,
-    SubjectKind,
 )
+from services.approvals.vocabulary import OutsideReviewMode, SubjectKind
 
 
 class PolicyNotFound(NotFound):
@@ -323,7 +322,7 @@ async def plan_for(session: AsyncSession, district_id: str, facts: SubjectFacts)
                     reasons=reasons,
                     policy_id=entry.policy_id,
                     policy_district_id=entry.district_id,
-                    outside_review="none"
+                    outside_review=OutsideReviewMode.NONE
                     if spec.outside_review is None
                     else spec.outside_review.mode,
                 )
@@ -583,7 +582,7 @@ async def _relying_above(session: AsyncSession, path: str, role: str) -> list[Ch
     of `role` and quorum "all" that can resolve at that district, for any subject kind."""
     top_level = "." not in path
     found: list[ChainEntry] = []
-    for kind in SUBJECT_KINDS:
+    for kind in SubjectKind:
         for entry in await repository.live_policies(session, kind, path):
             if entry.path is not None and (entry.path == path or not within(path, entry.path)):
                 continue  # its own policy (or one not above it): its own managers keep both

@@ -20,6 +20,7 @@ from chassis.events import CloudEvent
 from services.approvals.policies.schemas import SubjectFacts
 from services.approvals.repository import list_root_district_ids
 from services.approvals.requests.service import Opening, requests
+from services.approvals.vocabulary import SubjectKind
 
 POST_SUBMITTED = "chorus.calendar.post.submitted"
 POST_WITHDRAWN = "chorus.calendar.post.withdrawn"
@@ -87,7 +88,7 @@ async def on_post_submitted(session: AsyncSession, event: CloudEvent) -> None:
     await requests.open(
         session,
         Opening(
-            subject_kind="post",
+            subject_kind=SubjectKind.POST,
             subject_id=post.id,
             district_id=district_id,
             author=post.author,
@@ -96,7 +97,7 @@ async def on_post_submitted(session: AsyncSession, event: CloudEvent) -> None:
             content_hash=post.content_hash,
             expires_at=post.publish_at,
             facts=SubjectFacts(
-                subject_kind="post",
+                subject_kind=SubjectKind.POST,
                 texts=texts,
                 platforms=post.platforms,
                 campaign_tags=post.campaign_tags,
@@ -118,7 +119,7 @@ async def _the_root(session: AsyncSession) -> str:
 async def on_post_closed(session: AsyncSession, event: CloudEvent) -> None:
     post = PostClosed.model_validate(event.data)
     reason = post.reason or event.type.rsplit(".", 1)[-1]
-    await requests.withdraw(session, "post", post.id, reason)
+    await requests.withdraw(session, SubjectKind.POST, post.id, reason)
 
 
 async def on_account_requested(session: AsyncSession, event: CloudEvent) -> None:
@@ -127,7 +128,7 @@ async def on_account_requested(session: AsyncSession, event: CloudEvent) -> None
     await requests.open(
         session,
         Opening(
-            subject_kind="account_request",
+            subject_kind=SubjectKind.ACCOUNT_REQUEST,
             subject_id=asked.request_id,
             district_id=asked.district_id,
             author=asked.requested_by,
@@ -136,7 +137,7 @@ async def on_account_requested(session: AsyncSession, event: CloudEvent) -> None
             content_hash=asked.content_hash,
             expires_at=None,
             facts=SubjectFacts(
-                subject_kind="account_request", texts=texts, platforms=[asked.platform]
+                subject_kind=SubjectKind.ACCOUNT_REQUEST, texts=texts, platforms=[asked.platform]
             ),
             source_event_id=event.id,
         ),
@@ -146,7 +147,9 @@ async def on_account_requested(session: AsyncSession, event: CloudEvent) -> None
 async def on_account_request_closed(session: AsyncSession, event: CloudEvent) -> None:
     closed = AccountRequestClosed.model_validate(event.data)
     if closed.status == "cancelled":
-        await requests.withdraw(session, "account_request", closed.request_id, "cancelled")
+        await requests.withdraw(
+            session, SubjectKind.ACCOUNT_REQUEST, closed.request_id, "cancelled"
+        )
 
 
 CALENDAR_HANDLERS: dict[str, Handler] = {

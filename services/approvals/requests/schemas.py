@@ -8,7 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.approvals.vocabulary import Outcome
+from services.approvals.vocabulary import (
+    Outcome,
+    OutsideReviewMode,
+    RequestStatus,
+    StepStatus,
+    SubjectKind,
+    Via,
+)
 
 
 class StepOut(BaseModel):
@@ -22,13 +29,13 @@ class StepOut(BaseModel):
     quorum_mode: str
     quorum_count: int
     approvals: int
-    status: str
+    status: StepStatus
     reasons: list[str]
     due_at: datetime | None
     escalated_at: datetime | None
     escalate_to_role: str | None
     escalate_to_district_id: str | None
-    outside_review: str = Field(
+    outside_review: OutsideReviewMode = Field(
         description="none: takes no outside reviewer; advisory: their answers are advice "
         "(`advisory_answers`); counted: their answers are decisions of the step"
     )
@@ -45,7 +52,7 @@ class AdvisoryAnswerOut(BaseModel):
     reviewer_name: str
     reviewer_email: str
     invited_by: str = Field(validation_alias="created_by")
-    outcome: str
+    outcome: Outcome
     comment: str | None
     answered_at: datetime = Field(validation_alias="used_at")
 
@@ -57,8 +64,8 @@ class DecisionOut(BaseModel):
     position: int
     decider: str
     acting_for: str | None
-    via: str
-    outcome: str
+    via: Via
+    outcome: Outcome
     comment: str | None
     decided_at: datetime
 
@@ -67,12 +74,12 @@ class RequestSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    subject_kind: str
+    subject_kind: SubjectKind
     subject_id: uuid.UUID
     district_id: str
     title: str | None
     author: str
-    status: str
+    status: RequestStatus
     content_hash: str
     current_position: int | None
     expires_at: datetime | None

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.approvals.vocabulary import Outcome
+from services.approvals.vocabulary import Outcome, RequestStatus
 
 MAX_COMMENT = 2000
 # A practical address check (no email-validator dependency): one @, a dot-atom local part, a
@@ -120,7 +120,7 @@ class ReviewDecisionOut(BaseModel):
     outcome: Outcome
     comment: str | None
     decided_at: datetime
-    request_status: str = Field(description="The request's status after this decision")
+    request_status: RequestStatus = Field(description="The request's status after this decision")
     counted: bool = Field(
         description="The answer is a decision of the step (its policy counts outside answers);"
         " false: it is advice shown to the approvers"
