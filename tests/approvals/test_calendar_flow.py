@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.approvals.conftest import FR_MANAGER
-from tests.approvals.conftest import seed_districts as seed_approvals
+from tests.approvals.factories import FR_MANAGER
+from tests.approvals.factories import seed_districts as seed_approvals
 from tests.calendar.conftest import FR_WRITER, seed_accounts
 from tests.calendar.conftest import seed_districts as seed_calendar
 from tests.chassis.kit import eventually

@@ -14,7 +14,7 @@ import pytest
 
 from services.approvals.delegations.service import active_delegations_to
 from services.approvals.models import ApprovalRequest, Delegation, RequestStep
-from tests.approvals.conftest import CENTRAL, DE_MANAGER, FR_LEGAL, FR_MANAGER, FR_VIEWER
+from tests.approvals.factories import CENTRAL, DE_MANAGER, FR_LEGAL, FR_MANAGER, FR_VIEWER
 from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio

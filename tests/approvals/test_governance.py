@@ -15,7 +15,7 @@ from sqlalchemy import text
 from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.settings import organisation_settings
 from services.approvals.models import districts
-from tests.approvals.conftest import (
+from tests.approvals.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_LEGAL,
@@ -24,9 +24,13 @@ from tests.approvals.conftest import (
     FR_VIEWER,
     HQ_LEGAL,
     PARIS_MANAGER,
+    decide,
+    deliver,
+    get,
     seed_districts,
+    set_policy,
+    submitted,
 )
-from tests.approvals.test_requests import decide, deliver, get, set_policy, submitted
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
 from tests.kit import RunningService, as_user, running_service, send

@@ -13,7 +13,7 @@ import pytest
 from services.approvals.models import PolicyVersion
 from services.approvals.policies.schemas import SubjectFacts
 from services.approvals.policies.service import UnknownDistrict, plan_for
-from tests.approvals.conftest import (
+from tests.approvals.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from services.approvals.models import ApprovalRequest, RequestStep
-from tests.approvals.conftest import (
+from tests.approvals.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_LEGAL,

@@ -11,7 +11,7 @@ import pytest
 
 from services.approvals.policies import matching
 from services.approvals.policies.schemas import Condition, SubjectFacts
-from tests.approvals.conftest import FR_MANAGER, FR_VIEWER
+from tests.approvals.factories import FR_MANAGER, FR_VIEWER
 from tests.kit import RunningService
 
 BACKTRACKING = "(.*a){20}"  # nested repetition: a search on "aaa…b" takes ages
