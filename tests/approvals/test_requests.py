@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -453,3 +454,59 @@ async def test_a_decision_for_a_position_beyond_any_plan_is_422(
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["loc"] for e in response.json()["errors"]] == [["body", "position"]]
     assert (await get(approvals, request["id"]))["status"] == "open"
+
+
+async def all_pages(
+    service: RunningService, path: str, headers: dict[str, str], **params: Any
+) -> list[list[dict[str, Any]]]:
+    """Every page of a list, one item per page, following `next_cursor` to the end."""
+    pages: list[list[dict[str, Any]]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 1, **({"cursor": cursor} if cursor else {})}
+        response = await service.client.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body["items"])
+        cursor = body.get("next_cursor")
+        if cursor is None:
+            return pages
+
+
+class TestPaging:
+    """Each list of requests pages by its keyset: every item once, in the list's order, and
+    no cursor after the last page."""
+
+    async def test_requests_page_newest_first(self, approvals: RunningService) -> None:
+        await set_policy(approvals, [MANAGER_STEP])
+        opened = [(await open_request(approvals, title=f"Post {n}"))["id"] for n in range(3)]
+        pages = await all_pages(approvals, "/requests", FR_VIEWER, status="open")
+        assert [[item["id"] for item in page] for page in pages] == [
+            [opened[2]],
+            [opened[1]],
+            [opened[0]],
+        ]
+
+    async def test_my_pending_approvals_page_oldest_first(self, approvals: RunningService) -> None:
+        await set_policy(approvals, [MANAGER_STEP])
+        titles = ["First", "Second", "Third"]
+        for title in titles:
+            await open_request(approvals, title=title)
+        pages = await all_pages(approvals, "/approvals/pending", FR_MANAGER)
+        assert [[item["request"]["title"] for item in page] for page in pages] == [
+            ["First"],
+            ["Second"],
+            ["Third"],
+        ]
+
+    async def test_a_requests_history_pages_oldest_first(self, approvals: RunningService) -> None:
+        await set_policy(approvals, [MANAGER_STEP, LEGAL_STEP])
+        request = await open_request(approvals)
+        decided = await decide(approvals, request["id"], FR_MANAGER)
+        assert decided.status_code == 201, decided.text
+        pages = await all_pages(approvals, f"/requests/{request['id']}/history", FR_VIEWER)
+        assert [[entry["action"] for entry in page] for page in pages] == [
+            ["opened"],
+            ["decided"],
+            ["step_started"],
+        ]

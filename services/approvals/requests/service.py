@@ -1,4 +1,6 @@
-"""Approval requests: opening them from submissions, deciding, and what time does to them.
+"""Approval requests: opening them from submissions, reading them, and deciding. What time
+does to them (reminders, escalation, expiry) is in ``deadlines``; their queries are in
+``repository``.
 
 A request opens from a subject's submission (a post, an account request) with a snapshot of
 what is to be approved, its content hash and the plan its district's policies give at that
@@ -16,9 +18,10 @@ to the next one only if the decider names no position). Repeating a decision wit
 idempotency key returns the first one and changes nothing.
 
 Who may decide (``eligibility``): the step's role held on the step's district or above it; a
-delegate standing in for someone who held it when they delegated; after escalation, the
-escalation target's role too; an outside reviewer through a single-use link (``reviews``),
-only on a step whose policy says outside answers count (``outside_review == "counted"``).
+delegate standing in for someone who held it when they delegated (``standing_in_for`` in
+delegations); after escalation, the escalation target's role too; an outside reviewer through
+a single-use link (``reviews``), only on a step whose policy says outside answers count
+(``outside_review == "counted"``).
 The author of the content never decides on it, not even through a delegation: a delegation
 from the author is never the way a delegate decides their request, nor lists it as pending.
 """
