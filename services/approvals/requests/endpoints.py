@@ -80,7 +80,7 @@ async def list_requests(
 ) -> Page[RequestSummary]:
     """Requests in the districts the caller reads, newest first."""
     filters = RequestFilters(status=status_, subject_kind=subject_kind, subject_id=subject_id)
-    return await requests.list(session, scope, page, filters, district_id=district_id)
+    return await requests.list_visible(session, scope, page, filters, district_id=district_id)
 
 
 @router.get(

@@ -186,7 +186,7 @@ class RequestService:
             }
         )
 
-    async def list(
+    async def list_visible(
         self,
         session: AsyncSession,
         scope: Scope,
