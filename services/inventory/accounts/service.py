@@ -14,21 +14,26 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.inventory import audit
-from services.inventory.access import Scope, taken
+from services.inventory.access import taken
 from services.inventory.accounts import repository
 from services.inventory.accounts.schemas import (
     AccountCreate,
     AccountOut,
     AccountUpdate,
+    AuditEntryOut,
     Flag,
     Owner,
+    PresenceSummary,
     StatusChange,
+    SummaryRow,
 )
 from services.inventory.districts.service import districts
 from services.inventory.models import Account, messaging
-from services.inventory.platforms import Registry
+from services.inventory.platforms import Registry, load_registry
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"official", "unofficial", "rogue", "fan", "duplicate", "archived"}),
@@ -89,6 +94,77 @@ def snapshot(account: Account, owners: list[Owner]) -> dict[str, Any]:
 
 
 class AccountService:
+    async def create(self, session: AsyncSession, scope: Scope, data: AccountCreate) -> AccountOut:
+        """Register an account as ``register`` does, shown as the API shows it."""
+        account = await self.register(session, scope, await load_registry(session), data)
+        return await self.out_one(session, account)
+
+    async def read(self, session: AsyncSession, scope: Scope, account_id: uuid.UUID) -> AccountOut:
+        account, _ = await self.get_visible(session, scope, account_id)
+        return await self.out_one(session, account)
+
+    async def list_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        filters: repository.AccountFilters,
+    ) -> Page[AccountOut]:
+        """One page of the accounts the caller can see, in (platform, handle) order."""
+        district_path = await self._district_path(session, scope, filters.district_id)
+        after = cursor_key(page.after, str, str) if page.after is not None else None
+        rows = await repository.search(
+            session, scope, filters, after=after, limit=page.fetch, district_path=district_path
+        )
+        shown = {item.id: item for item in await self.out(session, rows[: page.limit])}
+        return keyset_page(
+            rows, page, key=lambda a: [a.platform, a.handle_key], item=lambda a: shown[a.id]
+        )
+
+    async def summary(
+        self, session: AsyncSession, scope: Scope, district_id: str | None
+    ) -> PresenceSummary:
+        """Counts of the visible presence per district, platform and status."""
+        district_path = await self._district_path(session, scope, district_id)
+        rows = await repository.summary(session, scope, district_path) if scope.read_paths else []
+        by_status: dict[str, int] = {}
+        by_platform: dict[str, int] = {}
+        by_district: dict[str, int] = {}
+        for district, platform, state, count in rows:
+            by_status[state] = by_status.get(state, 0) + count
+            by_platform[platform] = by_platform.get(platform, 0) + count
+            by_district[district] = by_district.get(district, 0) + count
+        return PresenceSummary(
+            total=sum(by_status.values()),
+            by_status=by_status,
+            by_platform=by_platform,
+            by_district=by_district,
+            rows=[SummaryRow(district_id=d, platform=p, status=s, count=n) for d, p, s, n in rows],
+        )
+
+    async def audit_trail(
+        self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, page: PageRequest
+    ) -> Page[AuditEntryOut]:
+        """Every change to the account, oldest first."""
+        await self.get_visible(session, scope, account_id)
+        after_id = 0
+        if page.after is not None:
+            (after_id,) = cursor_key(page.after, int)
+        rows = await audit.entries(
+            session, "account", account_id, after_id=after_id, limit=page.fetch
+        )
+        return keyset_page(rows, page, key=lambda r: [r.id], item=AuditEntryOut.model_validate)
+
+    async def _district_path(
+        self, session: AsyncSession, scope: Scope, district_id: str | None
+    ) -> str | None:
+        if district_id is None:
+            return None
+        return (await districts.get_visible(session, scope, district_id)).path
+
+    async def out_one(self, session: AsyncSession, account: Account) -> AccountOut:
+        return (await self.out(session, [account]))[0]
+
     async def out(self, session: AsyncSession, accounts: list[Account]) -> list[AccountOut]:
         ids = [a.id for a in accounts]
         owners = await repository.owners_of(session, ids)
@@ -195,7 +271,7 @@ class AccountService:
 
     async def update(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: AccountUpdate
-    ) -> Account:
+    ) -> AccountOut:
         account, path = await self.get_visible(session, scope, account_id, for_update=True)
         scope.require_manage(path, "this account")
         owners_before = [
@@ -221,7 +297,7 @@ class AccountService:
         after = {**snapshot(account, owners_after), "notes": account.notes}
         changes = audit.diff(before, after)
         if not changes:
-            return account
+            return await self.out_one(session, account)
         account.search_text = search_text(account.handle_key, account.display_name)
         account.version += 1
         account.updated_at = func.now()
@@ -242,14 +318,14 @@ class AccountService:
             subject=str(account.id),
             data={**snapshot(account, owners_after), "changed": sorted(changes)},
         )
-        return account
+        return await self.out_one(session, account)
 
     async def change_status(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: StatusChange
-    ) -> Account:
+    ) -> AccountOut:
         account, path = await self.get_visible(session, scope, account_id, for_update=True)
         scope.require_manage(path, "this account")
-        return await self.apply_status(
+        account = await self.apply_status(
             session,
             account,
             data.status,
@@ -258,6 +334,7 @@ class AccountService:
             duplicate_of=data.duplicate_of,
             scope=scope,
         )
+        return await self.out_one(session, account)
 
     async def apply_status(
         self,

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.errors import problem_responses
 from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
+from services.inventory.access import tree
 from services.inventory.availability.rate_limit import CheckLimiter, ChecksRateLimited
 from services.inventory.availability.schemas import (
     MAX_PLATFORMS_PER_CHECK,
@@ -62,7 +62,7 @@ async def check_availability(
     # request-long SessionDep (it writes nothing).
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
     async with factory() as session:
-        scope = await scope_of(session, principal)
+        scope = await tree.scope_of(session, principal)
         registry = await load_registry(session)
         candidates = await availability.candidates(session, scope, registry, handle, platform or [])
     results = await availability.probe(candidates, ProbeSettings.of(settings))

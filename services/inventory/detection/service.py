@@ -22,10 +22,10 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from chassis.errors import Conflict, Forbidden
 from chassis.settings import ServiceSettings
 from services.inventory import audit
-from services.inventory.access import Scope
 from services.inventory.detection import repository
 from services.inventory.detection.repository import FlagChange
 from services.inventory.detection.schemas import Check, CheckCounts, DetectionRun

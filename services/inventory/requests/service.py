@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, within
 from chassis.errors import Conflict, Forbidden, NotFound
-from chassis.pagination import PageRequest
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.inventory import audit
-from services.inventory.access import MANAGER_ROLES, Scope, taken, within
+from services.inventory.access import REQUESTER_ROLES, taken
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -33,18 +34,18 @@ from services.inventory.accounts.service import (
     search_text,
     snapshot,
 )
+from services.inventory.districts import repository as districts_repository
 from services.inventory.districts.service import districts
 from services.inventory.models import Account, AccountRequest, District, messaging
-from services.inventory.platforms import Registry, load_registry
+from services.inventory.platforms import load_registry
 from services.inventory.requests import repository
-from services.inventory.requests.schemas import AccountRequestCreate
+from services.inventory.requests.schemas import AccountRequestCreate, AccountRequestOut
 
 log = logging.getLogger("inventory.requests")
 
 SUBJECT_KIND = "account_request"
 # Who the audit trail names for what a decision of the approvals service changed.
 APPROVALS_ACTOR = "approvals"
-REQUESTER_ROLES = MANAGER_ROLES | {"contributor"}
 
 
 class AccountRequestNotFound(NotFound):
@@ -105,30 +106,35 @@ class AccountRequestService:
         *,
         statuses: Sequence[str],
         district_id: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
-    ) -> list[AccountRequest]:
-        """One page and one more row (so the caller knows whether a next page exists)."""
+    ) -> Page[AccountRequestOut]:
+        """One page of the requests of the caller's districts, newest first."""
+        after: tuple[datetime, uuid.UUID] | None = None
+        if page.after is not None:
+            after = cursor_key(page.after, datetime, uuid.UUID)
         if not scope.read_paths:
-            return []
+            return Page[AccountRequestOut](items=[])
         district_path = None
         if district_id is not None:
             district_path = (await districts.get_visible(session, scope, district_id)).path
-        return await repository.search(
+        rows = await repository.search(
             session,
             scope.read_paths,
             statuses=statuses,
             district_path=district_path,
             after=after,
-            limit=page.limit + 1,
+            limit=page.fetch,
+        )
+        return keyset_page(
+            rows,
+            page,
+            key=lambda r: [r.created_at, r.id],
+            item=AccountRequestOut.model_validate,
         )
 
     async def create(
-        self,
-        session: AsyncSession,
-        scope: Scope,
-        registry: Registry,
-        data: AccountRequestCreate,
-    ) -> AccountRequest:
+        self, session: AsyncSession, scope: Scope, data: AccountRequestCreate
+    ) -> AccountRequestOut:
+        registry = await load_registry(session)
         rules, handle, handle_key = registry.resolve(data.platform, data.handle, data.profile_url)
         district = await districts.get_visible(session, scope, data.district_id)
         await self._require_requester(session, scope, district)
@@ -194,11 +200,17 @@ class AccountRequestService:
                 "content_hash": content_hash(content),
             },
         )
-        return request
+        return AccountRequestOut.model_validate(request)
+
+    async def read(
+        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
+    ) -> AccountRequestOut:
+        request, _ = await self.get_visible(session, scope, request_id)
+        return AccountRequestOut.model_validate(request)
 
     async def cancel(
         self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
-    ) -> AccountRequest:
+    ) -> AccountRequestOut:
         request, path = await self.get_visible(session, scope, request_id, for_update=True)
         if request.requested_by != scope.principal.sub and not scope.can_manage(path):
             raise Forbidden("Only the requester or a manager of the district may cancel it.")
@@ -207,7 +219,7 @@ class AccountRequestService:
                 f"The request is {request.status} already.", request_status=request.status
             )
         await self._close(session, request, "cancelled", actor=scope.principal.sub)
-        return request
+        return AccountRequestOut.model_validate(request)
 
     async def grant(
         self,
@@ -392,9 +404,7 @@ class AccountRequestService:
             return
         granted = [d for d, roles in scope.principal.grants.items() if roles & REQUESTER_ROLES]
         if granted:
-            roots = (
-                await session.execute(select(District.path).where(District.id.in_(granted)))
-            ).scalars()
+            roots = await districts_repository.find_paths(session, granted)
             if any(within(district.path, root) for root in roots):
                 return
         raise Forbidden(

@@ -17,14 +17,15 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.districts import DistrictNotFound
 from chassis.errors import Problem, problem_body, problem_responses
 from chassis.guard import body_limit
 from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
+from services.inventory.access import tree
 from services.inventory.accounts.endpoints import DistrictFilter
 from services.inventory.accounts.repository import AccountFilters
 from services.inventory.accounts.schemas import Status
-from services.inventory.districts.service import DistrictNotFound, districts
+from services.inventory.districts.service import districts
 from services.inventory.settings import InventorySettings
 from services.inventory.transfer import csv_format
 from services.inventory.transfer.csv_format import (
@@ -103,7 +104,7 @@ async def import_accounts(
         factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
         session = factory()
         try:
-            scope = await scope_of(session, principal)
+            scope = await tree.scope_of(session, principal)
             plan = await transfer.plan(
                 session, scope, upload, max_rows=settings.import_max_rows, lock=not dry_run
             )
@@ -200,7 +201,7 @@ async def export_accounts(
     # the pages are read later, each on a connection of its own (transfer._chunks).
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
     async with factory() as session:
-        scope = await scope_of(session, principal)
+        scope = await tree.scope_of(session, principal)
         district_path = None
         if district is not None:
             district_path = (await districts.get_visible(session, scope, district)).path

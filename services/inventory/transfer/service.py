@@ -36,11 +36,11 @@ import asyncpg
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.districts import MANAGER_ROLES, Scope
 from chassis.errors import Conflict, Forbidden, Unprocessable
 from chassis.observability import request_id_var
 from chassis.principal import Principal
 from services.inventory import audit
-from services.inventory.access import MANAGER_ROLES, Scope
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
