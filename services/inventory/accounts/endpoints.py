@@ -16,7 +16,6 @@ from services.inventory.accounts.schemas import (
     AccountUpdate,
     AuditEntryOut,
     PresenceSummary,
-    Status,
     StatusChange,
 )
 from services.inventory.accounts.service import (
@@ -33,6 +32,7 @@ from services.inventory.platforms import (
     PlatformMismatch,
     UnknownPlatform,
 )
+from services.inventory.vocabularies import AccountStatus
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
@@ -70,7 +70,7 @@ async def list_accounts(
     page: PageDep,
     district: DistrictFilter = None,
     platform: Annotated[str | None, Query(max_length=50)] = None,
-    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    status_: Annotated[list[AccountStatus] | None, Query(alias="status")] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
     flagged: bool | None = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,

@@ -32,19 +32,24 @@ from services.inventory.accounts.schemas import (
     SummaryRow,
 )
 from services.inventory.districts.service import districts
-from services.inventory.models import Account, messaging
+from services.inventory.models import Account
 from services.inventory.platforms import Registry, load_registry
+from services.inventory.vocabularies import AccountStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"official", "unofficial", "rogue", "fan", "duplicate", "archived"}),
-    "official": frozenset({"dormant", "orphaned", "duplicate", "archived"}),
-    "unofficial": frozenset({"official", "rogue", "fan", "duplicate", "archived"}),
-    "rogue": frozenset({"official", "unofficial", "archived"}),
-    "fan": frozenset({"official", "unofficial", "rogue", "archived"}),
-    "duplicate": frozenset({"unofficial", "archived"}),
-    "dormant": frozenset({"official", "orphaned", "archived"}),
-    "orphaned": frozenset({"official", "dormant", "archived"}),
-    "archived": frozenset({"pending"}),
+_S = AccountStatus
+# Where each status may go (every status is a key; rows hold it as plain str).
+TRANSITIONS: dict[str, frozenset[AccountStatus]] = {
+    _S.PENDING: frozenset(
+        {_S.OFFICIAL, _S.UNOFFICIAL, _S.ROGUE, _S.FAN, _S.DUPLICATE, _S.ARCHIVED}
+    ),
+    _S.OFFICIAL: frozenset({_S.DORMANT, _S.ORPHANED, _S.DUPLICATE, _S.ARCHIVED}),
+    _S.UNOFFICIAL: frozenset({_S.OFFICIAL, _S.ROGUE, _S.FAN, _S.DUPLICATE, _S.ARCHIVED}),
+    _S.ROGUE: frozenset({_S.OFFICIAL, _S.UNOFFICIAL, _S.ARCHIVED}),
+    _S.FAN: frozenset({_S.OFFICIAL, _S.UNOFFICIAL, _S.ROGUE, _S.ARCHIVED}),
+    _S.DUPLICATE: frozenset({_S.UNOFFICIAL, _S.ARCHIVED}),
+    _S.DORMANT: frozenset({_S.OFFICIAL, _S.ORPHANED, _S.ARCHIVED}),
+    _S.ORPHANED: frozenset({_S.OFFICIAL, _S.DORMANT, _S.ARCHIVED}),
+    _S.ARCHIVED: frozenset({_S.PENDING}),
 }
 EDITABLE = ("display_name", "purpose", "language", "country", "tags", "notes")
 
@@ -199,7 +204,7 @@ class AccountService:
         district = await districts.get_visible(session, scope, data.district_id)
         scope.require_manage(district.path, f"accounts of district {district.id!r}")
         await self.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
-        if data.status == "duplicate":
+        if data.status == AccountStatus.DUPLICATE:
             await self._check_original(session, scope, data.duplicate_of, rules.key, None)
         elif data.duplicate_of is not None:
             raise InvalidDuplicate("duplicate_of goes with the status duplicate only.")
@@ -232,16 +237,16 @@ class AccountService:
         await repository.replace_owners(session, account.id, [o.model_dump() for o in data.owners])
         await session.refresh(account)
         state = snapshot(account, data.owners)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="registered",
             actor=scope.principal.sub,
             changes=state,
-        )
-        await messaging.publisher.publish(
-            session, aggregate="account", verb="registered", subject=str(account.id), data=state
+            aggregate="account",
+            verb="registered",
+            data=state,
         )
         return account
 
@@ -303,19 +308,15 @@ class AccountService:
         account.updated_at = func.now()
         await session.flush()
         await session.refresh(account)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="updated",
             actor=scope.principal.sub,
             changes=changes,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="updated",
-            subject=str(account.id),
             data={**snapshot(account, owners_after), "changed": sorted(changes)},
         )
         return await self.out_one(session, account)
@@ -355,13 +356,13 @@ class AccountService:
                 current=account.status,
                 allowed=sorted(allowed),
             )
-        if status == "duplicate":
+        if status == AccountStatus.DUPLICATE:
             await self._check_original(session, scope, duplicate_of, account.platform, account.id)
         elif duplicate_of is not None:
             raise InvalidDuplicate("duplicate_of goes with the status duplicate only.")
         previous = account.status
         account.status = status
-        account.duplicate_of = duplicate_of if status == "duplicate" else None
+        account.duplicate_of = duplicate_of if status == AccountStatus.DUPLICATE else None
         account.version += 1
         account.updated_at = func.now()
         await session.flush()
@@ -371,19 +372,15 @@ class AccountService:
             change["reason"] = reason
         if account.duplicate_of:
             change["duplicate_of"] = str(account.duplicate_of)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="status_changed",
             actor=actor,
             changes=change,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="status_changed",
-            subject=str(account.id),
             data={
                 "id": str(account.id),
                 "platform": account.platform,
@@ -416,7 +413,7 @@ class AccountService:
         original = found[0]
         if original.platform != platform:
             raise InvalidDuplicate("The original is on another platform.")
-        if original.status == "duplicate":
+        if original.status == AccountStatus.DUPLICATE:
             raise InvalidDuplicate("The original is itself a duplicate; name its original.")
 
 

@@ -25,14 +25,20 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
 from chassis.districts import Scope
 from chassis.errors import Forbidden
+from chassis.principal import Principal
+from services.inventory.access import tree
 from services.inventory.availability import repository
-from services.inventory.availability.schemas import AvailabilityStatus, PlatformAvailability
-from services.inventory.platforms import InvalidHandle, PlatformRules, Registry
+from services.inventory.availability.schemas import (
+    Availability,
+    AvailabilityStatus,
+    PlatformAvailability,
+)
+from services.inventory.platforms import InvalidHandle, PlatformRules, Registry, load_registry
 from services.inventory.settings import InventorySettings
 
 TAKEN = frozenset({200})
@@ -138,6 +144,24 @@ class Outcome:
 
 
 class AvailabilityService:
+    async def check(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        handle: str,
+        platform_keys: Sequence[str],
+        settings: InventorySettings,
+    ) -> Availability:
+        """Is `handle` to be had on each platform? The database work is done, and its
+        connection back in the pool, before the probes, which take seconds: this opens its own
+        short read-only session instead of holding the request's (it writes nothing)."""
+        async with factory() as session:
+            scope = await tree.scope_of(session, principal)
+            registry = await load_registry(session)
+            candidates = await self.candidates(session, scope, registry, handle, platform_keys)
+        results = await self.probe(candidates, ProbeSettings.of(settings))
+        return Availability(handle=handle, results=results)
+
     async def candidates(
         self,
         session: AsyncSession,

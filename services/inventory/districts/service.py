@@ -21,11 +21,13 @@ from services.inventory.districts.schemas import (
     DistrictOut,
     DistrictRename,
 )
-from services.inventory.models import District, messaging
+from services.inventory.models import District
+from services.inventory.vocabularies import DistrictKind
 
 _LABEL = DISTRICT_ID_PATTERN.removeprefix("^").removesuffix("$")
 _PATH = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-KIND_RANK = {"region": 0, "district": 1, "team": 2}
+# A child sits at its parent's level or below it.
+KIND_RANK: dict[str, int] = {DistrictKind.REGION: 0, DistrictKind.DISTRICT: 1, DistrictKind.TEAM: 2}
 
 
 class DistrictExists(Conflict):
@@ -60,7 +62,7 @@ class DistrictService:
             # A root needs a regional manager grant naming it: the organisation's first act.
             if "regional_manager" not in scope.principal.roles_on(data.id):
                 raise Forbidden("Creating a top-level district needs regional_manager on it.")
-            if data.kind != "region":
+            if data.kind != DistrictKind.REGION:
                 raise InvalidTree("A top-level district is a region.")
             path = data.id
         else:
@@ -76,19 +78,15 @@ class DistrictService:
         session.add(district)
         await session.flush()
         await session.refresh(district)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="created",
             actor=scope.principal.sub,
             changes=snapshot(district),
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="district",
             verb="created",
-            subject=district.id,
             data=snapshot(district),
         )
         return district
@@ -105,19 +103,15 @@ class DistrictService:
         district.updated_at = func.now()
         await session.flush()
         await session.refresh(district)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="renamed",
             actor=scope.principal.sub,
             changes={"name": [previous, data.name]},
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="district",
             verb="renamed",
-            subject=district.id,
             data={**snapshot(district), "previous_name": previous},
         )
         return district
@@ -139,19 +133,15 @@ class DistrictService:
         await repository.lock_subtree(session, old_path)
         await repository.move_subtree(session, district.id, parent.id, old_path, new_path)
         await session.refresh(district)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="moved",
             actor=scope.principal.sub,
             changes={"parent_id": [previous_parent, parent.id], "path": [old_path, new_path]},
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="district",
             verb="moved",
-            subject=district.id,
             data={
                 **snapshot(district),
                 "previous_parent_id": previous_parent,

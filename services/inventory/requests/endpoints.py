@@ -20,7 +20,6 @@ from services.inventory.platforms import (
 from services.inventory.requests.schemas import (
     AccountRequestCreate,
     AccountRequestOut,
-    RequestStatus,
 )
 from services.inventory.requests.service import (
     AccountRequestClosed,
@@ -28,6 +27,7 @@ from services.inventory.requests.service import (
     AccountRequestNotFound,
     account_requests,
 )
+from services.inventory.vocabularies import RequestStatus
 
 router = APIRouter(prefix="/account-requests", tags=["account requests"])
 

@@ -36,10 +36,11 @@ from services.inventory.accounts.service import (
 )
 from services.inventory.districts import repository as districts_repository
 from services.inventory.districts.service import districts
-from services.inventory.models import Account, AccountRequest, District, messaging
+from services.inventory.models import Account, AccountRequest, District
 from services.inventory.platforms import load_registry
 from services.inventory.requests import repository
 from services.inventory.requests.schemas import AccountRequestCreate, AccountRequestOut
+from services.inventory.vocabularies import AccountStatus, OwnerRole, RequestStatus
 
 log = logging.getLogger("inventory.requests")
 
@@ -165,25 +166,21 @@ class AccountRequestService:
             language=data.language,
             country=data.country,
             requested_by=scope.principal.sub,
-            status="open",
+            status=RequestStatus.OPEN,
         )
         session.add(request)
         await session.flush()
         await session.refresh(request)
         content = request_snapshot(request, rules.profile_url(handle))
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account_request",
             entity_id=request.id,
             action="requested",
             actor=scope.principal.sub,
             changes=content,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="requested",
-            subject=str(request.id),
             data={
                 "request_id": str(request.id),
                 "district_id": request.district_id,
@@ -214,11 +211,11 @@ class AccountRequestService:
         request, path = await self.get_visible(session, scope, request_id, for_update=True)
         if request.requested_by != scope.principal.sub and not scope.can_manage(path):
             raise Forbidden("Only the requester or a manager of the district may cancel it.")
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             raise AccountRequestClosed(
                 f"The request is {request.status} already.", request_status=request.status
             )
-        await self._close(session, request, "cancelled", actor=scope.principal.sub)
+        await self._close(session, request, RequestStatus.CANCELLED, actor=scope.principal.sub)
         return AccountRequestOut.model_validate(request)
 
     async def grant(
@@ -244,18 +241,21 @@ class AccountRequestService:
             locked = await accounts_repository.get_with_path(session, account.id, for_update=True)
             assert locked is not None
             account = locked[0]
-            if account.status != "official" and "official" in TRANSITIONS[account.status]:
+            if (
+                account.status != AccountStatus.OFFICIAL
+                and AccountStatus.OFFICIAL in TRANSITIONS[account.status]
+            ):
                 await accounts.apply_status(
                     session,
                     account,
-                    "official",
+                    AccountStatus.OFFICIAL,
                     actor=APPROVALS_ACTOR,
                     reason=f"Account request {request.id} approved",
                 )
         await self._close(
             session,
             request,
-            "approved",
+            RequestStatus.APPROVED,
             actor=APPROVALS_ACTOR,
             comment=comment,
             decided_by=decided_by,
@@ -278,7 +278,7 @@ class AccountRequestService:
         await self._close(
             session,
             request,
-            "rejected",
+            RequestStatus.REJECTED,
             actor=APPROVALS_ACTOR,
             comment=comment,
             decided_by=decided_by,
@@ -293,7 +293,7 @@ class AccountRequestService:
             log.warning("approval %s of unknown account request %s ignored", decision, request_id)
             return None
         request = found[0]
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             log.info(
                 "approval %s of account request %s ignored: it is %s",
                 decision,
@@ -307,7 +307,7 @@ class AccountRequestService:
         """The requested account, official from the start, its requester as primary owner.
         No Scope here: approvals' decision is the authority."""
         rules = (await load_registry(session)).get(request.platform)
-        owners = [Owner(person=request.requested_by, role="primary")]
+        owners = [Owner(person=request.requested_by, role=OwnerRole.PRIMARY)]
         account = Account(
             id=uuid.uuid4(),
             platform=rules.key,
@@ -320,7 +320,7 @@ class AccountRequestService:
             language=request.language,
             country=request.country,
             tags=[],
-            status="official",
+            status=AccountStatus.OFFICIAL,
             search_text=search_text(request.handle_key, request.display_name),
             created_by=request.requested_by,
         )
@@ -331,16 +331,16 @@ class AccountRequestService:
         )
         await session.refresh(account)
         state = {**snapshot(account, owners), "request_id": str(request.id)}
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="registered",
             actor=APPROVALS_ACTOR,
             changes=state,
-        )
-        await messaging.publisher.publish(
-            session, aggregate="account", verb="registered", subject=str(account.id), data=state
+            aggregate="account",
+            verb="registered",
+            data=state,
         )
         return account
 
@@ -369,19 +369,15 @@ class AccountRequestService:
             changes["decided_by"] = decided_by
         if account_id is not None:
             changes["account_id"] = str(account_id)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account_request",
             entity_id=request.id,
             action=status,
             actor=actor,
             changes=changes,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="request_closed",
-            subject=str(request.id),
             data={
                 "request_id": str(request.id),
                 "subject_kind": SUBJECT_KIND,

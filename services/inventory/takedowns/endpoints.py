@@ -22,7 +22,6 @@ from services.inventory.takedowns.schemas import (
     TakedownDetail,
     TakedownOpen,
     TakedownOut,
-    TakedownStatus,
     TakedownTransition,
     TimelineEntry,
 )
@@ -36,6 +35,7 @@ from services.inventory.takedowns.service import (
     TimelineFull,
     takedowns,
 )
+from services.inventory.vocabularies import TakedownStatus
 
 router = APIRouter(tags=["takedowns"])
 

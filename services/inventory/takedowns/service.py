@@ -31,7 +31,7 @@ from services.inventory.accounts.schemas import AccountCreate
 from services.inventory.accounts.service import TRANSITIONS as ACCOUNT_TRANSITIONS
 from services.inventory.accounts.service import accounts
 from services.inventory.districts.service import districts
-from services.inventory.models import Account, TakedownCase, TakedownNote, messaging
+from services.inventory.models import Account, TakedownCase, TakedownNote
 from services.inventory.platforms import Registry, load_registry
 from services.inventory.takedowns import repository
 from services.inventory.takedowns.schemas import (
@@ -43,20 +43,28 @@ from services.inventory.takedowns.schemas import (
     TakedownTransition,
     TimelineEntry,
 )
+from services.inventory.vocabularies import AccountStatus, TakedownStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "open": frozenset({"reported", "escalated", "kept"}),
-    "reported": frozenset({"escalated", "removed", "kept", "transferred"}),
-    "escalated": frozenset({"reported", "removed", "kept", "transferred"}),
-    "removed": frozenset(),
-    "kept": frozenset(),
-    "transferred": frozenset(),
+_T = TakedownStatus
+# Where each status may go (every status is a key; the final ones go nowhere).
+TRANSITIONS: dict[str, frozenset[TakedownStatus]] = {
+    _T.OPEN: frozenset({_T.REPORTED, _T.ESCALATED, _T.KEPT}),
+    _T.REPORTED: frozenset({_T.ESCALATED, _T.REMOVED, _T.KEPT, _T.TRANSFERRED}),
+    _T.ESCALATED: frozenset({_T.REPORTED, _T.REMOVED, _T.KEPT, _T.TRANSFERRED}),
+    _T.REMOVED: frozenset(),
+    _T.KEPT: frozenset(),
+    _T.TRANSFERRED: frozenset(),
 }
 CLOSED = frozenset(status for status, allowed in TRANSITIONS.items() if not allowed)
 # The account statuses a takedown can be about.
-FOUND_PAGE_STATUSES = frozenset({"rogue", "fan", "unofficial", "duplicate"})
+FOUND_PAGE_STATUSES = frozenset(
+    {AccountStatus.ROGUE, AccountStatus.FAN, AccountStatus.UNOFFICIAL, AccountStatus.DUPLICATE}
+)
 # What a final outcome does to the account, where the account's own transitions allow it.
-ACCOUNT_EFFECTS = {"removed": "archived", "transferred": "official"}
+ACCOUNT_EFFECTS: dict[str, AccountStatus] = {
+    TakedownStatus.REMOVED: AccountStatus.ARCHIVED,
+    TakedownStatus.TRANSFERRED: AccountStatus.OFFICIAL,
+}
 # Plain notes per case; status changes are bounded by the case's own life.
 MAX_NOTES_PER_CASE = 1000
 
@@ -278,18 +286,20 @@ class TakedownService:
             id=uuid.uuid4(),
             account_id=account.id,
             district_id=account.district_id,
-            status="open",
+            status=TakedownStatus.OPEN,
             evidence=evidence,
             opened_by=scope.principal.sub,
         )
         session.add(case)
         await session.flush()
         session.add(
-            TakedownNote(case_id=case.id, author=scope.principal.sub, status="open", text=note)
+            TakedownNote(
+                case_id=case.id, author=scope.principal.sub, status=TakedownStatus.OPEN, text=note
+            )
         )
         await session.flush()
         await session.refresh(case)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="takedown",
             entity_id=case.id,
@@ -298,16 +308,12 @@ class TakedownService:
             changes={
                 "account_id": str(account.id),
                 "district_id": case.district_id,
-                "status": "open",
+                "status": TakedownStatus.OPEN,
                 "evidence": evidence,
                 "note": note,
             },
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="takedown",
             verb="opened",
-            subject=str(case.id),
             data=_event_data(case, account, None),
         )
         return await self._detail(session, case, account)
@@ -333,7 +339,7 @@ class TakedownService:
                 current=case.status,
                 allowed=sorted(allowed),
             )
-        if data.status == "reported" and data.platform_reference is None:
+        if data.status == TakedownStatus.REPORTED and data.platform_reference is None:
             raise PlatformReferenceRequired(
                 "Give the platform's reference (ticket or report id) when reporting."
             )
@@ -353,19 +359,15 @@ class TakedownService:
         changes: dict[str, Any] = {"status": [previous_status, case.status], "note": data.note}
         if case.platform_reference != previous_reference:
             changes["platform_reference"] = [previous_reference, case.platform_reference]
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="takedown",
             entity_id=case.id,
             action="status_changed",
             actor=scope.principal.sub,
             changes=changes,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="takedown",
             verb="updated",
-            subject=str(case.id),
             data=_event_data(case, account, previous_status),
         )
         return await self._detail(session, case, account)

@@ -24,7 +24,6 @@ from chassis.principal import PrincipalDep
 from services.inventory.access import tree
 from services.inventory.accounts.endpoints import DistrictFilter
 from services.inventory.accounts.repository import AccountFilters
-from services.inventory.accounts.schemas import Status
 from services.inventory.districts.service import districts
 from services.inventory.settings import InventorySettings
 from services.inventory.transfer import csv_format
@@ -42,6 +41,7 @@ from services.inventory.transfer.service import (
     ImportRejected,
     transfer,
 )
+from services.inventory.vocabularies import AccountStatus
 
 log = logging.getLogger("services.inventory.transfer")
 
@@ -176,7 +176,7 @@ async def export_accounts(
     format_: Annotated[Literal["csv", "json"], Query(alias="format")] = "csv",
     district: DistrictFilter = None,
     platform: Annotated[str | None, Query(max_length=50)] = None,
-    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    status_: Annotated[list[AccountStatus] | None, Query(alias="status")] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
     flagged: bool | None = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
