@@ -21,10 +21,8 @@ from chassis.districts import DistrictNotFound
 from chassis.errors import Problem, problem_body, problem_responses
 from chassis.guard import body_limit
 from chassis.principal import PrincipalDep
-from services.inventory.access import tree
 from services.inventory.accounts.endpoints import DistrictFilter
 from services.inventory.accounts.repository import AccountFilters
-from services.inventory.districts.service import districts
 from services.inventory.settings import InventorySettings
 from services.inventory.transfer import csv_format
 from services.inventory.transfer.csv_format import (
@@ -104,9 +102,8 @@ async def import_accounts(
         factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
         session = factory()
         try:
-            scope = await tree.scope_of(session, principal)
             plan = await transfer.plan(
-                session, scope, upload, max_rows=settings.import_max_rows, lock=not dry_run
+                session, principal, upload, max_rows=settings.import_max_rows, lock=not dry_run
             )
         except BaseException:
             await session.close()
@@ -197,15 +194,8 @@ async def export_accounts(
     them). Read a page at a time, each in its own short transaction: a slow download holds no
     database connection, and the file is not one snapshot (an account changed meanwhile
     appears as its page found it)."""
-    # Who the caller is and where, before the response starts (a 404 is still possible here);
-    # the pages are read later, each on a connection of its own (transfer._chunks).
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with factory() as session:
-        scope = await tree.scope_of(session, principal)
-        district_path = None
-        if district is not None:
-            district_path = (await districts.get_visible(session, scope, district)).path
     filters = AccountFilters(
+        district_id=district,
         platform=platform.lower() if platform else None,
         statuses=tuple(status_ or ()),
         owner=owner,
@@ -213,15 +203,13 @@ async def export_accounts(
         tag=tag,
         text=q,
     )
-    body: AsyncIterator[bytes]
-    if format_ == "json":
-        body = transfer.export_json(factory, scope, filters, district_path)
-        media_type = "application/json"
-    else:
-        body = transfer.export_csv(
-            factory, scope, filters, district_path, escape_formulas=escape_formulas
-        )
-        media_type = "text/csv; charset=utf-8"
+    body, media_type = await transfer.export(
+        request.app.state.session_factory,
+        principal,
+        filters,
+        format_=format_,
+        escape_formulas=escape_formulas,
+    )
     return StreamingResponse(
         body,
         media_type=media_type,

@@ -40,6 +40,7 @@ from chassis.errors import Conflict, Forbidden, Unprocessable
 from chassis.observability import request_id_var
 from chassis.principal import Principal
 from services.inventory import audit
+from services.inventory.access import tree
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -49,6 +50,7 @@ from services.inventory.accounts.service import (
     search_text,
     snapshot,
 )
+from services.inventory.districts.service import districts
 from services.inventory.models import Account, messaging
 from services.inventory.platforms import load_registry
 from services.inventory.transfer import csv_format, repository
@@ -130,11 +132,18 @@ class TransferService:
             )
 
     async def plan(
-        self, session: AsyncSession, scope: Scope, upload: IO[bytes], *, max_rows: int, lock: bool
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        upload: IO[bytes],
+        *,
+        max_rows: int,
+        lock: bool,
     ) -> ImportPlan:
         """Read and check the whole file; what the import will write. Raises ImportRejected
         with every row error. With `lock`, the existing accounts it names in districts the
         caller manages stay locked until the transaction ends (the others are only read)."""
+        scope = await tree.scope_of(session, principal)
         registry = await load_registry(session)
         paths = await repository.districts(session)
         # Reading and checking rows is CPU work (seconds for a large file): off the event loop.
@@ -167,6 +176,32 @@ class TransferService:
             await _write_changes(session, changes, plan.actor, request_id)
             done += len(changes)
             yield done
+
+    async def export(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        filters: accounts_repository.AccountFilters,
+        *,
+        format_: str,
+        escape_formulas: bool,
+    ) -> tuple[AsyncIterator[bytes], str]:
+        """The export's body and media type. Who the caller is and where is read before the
+        response starts (a 404 for the district is still possible then); the pages are read
+        later, each on a connection of its own (``_chunks``)."""
+        async with factory() as session:
+            scope = await tree.scope_of(session, principal)
+            district_path = None
+            if filters.district_id is not None:
+                district_path = (
+                    await districts.get_visible(session, scope, filters.district_id)
+                ).path
+        if format_ == "json":
+            return self.export_json(factory, scope, filters, district_path), "application/json"
+        body = self.export_csv(
+            factory, scope, filters, district_path, escape_formulas=escape_formulas
+        )
+        return body, "text/csv; charset=utf-8"
 
     async def export_csv(
         self,
