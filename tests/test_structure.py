@@ -52,10 +52,6 @@ NOT_YET_MOVED = frozenset(
         "services/calendar/feeds/service.py",
         "services/calendar/posts/service.py",
         "services/calendar/views/service.py",
-        "services/inventory/availability/service.py",
-        "services/inventory/districts/service.py",
-        "services/inventory/requests/service.py",
-        "services/inventory/takedowns/service.py",
     }
 )
 

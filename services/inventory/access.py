@@ -1,30 +1,29 @@
-"""Who may see and change what, by district, over inventory's own tree.
+"""What inventory adds to the chassis's rules of who may see and change what
+(``chassis.districts``: scopes, ``within``, the manager roles, ``DistrictNotFound``).
 
 A role granted on a district applies to that district and every district below it. Reading
-needs any role; managing accounts and districts needs a manager role. An object in a district
-the caller cannot read does not exist for them (404), so ids cannot be probed (OWASP API1).
-The rules themselves are the chassis's (`chassis.districts`), shared with every service.
+needs any role; managing accounts and districts needs a manager role; asking for an account
+needs a contributor or manager role (``REQUESTER_ROLES``). An object in a district the caller
+cannot read does not exist for them (404), so ids cannot be probed (OWASP API1).
 """
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from chassis.districts import MANAGER_ROLES, Scope, within
-from chassis.districts import scope_of as scope_over
+from chassis.districts import MANAGER_ROLES, DistrictTree, Scope
 from chassis.errors import Conflict
-from chassis.principal import Principal
 from services.inventory.models import District
 
-__all__ = ["MANAGER_ROLES", "Scope", "scope_of", "taken", "within"]
+__all__ = ["REQUESTER_ROLES", "taken", "tree"]
+
+# Inventory's own tree: routes that open their own short session (availability, import,
+# export) read the caller's scope from it; the others take ``chassis.districts.ScopeDep``.
+tree = DistrictTree(District.__table__)  # type: ignore[arg-type]
+
+REQUESTER_ROLES = MANAGER_ROLES | {"contributor"}
 
 ConflictT = TypeVar("ConflictT", bound=Conflict)
-
-
-async def scope_of(session: AsyncSession, principal: Principal) -> Scope:
-    return await scope_over(session, principal, District.__table__)  # type: ignore[arg-type]
 
 
 def taken(

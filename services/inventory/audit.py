@@ -1,4 +1,8 @@
-"""The audit trail: every change to an account, a case or a district, who and when."""
+"""The audit trail: every change to an account, a case or a district, who and when.
+
+A change that other services act on is audited and published together
+(``record_and_publish``), in the request's transaction: the trail and the event stream never
+tell different stories."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.observability import request_id_var
-from services.inventory.models import AuditEntry
+from services.inventory.models import AuditEntry, messaging
 
 
 async def record(
@@ -29,6 +33,33 @@ async def record(
             request_id=request_id_var.get(),
             changes=changes or {},
         )
+    )
+
+
+async def record_and_publish(
+    session: AsyncSession,
+    *,
+    entity_type: str,
+    entity_id: object,
+    action: str,
+    actor: str,
+    changes: dict[str, Any],
+    aggregate: str,
+    verb: str,
+    data: dict[str, Any],
+) -> None:
+    """Audit a change and publish its event (``chorus.inventory.<aggregate>.<verb>``, its
+    subject the entity's id) in the same transaction."""
+    await record(
+        session,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        action=action,
+        actor=actor,
+        changes=changes,
+    )
+    await messaging.publisher.publish(
+        session, aggregate=aggregate, verb=verb, subject=str(entity_id), data=data
     )
 
 

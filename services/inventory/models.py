@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +38,13 @@ from chassis.consumer import inbox_table
 from chassis.database import new_metadata
 from chassis.districts import LTree
 from chassis.outbox import OutboxPublisher, outbox_table
+from services.inventory.vocabularies import (
+    AccountStatus,
+    DistrictKind,
+    OwnerRole,
+    RequestStatus,
+    TakedownStatus,
+)
 
 
 class Base(DeclarativeBase):
@@ -47,25 +55,9 @@ outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("inventory", outbox))
 
-DISTRICT_KINDS = ("region", "district", "team")
-ACCOUNT_STATUSES = (
-    "pending",
-    "official",
-    "unofficial",
-    "rogue",
-    "fan",
-    "duplicate",
-    "dormant",
-    "orphaned",
-    "archived",
-)
-OWNER_ROLES = ("primary", "backup")
-TAKEDOWN_STATUSES = ("open", "reported", "escalated", "removed", "kept", "transferred")
-REQUEST_STATUSES = ("open", "approved", "rejected", "cancelled")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, vocabulary: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(member.value) for member in vocabulary)})"
 
 
 class District(Base):
@@ -80,7 +72,7 @@ class District(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("kind", DISTRICT_KINDS), name="kind"),
+        CheckConstraint(_in("kind", DistrictKind), name="kind"),
         Index("ix_districts_path", "path", postgresql_using="gist"),
     )
 
@@ -134,7 +126,7 @@ class Account(Base):
 
     __table_args__ = (
         UniqueConstraint("platform", "handle_key", name="uq_accounts_platform_handle"),
-        CheckConstraint(_in("status", ACCOUNT_STATUSES), name="status"),
+        CheckConstraint(_in("status", AccountStatus), name="status"),
         CheckConstraint(
             "(status = 'duplicate') = (duplicate_of IS NOT NULL)", name="duplicate_has_original"
         ),
@@ -170,7 +162,7 @@ class AccountOwner(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
     __table_args__ = (
-        CheckConstraint(_in("role", OWNER_ROLES), name="role"),
+        CheckConstraint(_in("role", OwnerRole), name="role"),
         Index("ix_account_owners_person", "person"),
     )
 
@@ -225,7 +217,7 @@ class AccountRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        CheckConstraint(_in("status", RequestStatus), name="status"),
         # One open request per handle, whatever races the requests run.
         Index(
             "uq_account_requests_open",
@@ -253,7 +245,7 @@ class TakedownCase(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("status", TAKEDOWN_STATUSES), name="status"),
+        CheckConstraint(_in("status", TakedownStatus), name="status"),
         Index("ix_takedown_cases_account", "account_id"),
         # At most one case under way per account, whatever races the requests run.
         Index(

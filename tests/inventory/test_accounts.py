@@ -9,27 +9,20 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.inventory.conftest import HQ_ADMIN
-from tests.kit import RunningService, as_user
+from tests.inventory.factories import (
+    DE_MANAGER,
+    FR_MANAGER,
+    FR_VIEWER,
+    HQ_ADMIN,
+    register_account,
+)
+from tests.kit import RunningService
 
 pytestmark = pytest.mark.asyncio
 
-FR_MANAGER = as_user("francois", fr="district_manager")
-DE_MANAGER = as_user("dieter", de="district_manager")
-FR_VIEWER = as_user("vera", fr="viewer")
-
-
-async def register(
-    service: RunningService, headers: dict[str, str] | None = None, **body: Any
-) -> dict[str, Any]:
-    response = await service.client.post("/accounts", json=body, headers=headers or HQ_ADMIN)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
 
 async def test_register_by_platform_and_handle(inventory: RunningService) -> None:
-    account = await register(
+    account = await register_account(
         inventory,
         FR_MANAGER,
         platform="Instagram",
@@ -70,7 +63,7 @@ async def test_register_by_platform_and_handle(inventory: RunningService) -> Non
 async def test_register_by_profile_url(
     inventory: RunningService, url: str, platform: str, handle: str
 ) -> None:
-    account = await register(inventory, profile_url=url, district_id="hq")
+    account = await register_account(inventory, profile_url=url, district_id="hq")
     assert (account["platform"], account["handle"]) == (platform, handle)
 
 
@@ -102,7 +95,7 @@ async def test_bad_input_is_422_problem(
 async def test_same_platform_and_handle_is_409_naming_the_existing(
     inventory: RunningService,
 ) -> None:
-    first = await register(inventory, platform="x", handle="OrangeFR", district_id="fr")
+    first = await register_account(inventory, platform="x", handle="OrangeFR", district_id="fr")
     again = await inventory.client.post(
         "/accounts",
         json={"profile_url": "https://x.com/orangefr", "district_id": "de"},
@@ -111,11 +104,11 @@ async def test_same_platform_and_handle_is_409_naming_the_existing(
     assert again.status_code == 409
     assert again.json()["existing_account_id"] == first["id"]
     # The same handle on another platform is another account.
-    await register(inventory, platform="instagram", handle="orangefr", district_id="fr")
+    await register_account(inventory, platform="instagram", handle="orangefr", district_id="fr")
 
 
 async def test_illegal_transition_is_422_with_the_allowed_ones(inventory: RunningService) -> None:
-    account = await register(inventory, platform="x", handle="orange", district_id="fr")
+    account = await register_account(inventory, platform="x", handle="orange", district_id="fr")
     dormant = await inventory.client.post(
         f"/accounts/{account['id']}/status", json={"status": "dormant"}, headers=HQ_ADMIN
     )
@@ -138,9 +131,11 @@ async def test_illegal_transition_is_422_with_the_allowed_ones(inventory: Runnin
 async def test_duplicate_names_an_original_on_the_same_platform(
     inventory: RunningService,
 ) -> None:
-    original = await register(inventory, platform="x", handle="orange", district_id="fr")
-    copy = await register(inventory, platform="x", handle="orange_fr2", district_id="fr")
-    other = await register(inventory, platform="instagram", handle="orange", district_id="fr")
+    original = await register_account(inventory, platform="x", handle="orange", district_id="fr")
+    copy = await register_account(inventory, platform="x", handle="orange_fr2", district_id="fr")
+    other = await register_account(
+        inventory, platform="instagram", handle="orange", district_id="fr"
+    )
     url = f"/accounts/{copy['id']}/status"
     missing = await inventory.client.post(url, json={"status": "duplicate"}, headers=HQ_ADMIN)
     assert missing.status_code == 422
@@ -158,7 +153,7 @@ async def test_duplicate_names_an_original_on_the_same_platform(
 async def test_another_districts_account_does_not_exist_for_a_manager(
     inventory: RunningService,
 ) -> None:
-    german = await register(inventory, platform="x", handle="orange_de", district_id="de")
+    german = await register_account(inventory, platform="x", handle="orange_de", district_id="de")
     url = f"/accounts/{german['id']}"
     assert (await inventory.client.get(url, headers=FR_MANAGER)).status_code == 404
     patched = await inventory.client.patch(url, json={"notes": "mine"}, headers=FR_MANAGER)
@@ -178,7 +173,9 @@ async def test_another_districts_account_does_not_exist_for_a_manager(
 
 
 async def test_a_viewer_reads_but_does_not_change(inventory: RunningService) -> None:
-    account = await register(inventory, platform="x", handle="orange_fr", district_id="fr-paris")
+    account = await register_account(
+        inventory, platform="x", handle="orange_fr", district_id="fr-paris"
+    )
     url = f"/accounts/{account['id']}"
     assert (await inventory.client.get(url, headers=FR_VIEWER)).status_code == 200
     assert (
@@ -187,7 +184,7 @@ async def test_a_viewer_reads_but_does_not_change(inventory: RunningService) -> 
 
 
 async def test_update_moves_and_edits_and_is_audited(inventory: RunningService) -> None:
-    account = await register(
+    account = await register_account(
         inventory,
         platform="x",
         handle="orange_fr",
@@ -224,7 +221,7 @@ async def test_update_moves_and_edits_and_is_audited(inventory: RunningService) 
 
 
 async def test_the_audit_log_is_append_only(inventory: RunningService) -> None:
-    await register(inventory, platform="x", handle="orange_fr", district_id="fr")
+    await register_account(inventory, platform="x", handle="orange_fr", district_id="fr")
     async with inventory.sessions() as session:
         with pytest.raises(DBAPIError, match="append-only"):
             await session.execute(text("UPDATE audit_log SET actor = 'someone else'"))
@@ -241,7 +238,7 @@ async def test_search_filters_and_pages(inventory: RunningService) -> None:
         ("orangefrance", "fr", "instagram"),
         ("sosh", "fr", "x"),
     ]:
-        await register(
+        await register_account(
             inventory,
             platform=platform,
             handle=handle,
@@ -274,9 +271,9 @@ async def test_search_filters_and_pages(inventory: RunningService) -> None:
 
 
 async def test_presence_summary_counts_what_the_caller_sees(inventory: RunningService) -> None:
-    a = await register(inventory, platform="x", handle="orange_fr", district_id="fr")
-    await register(inventory, platform="x", handle="orange_paris", district_id="fr-paris")
-    await register(inventory, platform="instagram", handle="orange_de", district_id="de")
+    a = await register_account(inventory, platform="x", handle="orange_fr", district_id="fr")
+    await register_account(inventory, platform="x", handle="orange_paris", district_id="fr-paris")
+    await register_account(inventory, platform="instagram", handle="orange_de", district_id="de")
     await inventory.client.post(
         f"/accounts/{a['id']}/status", json={"status": "official"}, headers=HQ_ADMIN
     )
@@ -326,7 +323,7 @@ async def test_concurrent_registrations_of_one_handle_give_one_account_and_a_409
 async def test_the_409_names_the_existing_account_only_to_those_who_see_it(
     inventory: RunningService,
 ) -> None:
-    german = await register(inventory, platform="x", handle="orange_de", district_id="de")
+    german = await register_account(inventory, platform="x", handle="orange_de", district_id="de")
     body = {"platform": "x", "handle": "Orange_DE", "district_id": "fr"}
     hidden = await inventory.client.post("/accounts", json=body, headers=FR_MANAGER)
     assert hidden.status_code == 409
@@ -336,7 +333,9 @@ async def test_the_409_names_the_existing_account_only_to_those_who_see_it(
 
 
 async def test_a_notes_only_change_is_audited_and_versioned(inventory: RunningService) -> None:
-    account = await register(inventory, platform="x", handle="orange_notes", district_id="fr")
+    account = await register_account(
+        inventory, platform="x", handle="orange_notes", district_id="fr"
+    )
     url = f"/accounts/{account['id']}"
     updated = await inventory.client.patch(url, json={"notes": "handover"}, headers=FR_MANAGER)
     assert updated.json()["version"] == 2

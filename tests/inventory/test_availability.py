@@ -26,7 +26,7 @@ from services.inventory.availability.service import PublicOnlyResolver, is_publi
 from services.inventory.models import Platform
 from services.inventory.settings import InventorySettings
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
-from tests.inventory.conftest import HQ_ADMIN, seed_districts
+from tests.inventory.factories import HQ_ADMIN, seed_districts
 from tests.kit import RunningService, as_user, running_service
 
 pytestmark = pytest.mark.asyncio

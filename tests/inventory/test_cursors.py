@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chassis.pagination import encode_cursor
-from tests.inventory.conftest import HQ_ADMIN
+from tests.inventory.factories import HQ_ADMIN
 from tests.kit import RunningService
 
 pytestmark = pytest.mark.asyncio

@@ -24,7 +24,7 @@ from services.inventory.detection.service import (
 )
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
-from tests.inventory.conftest import HQ_ADMIN
+from tests.inventory.factories import HQ_ADMIN, register_account, set_status
 from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio
@@ -39,18 +39,10 @@ OWNER = {"person": "owner", "role": "primary"}
 async def register(
     service: RunningService, handle: str, platform: str = "x", **body: Any
 ) -> dict[str, Any]:
-    payload = {"platform": platform, "handle": handle, "district_id": "fr", **body}
-    response = await service.client.post("/accounts", json=payload, headers=HQ_ADMIN)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def set_status(service: RunningService, account: dict[str, Any], **body: Any) -> None:
-    response = await service.client.post(
-        f"/accounts/{account['id']}/status", json=body, headers=HQ_ADMIN
+    """An account of fr on x unless `body` says otherwise."""
+    return await register_account(
+        service, **{"platform": platform, "handle": handle, "district_id": "fr", **body}
     )
-    assert response.status_code == 200, response.text
 
 
 async def execute(service: RunningService, sql: str, **params: Any) -> None:

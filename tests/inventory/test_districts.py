@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.inventory.conftest import HQ_ADMIN
+from tests.inventory.factories import HQ_ADMIN
 from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio

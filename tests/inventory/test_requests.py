@@ -14,7 +14,7 @@ from chassis.events import CloudEvent
 from services.inventory.requests.handlers import on_granted, on_rejected
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
-from tests.inventory.conftest import HQ_ADMIN
+from tests.inventory.factories import HQ_ADMIN
 from tests.kit import RunningService, as_user, consumer_of, send
 
 pytestmark = pytest.mark.asyncio

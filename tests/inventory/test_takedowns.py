@@ -8,41 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.inventory.conftest import HQ_ADMIN
-from tests.kit import RunningService, as_user
+from tests.inventory.factories import (
+    DE_MANAGER,
+    FOUND_PAGE_EVIDENCE,
+    FR_MANAGER,
+    FR_VIEWER,
+    HQ_ADMIN,
+    report_found_page,
+)
+from tests.kit import RunningService
 
 pytestmark = pytest.mark.asyncio
-
-FR_MANAGER = as_user("francois", fr="district_manager")
-DE_MANAGER = as_user("dieter", de="district_manager")
-FR_VIEWER = as_user("vera", fr="viewer")
-
-EVIDENCE = [
-    {
-        "url": "https://archive.example.org/x.com/orange_fake",
-        "note": "Uses our logo and asks followers for card numbers",
-        "captured_at": "2026-11-20T09:30:00+01:00",
-    },
-    {"note": "Reported by three customers to the support desk"},
-]
-
-
-async def report(
-    service: RunningService, headers: dict[str, str] | None = None, **body: Any
-) -> dict[str, Any]:
-    payload = {
-        "profile_url": "https://x.com/orange_fake",
-        "district_id": "fr",
-        "classification": "rogue",
-        "evidence": EVIDENCE,
-        **body,
-    }
-    response = await service.client.post(
-        "/found-pages", json=payload, headers=headers or FR_MANAGER
-    )
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def move(
@@ -71,7 +47,7 @@ async def audit_actions(service: RunningService, case_id: str) -> list[str]:
 async def test_report_by_url_registers_the_page_and_opens_a_case(
     inventory: RunningService,
 ) -> None:
-    found = await report(inventory, display_name="Orange Support", notes="Phishing page")
+    found = await report_found_page(inventory, display_name="Orange Support", notes="Phishing page")
     account, case = found["account"], found["case"]
     assert found["registered"] is True
     assert (account["platform"], account["handle"]) == ("x", "orange_fake")
@@ -86,8 +62,8 @@ async def test_report_by_url_registers_the_page_and_opens_a_case(
     assert case["district_id"] == "fr"
     assert case["opened_by"] == "francois"
     assert case["platform_reference"] is None
-    assert [e["note"] for e in case["evidence"]] == [e["note"] for e in EVIDENCE]
-    assert case["evidence"][0]["url"] == EVIDENCE[0]["url"]
+    assert [e["note"] for e in case["evidence"]] == [e["note"] for e in FOUND_PAGE_EVIDENCE]
+    assert case["evidence"][0]["url"] == FOUND_PAGE_EVIDENCE[0]["url"]
     assert case["evidence"][0]["captured_at"] == "2026-11-20T09:30:00+01:00"
     [opening] = case["timeline"]
     assert (opening["status"], opening["text"], opening["author"]) == (
@@ -131,7 +107,7 @@ async def test_report_by_url_registers_the_page_and_opens_a_case(
 
 
 async def test_report_without_a_case(inventory: RunningService) -> None:
-    found = await report(inventory, classification="fan", open_case=False)
+    found = await report_found_page(inventory, classification="fan", open_case=False)
     assert found["case"] is None
     assert found["account"]["status"] == "fan"
     assert await inventory.events("chorus.inventory.takedown.opened") == []
@@ -162,7 +138,7 @@ async def test_a_bad_report_is_422_and_registers_nothing(
         "profile_url": "https://x.com/orange_fake",
         "district_id": "fr",
         "classification": "rogue",
-        "evidence": EVIDENCE,
+        "evidence": FOUND_PAGE_EVIDENCE,
         **body,
     }
     response = await inventory.client.post("/found-pages", json=payload, headers=FR_MANAGER)
@@ -183,7 +159,7 @@ async def test_a_known_page_is_reused_and_moved_to_the_classification(
     )
     assert pending.status_code == 201
     # Reported by a URL in other letters, from the parent district: still the same account.
-    found = await report(
+    found = await report_found_page(
         inventory, profile_url="https://twitter.com/orange_fans", classification="fan"
     )
     assert found["registered"] is False
@@ -209,7 +185,7 @@ async def test_a_known_page_that_cannot_take_the_classification_is_409_naming_it
             "profile_url": "https://x.com/Orange",
             "district_id": "fr",
             "classification": "rogue",
-            "evidence": EVIDENCE,
+            "evidence": FOUND_PAGE_EVIDENCE,
         },
         headers=FR_MANAGER,
     )
@@ -224,14 +200,14 @@ async def test_a_known_page_that_cannot_take_the_classification_is_409_naming_it
 async def test_a_known_page_in_a_district_the_reporter_cannot_see_is_not_named(
     inventory: RunningService,
 ) -> None:
-    await report(inventory, DE_MANAGER, district_id="de")
+    await report_found_page(inventory, DE_MANAGER, district_id="de")
     response = await inventory.client.post(
         "/found-pages",
         json={
             "profile_url": "https://x.com/orange_fake",
             "district_id": "fr",
             "classification": "rogue",
-            "evidence": EVIDENCE,
+            "evidence": FOUND_PAGE_EVIDENCE,
         },
         headers=FR_MANAGER,
     )
@@ -241,7 +217,7 @@ async def test_a_known_page_in_a_district_the_reporter_cannot_see_is_not_named(
 
 
 async def test_one_case_under_way_per_account(inventory: RunningService) -> None:
-    found = await report(inventory)
+    found = await report_found_page(inventory)
     account_id, case_id = found["account"]["id"], found["case"]["id"]
     again = await inventory.client.post(
         f"/accounts/{account_id}/takedowns", json={}, headers=FR_MANAGER
@@ -255,7 +231,7 @@ async def test_one_case_under_way_per_account(inventory: RunningService) -> None
             "profile_url": "https://x.com/orange_fake",
             "district_id": "fr",
             "classification": "rogue",
-            "evidence": EVIDENCE,
+            "evidence": FOUND_PAGE_EVIDENCE,
         },
         headers=FR_MANAGER,
     )
@@ -292,7 +268,7 @@ async def test_only_found_pages_get_cases(inventory: RunningService, status: str
 async def test_an_illegal_transition_is_422_with_the_allowed_ones(
     inventory: RunningService,
 ) -> None:
-    case_id = (await report(inventory))["case"]["id"]
+    case_id = (await report_found_page(inventory))["case"]["id"]
     removed = await move(inventory, case_id, "removed")
     assert removed.status_code == 422
     body = removed.json()
@@ -310,7 +286,7 @@ async def test_an_illegal_transition_is_422_with_the_allowed_ones(
 
 
 async def test_reporting_to_the_platform_needs_its_reference(inventory: RunningService) -> None:
-    case_id = (await report(inventory))["case"]["id"]
+    case_id = (await report_found_page(inventory))["case"]["id"]
     missing = await move(inventory, case_id, "reported")
     assert missing.status_code == 422
     assert missing.json()["type"].endswith("/platform-reference-required")
@@ -333,7 +309,7 @@ async def test_reporting_to_the_platform_needs_its_reference(inventory: RunningS
 
 
 async def test_removed_archives_the_account(inventory: RunningService) -> None:
-    found = await report(inventory)
+    found = await report_found_page(inventory)
     account_id, case_id = found["account"]["id"], found["case"]["id"]
     await move(inventory, case_id, "reported", platform_reference="X-1")
     removed = await move(inventory, case_id, "removed")
@@ -354,7 +330,7 @@ async def test_removed_archives_the_account(inventory: RunningService) -> None:
 
 
 async def test_transferred_makes_the_account_official(inventory: RunningService) -> None:
-    found = await report(inventory, classification="fan")
+    found = await report_found_page(inventory, classification="fan")
     account_id, case_id = found["account"]["id"], found["case"]["id"]
     await move(inventory, case_id, "escalated")
     transferred = await move(inventory, case_id, "transferred")
@@ -367,14 +343,14 @@ async def test_transferred_makes_the_account_official(inventory: RunningService)
 
 
 async def test_kept_leaves_the_account_as_it_is(inventory: RunningService) -> None:
-    found = await report(inventory, classification="fan")
+    found = await report_found_page(inventory, classification="fan")
     kept = await move(inventory, found["case"]["id"], "kept")
     assert kept.json()["account"]["status"] == "fan"
     assert await inventory.events("chorus.inventory.account.status_changed") == []
 
 
 async def test_the_timeline_lists_changes_and_notes_in_order(inventory: RunningService) -> None:
-    case_id = (await report(inventory, notes="Found by the social team"))["case"]["id"]
+    case_id = (await report_found_page(inventory, notes="Found by the social team"))["case"]["id"]
     note = await inventory.client.post(
         f"/takedowns/{case_id}/notes", json={"text": "Screenshot sent to legal"}, headers=FR_MANAGER
     )
@@ -421,7 +397,7 @@ async def test_list_filters_and_pages_newest_first(inventory: RunningService) ->
         ("fake_four", "fr", FR_MANAGER),
         ("fake_five", "fr-paris", FR_MANAGER),
     ]:
-        found = await report(
+        found = await report_found_page(
             inventory, headers, profile_url=f"https://x.com/{handle}", district_id=district
         )
         cases[handle] = found["case"]["id"]
@@ -464,7 +440,7 @@ async def test_list_filters_and_pages_newest_first(inventory: RunningService) ->
 
 
 async def test_another_districts_case_does_not_exist(inventory: RunningService) -> None:
-    found = await report(inventory, DE_MANAGER, district_id="de")
+    found = await report_found_page(inventory, DE_MANAGER, district_id="de")
     case_id, account_id = found["case"]["id"], found["account"]["id"]
     for response in (
         await inventory.client.get(f"/takedowns/{case_id}", headers=FR_MANAGER),
@@ -493,7 +469,7 @@ async def test_another_districts_case_does_not_exist(inventory: RunningService) 
 
 
 async def test_a_viewer_reads_but_does_not_change(inventory: RunningService) -> None:
-    case_id = (await report(inventory, district_id="fr-paris"))["case"]["id"]
+    case_id = (await report_found_page(inventory, district_id="fr-paris"))["case"]["id"]
     assert (
         await inventory.client.get(f"/takedowns/{case_id}", headers=FR_VIEWER)
     ).status_code == 200
@@ -508,7 +484,7 @@ async def test_a_viewer_reads_but_does_not_change(inventory: RunningService) -> 
                 "profile_url": "https://x.com/other_fake",
                 "district_id": "fr",
                 "classification": "fan",
-                "evidence": EVIDENCE,
+                "evidence": FOUND_PAGE_EVIDENCE,
             },
             headers=FR_VIEWER,
         ),

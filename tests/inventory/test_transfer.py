@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from chassis.outbox import NOTIFY_CHANNEL, asyncpg_dsn
-from tests.inventory.conftest import HQ_ADMIN
+from tests.inventory.factories import HQ_ADMIN
 from tests.kit import RunningService, as_user
 
 pytestmark = pytest.mark.asyncio

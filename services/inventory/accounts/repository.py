@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, delete, exists, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory.access import Scope
+from chassis.districts import Scope
 from services.inventory.models import Account, AccountFlag, AccountOwner, District
 
 SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")

@@ -2,23 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.vocabularies import AccountStatus, OwnerRole
 
-Status = Literal[
-    "pending",
-    "official",
-    "unofficial",
-    "rogue",
-    "fan",
-    "duplicate",
-    "dormant",
-    "orphaned",
-    "archived",
-]
 Tag = Field(min_length=1, max_length=50, pattern=r"^[^\s,][^,]*$")
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # BCP 47, e.g. fr, pt-BR
 COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
@@ -28,7 +17,7 @@ class Owner(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     person: str = Field(min_length=1, max_length=200, description="User id of the person")
-    role: Literal["primary", "backup"]
+    role: OwnerRole
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     active: bool = Field(default=True, description="False once the person has left")
@@ -65,14 +54,14 @@ class AccountCreate(AccountFields):
         default=None, max_length=2048, description="Instead of platform and handle"
     )
     district_id: str = Field(pattern=DISTRICT_ID_PATTERN)
-    status: Status = "pending"
+    status: AccountStatus = AccountStatus.PENDING
     duplicate_of: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def _identified(self) -> AccountCreate:
         if self.profile_url is None and (self.platform is None or self.handle is None):
             raise ValueError("give platform and handle, or a profile_url")
-        if self.status == "archived":
+        if self.status == AccountStatus.ARCHIVED:
             raise ValueError("an account is not registered as archived")
         return self
 
@@ -104,7 +93,7 @@ class AccountUpdate(BaseModel):
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Status
+    status: AccountStatus
     duplicate_of: uuid.UUID | None = Field(
         default=None, description="The original, when the status is duplicate"
     )
@@ -129,7 +118,7 @@ class AccountOut(BaseModel):
     profile_url: str
     display_name: str | None
     district_id: str
-    status: Status
+    status: AccountStatus
     duplicate_of: uuid.UUID | None
     purpose: str | None
     language: str | None
@@ -159,7 +148,7 @@ class AuditEntryOut(BaseModel):
 class SummaryRow(BaseModel):
     district_id: str
     platform: str
-    status: Status
+    status: AccountStatus
     count: int
 
 

@@ -14,32 +14,42 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.inventory import audit
-from services.inventory.access import Scope, taken
+from services.inventory.access import taken
 from services.inventory.accounts import repository
 from services.inventory.accounts.schemas import (
     AccountCreate,
     AccountOut,
     AccountUpdate,
+    AuditEntryOut,
     Flag,
     Owner,
+    PresenceSummary,
     StatusChange,
+    SummaryRow,
 )
 from services.inventory.districts.service import districts
-from services.inventory.models import Account, messaging
-from services.inventory.platforms import Registry
+from services.inventory.models import Account
+from services.inventory.platforms import Registry, load_registry
+from services.inventory.vocabularies import AccountStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"official", "unofficial", "rogue", "fan", "duplicate", "archived"}),
-    "official": frozenset({"dormant", "orphaned", "duplicate", "archived"}),
-    "unofficial": frozenset({"official", "rogue", "fan", "duplicate", "archived"}),
-    "rogue": frozenset({"official", "unofficial", "archived"}),
-    "fan": frozenset({"official", "unofficial", "rogue", "archived"}),
-    "duplicate": frozenset({"unofficial", "archived"}),
-    "dormant": frozenset({"official", "orphaned", "archived"}),
-    "orphaned": frozenset({"official", "dormant", "archived"}),
-    "archived": frozenset({"pending"}),
+_S = AccountStatus
+# Where each status may go (every status is a key; rows hold it as plain str).
+TRANSITIONS: dict[str, frozenset[AccountStatus]] = {
+    _S.PENDING: frozenset(
+        {_S.OFFICIAL, _S.UNOFFICIAL, _S.ROGUE, _S.FAN, _S.DUPLICATE, _S.ARCHIVED}
+    ),
+    _S.OFFICIAL: frozenset({_S.DORMANT, _S.ORPHANED, _S.DUPLICATE, _S.ARCHIVED}),
+    _S.UNOFFICIAL: frozenset({_S.OFFICIAL, _S.ROGUE, _S.FAN, _S.DUPLICATE, _S.ARCHIVED}),
+    _S.ROGUE: frozenset({_S.OFFICIAL, _S.UNOFFICIAL, _S.ARCHIVED}),
+    _S.FAN: frozenset({_S.OFFICIAL, _S.UNOFFICIAL, _S.ROGUE, _S.ARCHIVED}),
+    _S.DUPLICATE: frozenset({_S.UNOFFICIAL, _S.ARCHIVED}),
+    _S.DORMANT: frozenset({_S.OFFICIAL, _S.ORPHANED, _S.ARCHIVED}),
+    _S.ORPHANED: frozenset({_S.OFFICIAL, _S.DORMANT, _S.ARCHIVED}),
+    _S.ARCHIVED: frozenset({_S.PENDING}),
 }
 EDITABLE = ("display_name", "purpose", "language", "country", "tags", "notes")
 
@@ -89,6 +99,77 @@ def snapshot(account: Account, owners: list[Owner]) -> dict[str, Any]:
 
 
 class AccountService:
+    async def create(self, session: AsyncSession, scope: Scope, data: AccountCreate) -> AccountOut:
+        """Register an account as ``register`` does, shown as the API shows it."""
+        account = await self.register(session, scope, await load_registry(session), data)
+        return await self.out_one(session, account)
+
+    async def read(self, session: AsyncSession, scope: Scope, account_id: uuid.UUID) -> AccountOut:
+        account, _ = await self.get_visible(session, scope, account_id)
+        return await self.out_one(session, account)
+
+    async def list_visible(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        filters: repository.AccountFilters,
+    ) -> Page[AccountOut]:
+        """One page of the accounts the caller can see, in (platform, handle) order."""
+        district_path = await self._district_path(session, scope, filters.district_id)
+        after = cursor_key(page.after, str, str) if page.after is not None else None
+        rows = await repository.search(
+            session, scope, filters, after=after, limit=page.fetch, district_path=district_path
+        )
+        shown = {item.id: item for item in await self.out(session, rows[: page.limit])}
+        return keyset_page(
+            rows, page, key=lambda a: [a.platform, a.handle_key], item=lambda a: shown[a.id]
+        )
+
+    async def summary(
+        self, session: AsyncSession, scope: Scope, district_id: str | None
+    ) -> PresenceSummary:
+        """Counts of the visible presence per district, platform and status."""
+        district_path = await self._district_path(session, scope, district_id)
+        rows = await repository.summary(session, scope, district_path) if scope.read_paths else []
+        by_status: dict[str, int] = {}
+        by_platform: dict[str, int] = {}
+        by_district: dict[str, int] = {}
+        for district, platform, state, count in rows:
+            by_status[state] = by_status.get(state, 0) + count
+            by_platform[platform] = by_platform.get(platform, 0) + count
+            by_district[district] = by_district.get(district, 0) + count
+        return PresenceSummary(
+            total=sum(by_status.values()),
+            by_status=by_status,
+            by_platform=by_platform,
+            by_district=by_district,
+            rows=[SummaryRow(district_id=d, platform=p, status=s, count=n) for d, p, s, n in rows],
+        )
+
+    async def audit_trail(
+        self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, page: PageRequest
+    ) -> Page[AuditEntryOut]:
+        """Every change to the account, oldest first."""
+        await self.get_visible(session, scope, account_id)
+        after_id = 0
+        if page.after is not None:
+            (after_id,) = cursor_key(page.after, int)
+        rows = await audit.entries(
+            session, "account", account_id, after_id=after_id, limit=page.fetch
+        )
+        return keyset_page(rows, page, key=lambda r: [r.id], item=AuditEntryOut.model_validate)
+
+    async def _district_path(
+        self, session: AsyncSession, scope: Scope, district_id: str | None
+    ) -> str | None:
+        if district_id is None:
+            return None
+        return (await districts.get_visible(session, scope, district_id)).path
+
+    async def out_one(self, session: AsyncSession, account: Account) -> AccountOut:
+        return (await self.out(session, [account]))[0]
+
     async def out(self, session: AsyncSession, accounts: list[Account]) -> list[AccountOut]:
         ids = [a.id for a in accounts]
         owners = await repository.owners_of(session, ids)
@@ -123,7 +204,7 @@ class AccountService:
         district = await districts.get_visible(session, scope, data.district_id)
         scope.require_manage(district.path, f"accounts of district {district.id!r}")
         await self.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
-        if data.status == "duplicate":
+        if data.status == AccountStatus.DUPLICATE:
             await self._check_original(session, scope, data.duplicate_of, rules.key, None)
         elif data.duplicate_of is not None:
             raise InvalidDuplicate("duplicate_of goes with the status duplicate only.")
@@ -156,16 +237,16 @@ class AccountService:
         await repository.replace_owners(session, account.id, [o.model_dump() for o in data.owners])
         await session.refresh(account)
         state = snapshot(account, data.owners)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="registered",
             actor=scope.principal.sub,
             changes=state,
-        )
-        await messaging.publisher.publish(
-            session, aggregate="account", verb="registered", subject=str(account.id), data=state
+            aggregate="account",
+            verb="registered",
+            data=state,
         )
         return account
 
@@ -195,7 +276,7 @@ class AccountService:
 
     async def update(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: AccountUpdate
-    ) -> Account:
+    ) -> AccountOut:
         account, path = await self.get_visible(session, scope, account_id, for_update=True)
         scope.require_manage(path, "this account")
         owners_before = [
@@ -221,35 +302,31 @@ class AccountService:
         after = {**snapshot(account, owners_after), "notes": account.notes}
         changes = audit.diff(before, after)
         if not changes:
-            return account
+            return await self.out_one(session, account)
         account.search_text = search_text(account.handle_key, account.display_name)
         account.version += 1
         account.updated_at = func.now()
         await session.flush()
         await session.refresh(account)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="updated",
             actor=scope.principal.sub,
             changes=changes,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="updated",
-            subject=str(account.id),
             data={**snapshot(account, owners_after), "changed": sorted(changes)},
         )
-        return account
+        return await self.out_one(session, account)
 
     async def change_status(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: StatusChange
-    ) -> Account:
+    ) -> AccountOut:
         account, path = await self.get_visible(session, scope, account_id, for_update=True)
         scope.require_manage(path, "this account")
-        return await self.apply_status(
+        account = await self.apply_status(
             session,
             account,
             data.status,
@@ -258,6 +335,7 @@ class AccountService:
             duplicate_of=data.duplicate_of,
             scope=scope,
         )
+        return await self.out_one(session, account)
 
     async def apply_status(
         self,
@@ -278,13 +356,13 @@ class AccountService:
                 current=account.status,
                 allowed=sorted(allowed),
             )
-        if status == "duplicate":
+        if status == AccountStatus.DUPLICATE:
             await self._check_original(session, scope, duplicate_of, account.platform, account.id)
         elif duplicate_of is not None:
             raise InvalidDuplicate("duplicate_of goes with the status duplicate only.")
         previous = account.status
         account.status = status
-        account.duplicate_of = duplicate_of if status == "duplicate" else None
+        account.duplicate_of = duplicate_of if status == AccountStatus.DUPLICATE else None
         account.version += 1
         account.updated_at = func.now()
         await session.flush()
@@ -294,19 +372,15 @@ class AccountService:
             change["reason"] = reason
         if account.duplicate_of:
             change["duplicate_of"] = str(account.duplicate_of)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="status_changed",
             actor=actor,
             changes=change,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="status_changed",
-            subject=str(account.id),
             data={
                 "id": str(account.id),
                 "platform": account.platform,
@@ -339,7 +413,7 @@ class AccountService:
         original = found[0]
         if original.platform != platform:
             raise InvalidDuplicate("The original is on another platform.")
-        if original.status == "duplicate":
+        if original.status == AccountStatus.DUPLICATE:
             raise InvalidDuplicate("The original is itself a duplicate; name its original.")
 
 

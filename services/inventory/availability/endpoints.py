@@ -4,11 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.errors import problem_responses
 from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
 from services.inventory.availability.rate_limit import CheckLimiter, ChecksRateLimited
 from services.inventory.availability.schemas import (
     MAX_PLATFORMS_PER_CHECK,
@@ -17,10 +15,9 @@ from services.inventory.availability.schemas import (
 )
 from services.inventory.availability.service import (
     AvailabilityForbidden,
-    ProbeSettings,
     availability,
 )
-from services.inventory.platforms import MAX_HANDLE_LENGTH, UnknownPlatform, load_registry
+from services.inventory.platforms import MAX_HANDLE_LENGTH, UnknownPlatform
 from services.inventory.settings import InventorySettings
 
 router = APIRouter(tags=["availability"])
@@ -57,16 +54,9 @@ async def check_availability(
     429 with `Retry-After`."""
     settings: InventorySettings = request.app.state.settings
     _limiter(request, settings).acquire(principal.sub)
-    # The database work is done, and its connection back in the pool, before the probes,
-    # which take seconds: this route opens its own short read-only session instead of the
-    # request-long SessionDep (it writes nothing).
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with factory() as session:
-        scope = await scope_of(session, principal)
-        registry = await load_registry(session)
-        candidates = await availability.candidates(session, scope, registry, handle, platform or [])
-    results = await availability.probe(candidates, ProbeSettings.of(settings))
-    return Availability(handle=handle, results=results)
+    return await availability.check(
+        request.app.state.session_factory, principal, handle, platform or [], settings
+    )
 
 
 def _limiter(request: Request, settings: InventorySettings) -> CheckLimiter:

@@ -25,15 +25,20 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
+from chassis.districts import Scope
 from chassis.errors import Forbidden
-from services.inventory.access import Scope
-from services.inventory.availability.schemas import AvailabilityStatus, PlatformAvailability
-from services.inventory.models import Account, District
-from services.inventory.platforms import InvalidHandle, PlatformRules, Registry
+from chassis.principal import Principal
+from services.inventory.access import tree
+from services.inventory.availability import repository
+from services.inventory.availability.schemas import (
+    Availability,
+    AvailabilityStatus,
+    PlatformAvailability,
+)
+from services.inventory.platforms import InvalidHandle, PlatformRules, Registry, load_registry
 from services.inventory.settings import InventorySettings
 
 TAKEN = frozenset({200})
@@ -139,6 +144,24 @@ class Outcome:
 
 
 class AvailabilityService:
+    async def check(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        handle: str,
+        platform_keys: Sequence[str],
+        settings: InventorySettings,
+    ) -> Availability:
+        """Is `handle` to be had on each platform? The database work is done, and its
+        connection back in the pool, before the probes, which take seconds: this opens its own
+        short read-only session instead of holding the request's (it writes nothing)."""
+        async with factory() as session:
+            scope = await tree.scope_of(session, principal)
+            registry = await load_registry(session)
+            candidates = await self.candidates(session, scope, registry, handle, platform_keys)
+        results = await self.probe(candidates, ProbeSettings.of(settings))
+        return Availability(handle=handle, results=results)
+
     async def candidates(
         self,
         session: AsyncSession,
@@ -176,7 +199,7 @@ class AvailabilityService:
                     host_from_handle=from_handle,
                 )
             )
-        registered = await _registered(session, keys)
+        registered = await repository.find_registered(session, keys)
         return [
             _with_registry(c, registered.get(c.platform), scope) if c.platform in keys else c
             for c in found
@@ -219,22 +242,6 @@ def _with_registry(
     return replace(
         candidate, registered=True, account_id=account_id if scope.can_read(path) else None
     )
-
-
-async def _registered(
-    session: AsyncSession, keys: dict[str, str]
-) -> dict[str, tuple[uuid.UUID, str]]:
-    """platform -> (account id, district path) of the accounts with these handle keys.
-
-    The only query of this module, so it lives here rather than in a repository of its own."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(Account.platform, Account.id, District.path)
-        .join(District, District.id == Account.district_id)
-        .where(tuple_(Account.platform, Account.handle_key).in_(list(keys.items())))
-    )
-    return {platform: (account_id, path) for platform, account_id, path in rows}
 
 
 # --- what may be fetched -------------------------------------------------------------------

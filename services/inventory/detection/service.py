@@ -22,15 +22,14 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from chassis.errors import Conflict, Forbidden
 from chassis.settings import ServiceSettings
 from services.inventory import audit
-from services.inventory.access import Scope
 from services.inventory.detection import repository
 from services.inventory.detection.repository import FlagChange
 from services.inventory.detection.schemas import Check, CheckCounts, DetectionRun
 from services.inventory.districts.service import districts
-from services.inventory.models import messaging
 from services.inventory.settings import InventorySettings
 
 DETECTION_ACTOR = "detection"
@@ -181,7 +180,7 @@ async def _publish(session: AsyncSession, changes: Sequence[FlagChange]) -> Chec
         else:
             resolved += 1
             verb = "flag_resolved"
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=change.account_id,
@@ -190,8 +189,8 @@ async def _publish(session: AsyncSession, changes: Sequence[FlagChange]) -> Chec
             changes={
                 k: v for k, v in data.items() if k in ("flag_id", "reason", "score", "details")
             },
-        )
-        await messaging.publisher.publish(
-            session, aggregate="account", verb=verb, subject=str(change.account_id), data=data
+            aggregate="account",
+            verb=verb,
+            data=data,
         )
     return CheckCounts(flagged=flagged, resolved=resolved)

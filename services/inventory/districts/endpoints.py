@@ -5,10 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.inventory.districts.schemas import (
     DISTRICT_ID_PATTERN,
     DistrictCreate,
@@ -18,9 +17,7 @@ from services.inventory.districts.schemas import (
 )
 from services.inventory.districts.service import (
     DistrictExists,
-    DistrictNotFound,
     InvalidTree,
-    district_cursor,
     districts,
 )
 
@@ -34,11 +31,10 @@ router = APIRouter(prefix="/districts", tags=["districts"])
     responses=problem_responses(Forbidden, DistrictNotFound, DistrictExists, InvalidTree),
 )
 async def create_district(
-    data: DistrictCreate, session: SessionDep, principal: PrincipalDep
+    data: DistrictCreate, session: SessionDep, scope: ScopeDep
 ) -> DistrictOut:
     """Create a district under a parent the caller manages (a top-level region needs a
     regional_manager grant on its own id)."""
-    scope = await scope_of(session, principal)
     return DistrictOut.model_validate(await districts.create(session, scope, data))
 
 
@@ -49,32 +45,21 @@ async def create_district(
 )
 async def list_districts(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     under: Annotated[
         str | None, Query(pattern=DISTRICT_ID_PATTERN, description="Only this subtree")
     ] = None,
 ) -> Page[DistrictOut]:
     """The districts the caller can see, in tree order (parents before children)."""
-    scope = await scope_of(session, principal)
-    after = district_cursor(page.after) if page.after is not None else None
-    rows = await districts.list_visible(session, scope, page, under, after)
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return Page(
-        items=[DistrictOut.model_validate(r) for r in rows],
-        next_cursor=encode_cursor([rows[-1].path]) if more else None,
-    )
+    return await districts.list_visible(session, scope, page, under)
 
 
 @router.get(
     "/{district_id}", response_model=DistrictOut, responses=problem_responses(DistrictNotFound)
 )
-async def get_district(
-    district_id: str, session: SessionDep, principal: PrincipalDep
-) -> DistrictOut:
+async def get_district(district_id: str, session: SessionDep, scope: ScopeDep) -> DistrictOut:
     """One district the caller can see."""
-    scope = await scope_of(session, principal)
     return DistrictOut.model_validate(await districts.get_visible(session, scope, district_id))
 
 
@@ -84,10 +69,9 @@ async def get_district(
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def rename_district(
-    district_id: str, data: DistrictRename, session: SessionDep, principal: PrincipalDep
+    district_id: str, data: DistrictRename, session: SessionDep, scope: ScopeDep
 ) -> DistrictOut:
     """Rename a district (its id, used in grants, never changes)."""
-    scope = await scope_of(session, principal)
     return DistrictOut.model_validate(await districts.rename(session, scope, district_id, data))
 
 
@@ -97,8 +81,7 @@ async def rename_district(
     responses=problem_responses(DistrictNotFound, Forbidden, InvalidTree),
 )
 async def move_district(
-    district_id: str, data: DistrictMove, session: SessionDep, principal: PrincipalDep
+    district_id: str, data: DistrictMove, session: SessionDep, scope: ScopeDep
 ) -> DistrictOut:
     """Move a district and everything under it to a new parent."""
-    scope = await scope_of(session, principal)
     return DistrictOut.model_validate(await districts.move(session, scope, district_id, data))

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.inventory.vocabularies import DistrictKind
+
 DistrictId = str
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-Kind = Literal["region", "district", "team"]
 
 
 class DistrictCreate(BaseModel):
@@ -19,7 +19,7 @@ class DistrictCreate(BaseModel):
         examples=["fr-marketing"],
     )
     name: str = Field(min_length=1, max_length=200)
-    kind: Kind
+    kind: DistrictKind
     parent_id: str | None = Field(default=None, pattern=DISTRICT_ID_PATTERN)
 
 
@@ -40,7 +40,7 @@ class DistrictOut(BaseModel):
 
     id: str
     name: str
-    kind: Kind
+    kind: DistrictKind
     parent_id: str | None
     path: str = Field(description="Ids from the root down, dot-separated")
     created_at: datetime

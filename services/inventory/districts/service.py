@@ -6,29 +6,28 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chassis.pagination import InvalidCursor, PageRequest, cursor_key
+from chassis.districts import DistrictNotFound, Scope, within
+from chassis.errors import Conflict, Forbidden, Unprocessable
+from chassis.pagination import InvalidCursor, Page, PageRequest, cursor_key, keyset_page
 from services.inventory import audit
-from services.inventory.access import Scope, within
+from services.inventory.districts import repository
 from services.inventory.districts.schemas import (
     DISTRICT_ID_PATTERN,
     DistrictCreate,
     DistrictMove,
+    DistrictOut,
     DistrictRename,
 )
-from services.inventory.models import District, messaging
+from services.inventory.models import District
+from services.inventory.vocabularies import DistrictKind
 
 _LABEL = DISTRICT_ID_PATTERN.removeprefix("^").removesuffix("$")
 _PATH = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-KIND_RANK = {"region": 0, "district": 1, "team": 2}
-
-
-class DistrictNotFound(NotFound):
-    type_slug = "district-not-found"
-    title = "District not found"
+# A child sits at its parent's level or below it.
+KIND_RANK: dict[str, int] = {DistrictKind.REGION: 0, DistrictKind.DISTRICT: 1, DistrictKind.TEAM: 2}
 
 
 class DistrictExists(Conflict):
@@ -53,7 +52,7 @@ def snapshot(district: District) -> dict[str, object]:
 
 class DistrictService:
     async def get_visible(self, session: AsyncSession, scope: Scope, district_id: str) -> District:
-        district = await session.get(District, district_id)
+        district = await repository.find(session, district_id)
         if district is None or not scope.can_read(district.path):
             raise DistrictNotFound(f"No district {district_id!r}.")
         return district
@@ -63,7 +62,7 @@ class DistrictService:
             # A root needs a regional manager grant naming it: the organisation's first act.
             if "regional_manager" not in scope.principal.roles_on(data.id):
                 raise Forbidden("Creating a top-level district needs regional_manager on it.")
-            if data.kind != "region":
+            if data.kind != DistrictKind.REGION:
                 raise InvalidTree("A top-level district is a region.")
             path = data.id
         else:
@@ -71,7 +70,7 @@ class DistrictService:
             scope.require_manage(parent.path, f"district {parent.id!r}")
             _check_kinds(parent.kind, data.kind)
             path = f"{parent.path}.{data.id}"
-        if await session.get(District, data.id) is not None:
+        if await repository.find(session, data.id) is not None:
             raise DistrictExists(f"A district {data.id!r} exists already.", district_id=data.id)
         district = District(
             id=data.id, name=data.name, kind=data.kind, parent_id=data.parent_id, path=path
@@ -79,19 +78,15 @@ class DistrictService:
         session.add(district)
         await session.flush()
         await session.refresh(district)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="created",
             actor=scope.principal.sub,
             changes=snapshot(district),
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="district",
             verb="created",
-            subject=district.id,
             data=snapshot(district),
         )
         return district
@@ -108,19 +103,15 @@ class DistrictService:
         district.updated_at = func.now()
         await session.flush()
         await session.refresh(district)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="renamed",
             actor=scope.principal.sub,
             changes={"name": [previous, data.name]},
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="district",
             verb="renamed",
-            subject=district.id,
             data={**snapshot(district), "previous_name": previous},
         )
         return district
@@ -139,41 +130,18 @@ class DistrictService:
             return district
         old_path, new_path = district.path, f"{parent.path}.{district.id}"
         previous_parent = district.parent_id
-        # Lock the subtree so a concurrent move cannot interleave.
-        await session.execute(
-            select(District.id).where(text("path <@ CAST(:p AS ltree)")).with_for_update(),
-            {"p": old_path},
-        )
-        await session.execute(
-            update(District)
-            .where(text("path <@ CAST(:old AS ltree)"))
-            .values(
-                path=text(
-                    "CASE WHEN path = CAST(:old AS ltree) THEN CAST(:new AS ltree)"
-                    " ELSE CAST(:new AS ltree) || subpath(path, nlevel(CAST(:old AS ltree))) END"
-                ),
-                updated_at=func.now(),
-            )
-            .execution_options(synchronize_session=False),
-            {"old": old_path, "new": new_path},
-        )
-        await session.execute(
-            update(District).where(District.id == district.id).values(parent_id=parent.id)
-        )
+        await repository.lock_subtree(session, old_path)
+        await repository.move_subtree(session, district.id, parent.id, old_path, new_path)
         await session.refresh(district)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="moved",
             actor=scope.principal.sub,
             changes={"parent_id": [previous_parent, parent.id], "path": [old_path, new_path]},
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="district",
             verb="moved",
-            subject=district.id,
             data={
                 **snapshot(district),
                 "previous_parent_id": previous_parent,
@@ -183,31 +151,23 @@ class DistrictService:
         return district
 
     async def list_visible(
-        self,
-        session: AsyncSession,
-        scope: Scope,
-        page: PageRequest,
-        under: str | None,
-        after: str | None = None,
-    ) -> list[District]:
-        """One page in tree order and one more row; `after` is the path of the last district
-        served (from `district_cursor`)."""
+        self, session: AsyncSession, scope: Scope, page: PageRequest, under: str | None
+    ) -> Page[DistrictOut]:
+        """One page of the districts the caller reads, in tree order (parents first)."""
+        after = district_cursor(page.after) if page.after is not None else None
         if not scope.read_paths:
-            return []
-        query = select(District).where(
-            text("districts.path <@ CAST(:read AS ltree[])").bindparams(read=list(scope.read_paths))
-        )
+            return Page[DistrictOut](items=[])
+        under_path = None
         if under is not None:
-            root = await self.get_visible(session, scope, under)
-            query = query.where(
-                text("districts.path <@ CAST(:under AS ltree)").bindparams(under=root.path)
-            )
-        if after is not None:
-            query = query.where(
-                text("districts.path > CAST(:after AS ltree)").bindparams(after=after)
-            )
-        query = query.order_by(District.path).limit(page.limit + 1)
-        return list((await session.execute(query)).scalars())
+            under_path = (await self.get_visible(session, scope, under)).path
+        rows = await repository.list_in_tree_order(
+            session,
+            scope.read_paths,
+            under=under_path,
+            after=after,
+            limit=page.fetch,
+        )
+        return keyset_page(rows, page, key=lambda d: [d.path], item=DistrictOut.model_validate)
 
 
 def district_cursor(after: list[Any]) -> str:

@@ -1,30 +1,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, cursor_key, encode_cursor
-from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.inventory.accounts.service import AccountExists
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.districts.service import DistrictNotFound
 from services.inventory.platforms import (
     InvalidHandle,
     InvalidProfileUrl,
     PlatformMismatch,
     UnknownPlatform,
-    load_registry,
 )
 from services.inventory.requests.schemas import (
     AccountRequestCreate,
     AccountRequestOut,
-    RequestStatus,
 )
 from services.inventory.requests.service import (
     AccountRequestClosed,
@@ -32,6 +27,7 @@ from services.inventory.requests.service import (
     AccountRequestNotFound,
     account_requests,
 )
+from services.inventory.vocabularies import RequestStatus
 
 router = APIRouter(prefix="/account-requests", tags=["account requests"])
 
@@ -52,15 +48,12 @@ router = APIRouter(prefix="/account-requests", tags=["account requests"])
     ),
 )
 async def request_account(
-    data: AccountRequestCreate, session: SessionDep, principal: PrincipalDep
+    data: AccountRequestCreate, session: SessionDep, scope: ScopeDep
 ) -> AccountRequestOut:
     """Ask for a new official account for a district (contributors and managers of it). The
     request goes to approvals (`account.requested`); a grant makes the account official. An
     account or an open request for the same platform and handle is a 409 naming it."""
-    scope = await scope_of(session, principal)
-    registry = await load_registry(session)
-    request = await account_requests.create(session, scope, registry, data)
-    return AccountRequestOut.model_validate(request)
+    return await account_requests.create(session, scope, data)
 
 
 @router.get(
@@ -70,7 +63,7 @@ async def request_account(
 )
 async def list_account_requests(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     status_: Annotated[list[RequestStatus] | None, Query(alias="status", max_length=4)] = None,
     district: Annotated[
@@ -79,25 +72,9 @@ async def list_account_requests(
     ] = None,
 ) -> Page[AccountRequestOut]:
     """The requests of the districts the caller can see, newest first."""
-    scope = await scope_of(session, principal)
-    after = None
-    if page.after is not None:
-        after = _decode_after(page.after)
-    rows = await account_requests.list_visible(
-        session, scope, page, statuses=tuple(status_ or ()), district_id=district, after=after
+    return await account_requests.list_visible(
+        session, scope, page, statuses=tuple(status_ or ()), district_id=district
     )
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return Page(
-        items=[AccountRequestOut.model_validate(r) for r in rows],
-        next_cursor=(
-            encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
-        ),
-    )
-
-
-def _decode_after(key: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(key, datetime, uuid.UUID)
 
 
 @router.get(
@@ -106,12 +83,10 @@ def _decode_after(key: list[Any]) -> tuple[datetime, uuid.UUID]:
     responses=problem_responses(AccountRequestNotFound),
 )
 async def get_account_request(
-    request_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    request_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> AccountRequestOut:
     """One request the caller can see, with its decision once decided."""
-    scope = await scope_of(session, principal)
-    request, _ = await account_requests.get_visible(session, scope, request_id)
-    return AccountRequestOut.model_validate(request)
+    return await account_requests.read(session, scope, request_id)
 
 
 @router.post(
@@ -120,10 +95,8 @@ async def get_account_request(
     responses=problem_responses(AccountRequestNotFound, AccountRequestClosed, Forbidden),
 )
 async def cancel_account_request(
-    request_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    request_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> AccountRequestOut:
     """Withdraw an open request (its requester, or a manager of its district). Published as
     `account.request_closed` so approvals can drop it."""
-    scope = await scope_of(session, principal)
-    request = await account_requests.cancel(session, scope, request_id)
-    return AccountRequestOut.model_validate(request)
+    return await account_requests.cancel(session, scope, request_id)

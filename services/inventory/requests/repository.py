@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.models import AccountRequest, District
+from services.inventory.vocabularies import RequestStatus
 
 # Two-key advisory lock namespace for "one open request per platform and handle" (the table
 # has no unique index for it); distinct from the outbox's namespace.
@@ -49,7 +50,7 @@ async def find_open(
             .where(
                 AccountRequest.platform == platform,
                 AccountRequest.handle_key == handle_key,
-                AccountRequest.status == "open",
+                AccountRequest.status == RequestStatus.OPEN,
             )
             .limit(1)
         )

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-
-RequestStatus = Literal["open", "approved", "rejected", "cancelled"]
+from services.inventory.vocabularies import RequestStatus
 
 
 class AccountRequestCreate(BaseModel):

@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, within
 from chassis.errors import Conflict, Forbidden, NotFound
-from chassis.pagination import PageRequest
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.inventory import audit
-from services.inventory.access import MANAGER_ROLES, Scope, taken, within
+from services.inventory.access import REQUESTER_ROLES, taken
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -33,18 +34,19 @@ from services.inventory.accounts.service import (
     search_text,
     snapshot,
 )
+from services.inventory.districts import repository as districts_repository
 from services.inventory.districts.service import districts
-from services.inventory.models import Account, AccountRequest, District, messaging
-from services.inventory.platforms import Registry, load_registry
+from services.inventory.models import Account, AccountRequest, District
+from services.inventory.platforms import load_registry
 from services.inventory.requests import repository
-from services.inventory.requests.schemas import AccountRequestCreate
+from services.inventory.requests.schemas import AccountRequestCreate, AccountRequestOut
+from services.inventory.vocabularies import AccountStatus, OwnerRole, RequestStatus
 
 log = logging.getLogger("inventory.requests")
 
 SUBJECT_KIND = "account_request"
 # Who the audit trail names for what a decision of the approvals service changed.
 APPROVALS_ACTOR = "approvals"
-REQUESTER_ROLES = MANAGER_ROLES | {"contributor"}
 
 
 class AccountRequestNotFound(NotFound):
@@ -105,30 +107,35 @@ class AccountRequestService:
         *,
         statuses: Sequence[str],
         district_id: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
-    ) -> list[AccountRequest]:
-        """One page and one more row (so the caller knows whether a next page exists)."""
+    ) -> Page[AccountRequestOut]:
+        """One page of the requests of the caller's districts, newest first."""
+        after: tuple[datetime, uuid.UUID] | None = None
+        if page.after is not None:
+            after = cursor_key(page.after, datetime, uuid.UUID)
         if not scope.read_paths:
-            return []
+            return Page[AccountRequestOut](items=[])
         district_path = None
         if district_id is not None:
             district_path = (await districts.get_visible(session, scope, district_id)).path
-        return await repository.search(
+        rows = await repository.search(
             session,
             scope.read_paths,
             statuses=statuses,
             district_path=district_path,
             after=after,
-            limit=page.limit + 1,
+            limit=page.fetch,
+        )
+        return keyset_page(
+            rows,
+            page,
+            key=lambda r: [r.created_at, r.id],
+            item=AccountRequestOut.model_validate,
         )
 
     async def create(
-        self,
-        session: AsyncSession,
-        scope: Scope,
-        registry: Registry,
-        data: AccountRequestCreate,
-    ) -> AccountRequest:
+        self, session: AsyncSession, scope: Scope, data: AccountRequestCreate
+    ) -> AccountRequestOut:
+        registry = await load_registry(session)
         rules, handle, handle_key = registry.resolve(data.platform, data.handle, data.profile_url)
         district = await districts.get_visible(session, scope, data.district_id)
         await self._require_requester(session, scope, district)
@@ -159,25 +166,21 @@ class AccountRequestService:
             language=data.language,
             country=data.country,
             requested_by=scope.principal.sub,
-            status="open",
+            status=RequestStatus.OPEN,
         )
         session.add(request)
         await session.flush()
         await session.refresh(request)
         content = request_snapshot(request, rules.profile_url(handle))
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account_request",
             entity_id=request.id,
             action="requested",
             actor=scope.principal.sub,
             changes=content,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="requested",
-            subject=str(request.id),
             data={
                 "request_id": str(request.id),
                 "district_id": request.district_id,
@@ -194,20 +197,26 @@ class AccountRequestService:
                 "content_hash": content_hash(content),
             },
         )
-        return request
+        return AccountRequestOut.model_validate(request)
+
+    async def read(
+        self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
+    ) -> AccountRequestOut:
+        request, _ = await self.get_visible(session, scope, request_id)
+        return AccountRequestOut.model_validate(request)
 
     async def cancel(
         self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
-    ) -> AccountRequest:
+    ) -> AccountRequestOut:
         request, path = await self.get_visible(session, scope, request_id, for_update=True)
         if request.requested_by != scope.principal.sub and not scope.can_manage(path):
             raise Forbidden("Only the requester or a manager of the district may cancel it.")
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             raise AccountRequestClosed(
                 f"The request is {request.status} already.", request_status=request.status
             )
-        await self._close(session, request, "cancelled", actor=scope.principal.sub)
-        return request
+        await self._close(session, request, RequestStatus.CANCELLED, actor=scope.principal.sub)
+        return AccountRequestOut.model_validate(request)
 
     async def grant(
         self,
@@ -232,18 +241,21 @@ class AccountRequestService:
             locked = await accounts_repository.get_with_path(session, account.id, for_update=True)
             assert locked is not None
             account = locked[0]
-            if account.status != "official" and "official" in TRANSITIONS[account.status]:
+            if (
+                account.status != AccountStatus.OFFICIAL
+                and AccountStatus.OFFICIAL in TRANSITIONS[account.status]
+            ):
                 await accounts.apply_status(
                     session,
                     account,
-                    "official",
+                    AccountStatus.OFFICIAL,
                     actor=APPROVALS_ACTOR,
                     reason=f"Account request {request.id} approved",
                 )
         await self._close(
             session,
             request,
-            "approved",
+            RequestStatus.APPROVED,
             actor=APPROVALS_ACTOR,
             comment=comment,
             decided_by=decided_by,
@@ -266,7 +278,7 @@ class AccountRequestService:
         await self._close(
             session,
             request,
-            "rejected",
+            RequestStatus.REJECTED,
             actor=APPROVALS_ACTOR,
             comment=comment,
             decided_by=decided_by,
@@ -281,7 +293,7 @@ class AccountRequestService:
             log.warning("approval %s of unknown account request %s ignored", decision, request_id)
             return None
         request = found[0]
-        if request.status != "open":
+        if request.status != RequestStatus.OPEN:
             log.info(
                 "approval %s of account request %s ignored: it is %s",
                 decision,
@@ -295,7 +307,7 @@ class AccountRequestService:
         """The requested account, official from the start, its requester as primary owner.
         No Scope here: approvals' decision is the authority."""
         rules = (await load_registry(session)).get(request.platform)
-        owners = [Owner(person=request.requested_by, role="primary")]
+        owners = [Owner(person=request.requested_by, role=OwnerRole.PRIMARY)]
         account = Account(
             id=uuid.uuid4(),
             platform=rules.key,
@@ -308,7 +320,7 @@ class AccountRequestService:
             language=request.language,
             country=request.country,
             tags=[],
-            status="official",
+            status=AccountStatus.OFFICIAL,
             search_text=search_text(request.handle_key, request.display_name),
             created_by=request.requested_by,
         )
@@ -319,16 +331,16 @@ class AccountRequestService:
         )
         await session.refresh(account)
         state = {**snapshot(account, owners), "request_id": str(request.id)}
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="registered",
             actor=APPROVALS_ACTOR,
             changes=state,
-        )
-        await messaging.publisher.publish(
-            session, aggregate="account", verb="registered", subject=str(account.id), data=state
+            aggregate="account",
+            verb="registered",
+            data=state,
         )
         return account
 
@@ -357,19 +369,15 @@ class AccountRequestService:
             changes["decided_by"] = decided_by
         if account_id is not None:
             changes["account_id"] = str(account_id)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="account_request",
             entity_id=request.id,
             action=status,
             actor=actor,
             changes=changes,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="account",
             verb="request_closed",
-            subject=str(request.id),
             data={
                 "request_id": str(request.id),
                 "subject_kind": SUBJECT_KIND,
@@ -392,9 +400,7 @@ class AccountRequestService:
             return
         granted = [d for d, roles in scope.principal.grants.items() if roles & REQUESTER_ROLES]
         if granted:
-            roots = (
-                await session.execute(select(District.path).where(District.id.in_(granted)))
-            ).scalars()
+            roots = await districts_repository.find_paths(session, granted)
             if any(within(district.path, root) for root in roots):
                 return
         raise Forbidden(

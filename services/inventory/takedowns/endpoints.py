@@ -9,14 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
-from services.inventory.accounts.service import AccountNotFound, accounts
+from chassis.pagination import InvalidCursor, Page, PageDep
+from services.inventory.accounts.service import AccountNotFound
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.districts.service import DistrictNotFound
-from services.inventory.platforms import InvalidHandle, InvalidProfileUrl, load_registry
+from services.inventory.platforms import InvalidHandle, InvalidProfileUrl
 from services.inventory.takedowns.schemas import (
     FoundPageOut,
     FoundPageReport,
@@ -24,7 +22,6 @@ from services.inventory.takedowns.schemas import (
     TakedownDetail,
     TakedownOpen,
     TakedownOut,
-    TakedownStatus,
     TakedownTransition,
     TimelineEntry,
 )
@@ -38,6 +35,7 @@ from services.inventory.takedowns.service import (
     TimelineFull,
     takedowns,
 )
+from services.inventory.vocabularies import TakedownStatus
 
 router = APIRouter(tags=["takedowns"])
 
@@ -56,7 +54,7 @@ router = APIRouter(tags=["takedowns"])
     ),
 )
 async def report_found_page(
-    data: FoundPageReport, session: SessionDep, principal: PrincipalDep
+    data: FoundPageReport, session: SessionDep, scope: ScopeDep
 ) -> FoundPageOut:
     """Report an unofficial, rogue or fan page by its profile URL, with evidence.
 
@@ -65,14 +63,7 @@ async def report_found_page(
     to the classification if its status allows (409 naming it otherwise), and its case lives
     in the account's own district. A takedown case is opened unless `open_case` is false (409
     if one is already under way). Needs a manager role on the district."""
-    scope = await scope_of(session, principal)
-    registry = await load_registry(session)
-    found = await takedowns.report_found_page(session, scope, registry, data)
-    return FoundPageOut(
-        account=(await accounts.out(session, [found.account]))[0],
-        registered=found.registered,
-        case=found.case,
-    )
+    return await takedowns.report(session, scope, data)
 
 
 @router.post(
@@ -82,12 +73,11 @@ async def report_found_page(
     responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownAlreadyOpen),
 )
 async def open_takedown(
-    account_id: uuid.UUID, data: TakedownOpen, session: SessionDep, principal: PrincipalDep
+    account_id: uuid.UUID, data: TakedownOpen, session: SessionDep, scope: ScopeDep
 ) -> TakedownDetail:
     """Open a takedown case on an account already in the inventory. Only rogue, fan,
     unofficial and duplicate accounts qualify (422 otherwise); an account has at most one case
     under way (409 naming it)."""
-    scope = await scope_of(session, principal)
     return await takedowns.open_for_account(session, scope, account_id, data)
 
 
@@ -98,7 +88,7 @@ async def open_takedown(
 )
 async def list_takedowns(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     status_: Annotated[list[TakedownStatus] | None, Query(alias="status", max_length=6)] = None,
     district: Annotated[
@@ -108,8 +98,7 @@ async def list_takedowns(
     account_id: uuid.UUID | None = None,
 ) -> Page[TakedownOut]:
     """The takedown cases the caller can see, newest first (without their timelines)."""
-    scope = await scope_of(session, principal)
-    items, last = await takedowns.list_visible(
+    return await takedowns.list_visible(
         session,
         scope,
         page,
@@ -117,7 +106,6 @@ async def list_takedowns(
         district_id=district,
         account_id=account_id,
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(
@@ -125,11 +113,8 @@ async def list_takedowns(
     response_model=TakedownDetail,
     responses=problem_responses(TakedownNotFound),
 )
-async def get_takedown(
-    case_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> TakedownDetail:
+async def get_takedown(case_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> TakedownDetail:
     """One takedown case with its timeline of status changes and notes, oldest first."""
-    scope = await scope_of(session, principal)
     return await takedowns.get(session, scope, case_id)
 
 
@@ -145,14 +130,13 @@ async def get_takedown(
     ),
 )
 async def transition_takedown(
-    case_id: uuid.UUID, data: TakedownTransition, session: SessionDep, principal: PrincipalDep
+    case_id: uuid.UUID, data: TakedownTransition, session: SessionDep, scope: ScopeDep
 ) -> TakedownDetail:
     """Move the case on, with a note for the timeline. Allowed: open -> reported, escalated,
     kept; reported -> escalated, removed, kept, transferred; escalated -> reported, removed,
     kept, transferred; removed, kept and transferred are final (the 422 lists what is allowed).
     Moving to reported needs the platform's reference. On removed the account is archived, on
     transferred it becomes official, where the account's own status transitions allow."""
-    scope = await scope_of(session, principal)
     return await takedowns.transition(session, scope, case_id, data)
 
 
@@ -163,8 +147,7 @@ async def transition_takedown(
     responses=problem_responses(TakedownNotFound, Forbidden, TimelineFull),
 )
 async def add_takedown_note(
-    case_id: uuid.UUID, data: NoteCreate, session: SessionDep, principal: PrincipalDep
+    case_id: uuid.UUID, data: NoteCreate, session: SessionDep, scope: ScopeDep
 ) -> TimelineEntry:
     """Add a note to the case's timeline (audited; no event, since nothing changes state)."""
-    scope = await scope_of(session, principal)
     return await takedowns.add_note(session, scope, case_id, data.text)

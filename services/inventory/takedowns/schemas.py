@@ -6,13 +6,20 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.inventory.accounts.schemas import AccountOut, Status
+from services.inventory.accounts.schemas import AccountOut
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.vocabularies import AccountStatus, TakedownStatus
 
-TakedownStatus = Literal["open", "reported", "escalated", "removed", "kept", "transferred"]
 # Where a case can go; "open" is only where it starts.
-TargetStatus = Literal["reported", "escalated", "removed", "kept", "transferred"]
-Classification = Literal["rogue", "fan", "unofficial"]
+TargetStatus = Literal[
+    TakedownStatus.REPORTED,
+    TakedownStatus.ESCALATED,
+    TakedownStatus.REMOVED,
+    TakedownStatus.KEPT,
+    TakedownStatus.TRANSFERRED,
+]
+# What a found page is reported as.
+Classification = Literal[AccountStatus.ROGUE, AccountStatus.FAN, AccountStatus.UNOFFICIAL]
 
 MAX_EVIDENCE = 20
 NOTE_MAX_LENGTH = 5000
@@ -98,7 +105,7 @@ class PageBrief(BaseModel):
     handle: str
     profile_url: str
     display_name: str | None
-    status: Status
+    status: AccountStatus
 
 
 class TakedownOut(BaseModel):

@@ -19,21 +19,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.inventory import audit
-from services.inventory.access import Scope
 from services.inventory.accounts import repository as account_repository
 from services.inventory.accounts.schemas import AccountCreate
 from services.inventory.accounts.service import TRANSITIONS as ACCOUNT_TRANSITIONS
 from services.inventory.accounts.service import accounts
 from services.inventory.districts.service import districts
-from services.inventory.models import Account, District, TakedownCase, TakedownNote, messaging
-from services.inventory.platforms import Registry
+from services.inventory.models import Account, TakedownCase, TakedownNote
+from services.inventory.platforms import Registry, load_registry
+from services.inventory.takedowns import repository
 from services.inventory.takedowns.schemas import (
+    FoundPageOut,
     FoundPageReport,
     TakedownDetail,
     TakedownOpen,
@@ -41,20 +43,28 @@ from services.inventory.takedowns.schemas import (
     TakedownTransition,
     TimelineEntry,
 )
+from services.inventory.vocabularies import AccountStatus, TakedownStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "open": frozenset({"reported", "escalated", "kept"}),
-    "reported": frozenset({"escalated", "removed", "kept", "transferred"}),
-    "escalated": frozenset({"reported", "removed", "kept", "transferred"}),
-    "removed": frozenset(),
-    "kept": frozenset(),
-    "transferred": frozenset(),
+_T = TakedownStatus
+# Where each status may go (every status is a key; the final ones go nowhere).
+TRANSITIONS: dict[str, frozenset[TakedownStatus]] = {
+    _T.OPEN: frozenset({_T.REPORTED, _T.ESCALATED, _T.KEPT}),
+    _T.REPORTED: frozenset({_T.ESCALATED, _T.REMOVED, _T.KEPT, _T.TRANSFERRED}),
+    _T.ESCALATED: frozenset({_T.REPORTED, _T.REMOVED, _T.KEPT, _T.TRANSFERRED}),
+    _T.REMOVED: frozenset(),
+    _T.KEPT: frozenset(),
+    _T.TRANSFERRED: frozenset(),
 }
 CLOSED = frozenset(status for status, allowed in TRANSITIONS.items() if not allowed)
 # The account statuses a takedown can be about.
-FOUND_PAGE_STATUSES = frozenset({"rogue", "fan", "unofficial", "duplicate"})
+FOUND_PAGE_STATUSES = frozenset(
+    {AccountStatus.ROGUE, AccountStatus.FAN, AccountStatus.UNOFFICIAL, AccountStatus.DUPLICATE}
+)
 # What a final outcome does to the account, where the account's own transitions allow it.
-ACCOUNT_EFFECTS = {"removed": "archived", "transferred": "official"}
+ACCOUNT_EFFECTS: dict[str, AccountStatus] = {
+    TakedownStatus.REMOVED: AccountStatus.ARCHIVED,
+    TakedownStatus.TRANSFERRED: AccountStatus.OFFICIAL,
+}
 # Plain notes per case; status changes are bounded by the case's own life.
 MAX_NOTES_PER_CASE = 1000
 
@@ -144,13 +154,18 @@ def _out(case: TakedownCase, account: Account) -> TakedownOut:
     )
 
 
-def _in_scope(paths: tuple[str, ...]) -> Any:
-    return text("districts.path <@ CAST(:scope_paths AS ltree[])").bindparams(
-        scope_paths=list(paths)
-    )
-
-
 class TakedownService:
+    async def report(
+        self, session: AsyncSession, scope: Scope, data: FoundPageReport
+    ) -> FoundPageOut:
+        """``report_found_page`` with the platforms' registry, as the API shows it."""
+        found = await self.report_found_page(session, scope, await load_registry(session), data)
+        return FoundPageOut(
+            account=await accounts.out_one(session, found.account),
+            registered=found.registered,
+            case=found.case,
+        )
+
     async def report_found_page(
         self, session: AsyncSession, scope: Scope, registry: Registry, data: FoundPageReport
     ) -> FoundPage:
@@ -261,14 +276,7 @@ class TakedownService:
         note: str,
     ) -> TakedownDetail:
         # The caller holds the account's row lock, so two cases cannot open side by side.
-        under_way = (
-            await session.execute(
-                select(TakedownCase.id).where(
-                    TakedownCase.account_id == account.id,
-                    TakedownCase.status.not_in(sorted(CLOSED)),
-                )
-            )
-        ).scalar()
+        under_way = await repository.find_under_way(session, account.id, CLOSED)
         if under_way is not None:
             raise TakedownAlreadyOpen(
                 "The account already has a takedown case under way.",
@@ -278,18 +286,20 @@ class TakedownService:
             id=uuid.uuid4(),
             account_id=account.id,
             district_id=account.district_id,
-            status="open",
+            status=TakedownStatus.OPEN,
             evidence=evidence,
             opened_by=scope.principal.sub,
         )
         session.add(case)
         await session.flush()
         session.add(
-            TakedownNote(case_id=case.id, author=scope.principal.sub, status="open", text=note)
+            TakedownNote(
+                case_id=case.id, author=scope.principal.sub, status=TakedownStatus.OPEN, text=note
+            )
         )
         await session.flush()
         await session.refresh(case)
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="takedown",
             entity_id=case.id,
@@ -298,23 +308,19 @@ class TakedownService:
             changes={
                 "account_id": str(account.id),
                 "district_id": case.district_id,
-                "status": "open",
+                "status": TakedownStatus.OPEN,
                 "evidence": evidence,
                 "note": note,
             },
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="takedown",
             verb="opened",
-            subject=str(case.id),
             data=_event_data(case, account, None),
         )
         return await self._detail(session, case, account)
 
     async def get(self, session: AsyncSession, scope: Scope, case_id: uuid.UUID) -> TakedownDetail:
         case, _ = await self._get_visible(session, scope, case_id)
-        account = await session.get_one(Account, case.account_id)
+        account = await repository.get_account(session, case.account_id)
         return await self._detail(session, case, account)
 
     async def transition(
@@ -333,7 +339,7 @@ class TakedownService:
                 current=case.status,
                 allowed=sorted(allowed),
             )
-        if data.status == "reported" and data.platform_reference is None:
+        if data.status == TakedownStatus.REPORTED and data.platform_reference is None:
             raise PlatformReferenceRequired(
                 "Give the platform's reference (ticket or report id) when reporting."
             )
@@ -353,19 +359,15 @@ class TakedownService:
         changes: dict[str, Any] = {"status": [previous_status, case.status], "note": data.note}
         if case.platform_reference != previous_reference:
             changes["platform_reference"] = [previous_reference, case.platform_reference]
-        await audit.record(
+        await audit.record_and_publish(
             session,
             entity_type="takedown",
             entity_id=case.id,
             action="status_changed",
             actor=scope.principal.sub,
             changes=changes,
-        )
-        await messaging.publisher.publish(
-            session,
             aggregate="takedown",
             verb="updated",
-            subject=str(case.id),
             data=_event_data(case, account, previous_status),
         )
         return await self._detail(session, case, account)
@@ -377,7 +379,7 @@ class TakedownService:
         when transferred) if its own transitions allow; otherwise it is left as it is."""
         target = ACCOUNT_EFFECTS.get(status)
         if target is None:
-            return await session.get_one(Account, case.account_id)
+            return await repository.get_account(session, case.account_id)
         account, path = await accounts.get_visible(session, scope, case.account_id, for_update=True)
         if account.status == target or target not in ACCOUNT_TRANSITIONS[account.status]:
             return account
@@ -396,13 +398,7 @@ class TakedownService:
     ) -> TimelineEntry:
         case, path = await self._get_visible(session, scope, case_id, for_update=True)
         scope.require_manage(path, "this takedown case")
-        count = (
-            await session.execute(
-                select(func.count()).where(
-                    TakedownNote.case_id == case.id, TakedownNote.status.is_(None)
-                )
-            )
-        ).scalar_one()
+        count = await repository.count_notes(session, case.id)
         if count >= MAX_NOTES_PER_CASE:
             raise TimelineFull(f"A case holds at most {MAX_NOTES_PER_CASE} notes.")
         note = TakedownNote(case_id=case.id, author=scope.principal.sub, text=note_text)
@@ -428,39 +424,28 @@ class TakedownService:
         statuses: tuple[str, ...] = (),
         district_id: str | None = None,
         account_id: uuid.UUID | None = None,
-    ) -> tuple[list[TakedownOut], list[Any] | None]:
-        """Visible cases, newest first, and the cursor of the next page (None on the last)."""
+    ) -> Page[TakedownOut]:
+        """One page of the visible cases, newest first (without their timelines)."""
         if not scope.read_paths:
-            return [], None
-        query = (
-            select(TakedownCase, Account)
-            .join(District, District.id == TakedownCase.district_id)
-            .join(Account, Account.id == TakedownCase.account_id)
-            .where(_in_scope(scope.read_paths))
-        )
+            return Page[TakedownOut](items=[])
+        district_path = None
         if district_id is not None:
-            root = await districts.get_visible(session, scope, district_id)
-            query = query.where(
-                text("districts.path <@ CAST(:under AS ltree)").bindparams(under=root.path)
-            )
-        if statuses:
-            query = query.where(TakedownCase.status.in_(statuses))
-        if account_id is not None:
-            query = query.where(TakedownCase.account_id == account_id)
-        if page.after is not None:
-            created_at, last_id = _decode_after(page.after)
-            query = query.where(
-                func.row(TakedownCase.created_at, TakedownCase.id) < func.row(created_at, last_id)
-            )
-        query = query.order_by(TakedownCase.created_at.desc(), TakedownCase.id.desc()).limit(
-            page.limit + 1
+            district_path = (await districts.get_visible(session, scope, district_id)).path
+        rows = await repository.search(
+            session,
+            scope.read_paths,
+            district_path=district_path,
+            statuses=statuses,
+            account_id=account_id,
+            after=_decode_after(page.after) if page.after is not None else None,
+            limit=page.fetch,
         )
-        rows = (await session.execute(query)).all()
-        items = [_out(case, account) for case, account in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows,
+            page,
+            key=lambda row: [row[0].created_at, row[0].id],
+            item=lambda row: _out(*row),
+        )
 
     async def _get_visible(
         self,
@@ -470,28 +455,15 @@ class TakedownService:
         *,
         for_update: bool = False,
     ) -> tuple[TakedownCase, str]:
-        query = (
-            select(TakedownCase, District.path)
-            .join(District, District.id == TakedownCase.district_id)
-            .where(TakedownCase.id == case_id)
-        )
-        if for_update:
-            query = query.with_for_update(of=TakedownCase)
-        row = (await session.execute(query)).first()
-        if row is None or not scope.can_read(row[1]):
+        found = await repository.get_with_path(session, case_id, for_update=for_update)
+        if found is None or not scope.can_read(found[1]):
             raise TakedownNotFound(f"No takedown case {case_id}.")
-        return row[0], row[1]
+        return found
 
     async def _detail(
         self, session: AsyncSession, case: TakedownCase, account: Account
     ) -> TakedownDetail:
-        notes = (
-            await session.execute(
-                select(TakedownNote)
-                .where(TakedownNote.case_id == case.id)
-                .order_by(TakedownNote.id)
-            )
-        ).scalars()
+        notes = await repository.list_notes(session, case.id)
         return TakedownDetail(
             **_out(case, account).model_dump(),
             timeline=[TimelineEntry.model_validate(n) for n in notes],

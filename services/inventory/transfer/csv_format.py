@@ -1,5 +1,8 @@
 """The CSV of account import and export: its columns, how an upload is received and read (line
-numbers as in the file, the header being line 1), and how accounts are written back out.
+numbers as in the file, the header being line 1), how each row is parsed into the account it
+names (``parse``: platform rules, district, no account twice; what needs no stored account),
+and how accounts are written back out. Checking rows against the stored accounts, and
+writing, is the service's (``service.py``).
 
 A header row is required; columns come in any order, names are case-insensitive, and unknown
 ones are refused. Lists (tags, owners) are separated by "|" or ";". The delimiter is whatever
@@ -21,11 +24,18 @@ import csv
 import io
 import re
 import tempfile
-from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import IO, Any
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
 
+from pydantic import ValidationError
+
+from chassis.districts import Scope
 from chassis.errors import Problem, Unprocessable
+from services.inventory.platforms import PlatformRules, Registry
+from services.inventory.transfer.schemas import ImportRow, RowError
+
+T = TypeVar("T")
 
 COLUMNS = (
     "platform",
@@ -240,3 +250,133 @@ def rows_bytes(rows: Iterable[Sequence[str]], *, escape_formulas: bool = True) -
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerows([escape(cell, formulas=escape_formulas) for cell in row] for row in rows)
     return out.getvalue().encode()
+
+
+# --- rows: what each row names, checked without the accounts --------------------------------
+
+
+class RowFault(Exception):
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+@dataclass
+class Candidate:
+    """A row that passed the checks that need no account: who it names, and where."""
+
+    line: int
+    row: ImportRow
+    rules: PlatformRules
+    handle: str
+    handle_key: str
+    by_url: bool
+    district_id: str
+    district_path: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rules.key, self.handle_key
+
+    @property
+    def name_column(self) -> str:
+        return "profile_url" if self.by_url else "handle"
+
+
+@dataclass
+class ParsedFile:
+    header: tuple[str, ...]
+    rows: int = 0
+    candidates: list[Candidate] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def parse(
+    upload: IO[bytes], max_rows: int, registry: Registry, paths: dict[str, str], scope: Scope
+) -> ParsedFile:
+    header, records = read(upload, max_rows=max_rows)
+    parsed = ParsedFile(header)
+    first_line: dict[tuple[str, str], int] = {}
+    for record in records:
+        parsed.rows += 1
+        if record.error is not None:
+            parsed.errors.append(RowError(line=record.line, message=record.error))
+            continue
+        try:
+            row = ImportRow.model_validate(record.cells)
+        except ValidationError as exc:
+            parsed.errors.extend(_row_errors(record.line, exc))
+            continue
+        faults: list[RowFault] = []
+        identity = None
+        try:
+            identity = _identify(row, registry)
+        except RowFault as fault:
+            faults.append(fault)
+        else:
+            rules, handle, handle_key, by_url = identity
+            first = first_line.setdefault((rules.key, handle_key), record.line)
+            if first != record.line:
+                faults.append(
+                    RowFault(
+                        "profile_url" if by_url else "handle",
+                        f"{rules.name} {handle!r} is already on line {first}.",
+                    )
+                )
+        district_id, path = row.district_id, None
+        if district_id is None:
+            faults.append(RowFault("district_id", "The district is required."))
+        else:
+            path = paths.get(district_id)
+            if path is None or not scope.can_read(path):
+                # Whether it exists elsewhere is not the caller's business.
+                faults.append(RowFault("district_id", f"No district {district_id!r}."))
+        if faults or identity is None or district_id is None or path is None:
+            parsed.errors.extend(
+                RowError(line=record.line, column=f.column, message=f.message) for f in faults
+            )
+            continue
+        parsed.candidates.append(Candidate(record.line, row, *identity, district_id, path))
+    return parsed
+
+
+def _row_errors(line: int, exc: ValidationError) -> Iterator[RowError]:
+    for error in exc.errors(include_url=False):
+        loc = error.get("loc", ())
+        message = error["msg"]
+        if len(loc) > 1:  # an item of a list column
+            message = f"{error['input']!r}: {message}"
+        yield RowError(line=line, column=str(loc[0]) if loc else None, message=message)
+
+
+def _checked(column: str, check: Callable[[str], T], value: str) -> T:
+    """check(value), its 422 (unknown platform, invalid handle or URL) as a fault of `column`."""
+    try:
+        return check(value)
+    except Unprocessable as exc:
+        raise RowFault(column, exc.detail) from exc
+
+
+def _identify(row: ImportRow, registry: Registry) -> tuple[PlatformRules, str, str, bool]:
+    """(platform rules, handle, handle key, named by URL) of the account a row names."""
+    if row.profile_url is not None:
+        rules, raw = _checked("profile_url", registry.parse_url, row.profile_url)
+        named = rules if row.platform is None else _checked("platform", registry.get, row.platform)
+        if named.key != rules.key:
+            raise RowFault("profile_url", f"The URL is a {rules.name} profile, not {row.platform}.")
+        handle, handle_key = _checked("profile_url", rules.normalise, raw)
+        if row.handle is None:
+            return rules, handle, handle_key, True
+        given, given_key = _checked("handle", rules.normalise, row.handle)
+        if given_key != handle_key:
+            raise RowFault("handle", f"The profile URL names {handle!r}, not this handle.")
+        return rules, given, handle_key, False
+    if row.platform is None or row.handle is None:
+        raise RowFault(
+            "platform" if row.platform is None else "handle",
+            "Give platform and handle, or a profile_url.",
+        )
+    rules = _checked("platform", registry.get, row.platform)
+    handle, handle_key = _checked("handle", rules.normalise, row.handle)
+    return rules, handle, handle_key, False

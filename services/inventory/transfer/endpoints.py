@@ -17,14 +17,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.districts import DistrictNotFound
 from chassis.errors import Problem, problem_body, problem_responses
 from chassis.guard import body_limit
 from chassis.principal import PrincipalDep
-from services.inventory.access import scope_of
 from services.inventory.accounts.endpoints import DistrictFilter
 from services.inventory.accounts.repository import AccountFilters
-from services.inventory.accounts.schemas import Status
-from services.inventory.districts.service import DistrictNotFound, districts
 from services.inventory.settings import InventorySettings
 from services.inventory.transfer import csv_format
 from services.inventory.transfer.csv_format import (
@@ -41,6 +39,7 @@ from services.inventory.transfer.service import (
     ImportRejected,
     transfer,
 )
+from services.inventory.vocabularies import AccountStatus
 
 log = logging.getLogger("services.inventory.transfer")
 
@@ -103,9 +102,8 @@ async def import_accounts(
         factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
         session = factory()
         try:
-            scope = await scope_of(session, principal)
             plan = await transfer.plan(
-                session, scope, upload, max_rows=settings.import_max_rows, lock=not dry_run
+                session, principal, upload, max_rows=settings.import_max_rows, lock=not dry_run
             )
         except BaseException:
             await session.close()
@@ -175,7 +173,7 @@ async def export_accounts(
     format_: Annotated[Literal["csv", "json"], Query(alias="format")] = "csv",
     district: DistrictFilter = None,
     platform: Annotated[str | None, Query(max_length=50)] = None,
-    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    status_: Annotated[list[AccountStatus] | None, Query(alias="status")] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
     flagged: bool | None = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
@@ -196,15 +194,8 @@ async def export_accounts(
     them). Read a page at a time, each in its own short transaction: a slow download holds no
     database connection, and the file is not one snapshot (an account changed meanwhile
     appears as its page found it)."""
-    # Who the caller is and where, before the response starts (a 404 is still possible here);
-    # the pages are read later, each on a connection of its own (transfer._chunks).
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with factory() as session:
-        scope = await scope_of(session, principal)
-        district_path = None
-        if district is not None:
-            district_path = (await districts.get_visible(session, scope, district)).path
     filters = AccountFilters(
+        district_id=district,
         platform=platform.lower() if platform else None,
         statuses=tuple(status_ or ()),
         owner=owner,
@@ -212,15 +203,13 @@ async def export_accounts(
         tag=tag,
         text=q,
     )
-    body: AsyncIterator[bytes]
-    if format_ == "json":
-        body = transfer.export_json(factory, scope, filters, district_path)
-        media_type = "application/json"
-    else:
-        body = transfer.export_csv(
-            factory, scope, filters, district_path, escape_formulas=escape_formulas
-        )
-        media_type = "text/csv; charset=utf-8"
+    body, media_type = await transfer.export(
+        request.app.state.session_factory,
+        principal,
+        filters,
+        format_=format_,
+        escape_formulas=escape_formulas,
+    )
     return StreamingResponse(
         body,
         media_type=media_type,

@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN, Status, Tag
+from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN, Tag
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.vocabularies import AccountStatus
 
 MAX_OWNERS = 20  # as AccountFields.owners
 Person = Annotated[str, Field(min_length=1, max_length=200)]
@@ -25,7 +26,7 @@ class ImportRow(BaseModel):
     profile_url: str | None = Field(default=None, max_length=2048)
     display_name: str | None = Field(default=None, max_length=300)
     district_id: str | None = Field(default=None, pattern=DISTRICT_ID_PATTERN)
-    status: Status | None = None
+    status: AccountStatus | None = None
     owner_primary: list[Person] = Field(default_factory=list, max_length=MAX_OWNERS)
     owner_backup: list[Person] = Field(default_factory=list, max_length=MAX_OWNERS)
     purpose: str | None = Field(default=None, max_length=2000)

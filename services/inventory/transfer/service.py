@@ -33,14 +33,14 @@ from itertools import islice
 from typing import IO, Any, TypeVar
 
 import asyncpg
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.districts import MANAGER_ROLES, Scope
 from chassis.errors import Conflict, Forbidden, Unprocessable
 from chassis.observability import request_id_var
 from chassis.principal import Principal
 from services.inventory import audit
-from services.inventory.access import MANAGER_ROLES, Scope
+from services.inventory.access import tree
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
 from services.inventory.accounts.service import (
@@ -50,15 +50,18 @@ from services.inventory.accounts.service import (
     search_text,
     snapshot,
 )
+from services.inventory.districts.service import districts
 from services.inventory.models import Account, messaging
-from services.inventory.platforms import PlatformRules, Registry, load_registry
+from services.inventory.platforms import load_registry
 from services.inventory.transfer import csv_format, repository
+from services.inventory.transfer.csv_format import Candidate, ParsedFile, RowFault
 from services.inventory.transfer.schemas import MAX_OWNERS, ImportResult, ImportRow, RowError
+from services.inventory.vocabularies import AccountStatus, OwnerRole
 
 WRITE_BATCH = 2_000  # accounts per batch of bulk statements, and per progress line
 EXPORT_PAGE = 1_000
 IMPORT_REASON = "CSV import"
-OWNER_COLUMNS = {"owner_primary": "primary", "owner_backup": "backup"}
+OWNER_COLUMNS = {"owner_primary": OwnerRole.PRIMARY, "owner_backup": OwnerRole.BACKUP}
 
 T = TypeVar("T")
 
@@ -76,35 +79,6 @@ class ImportForbidden(Forbidden):
 class ImportConflict(Conflict):
     type_slug = "import-conflict"
     title = "The inventory changed while the import ran"
-
-
-class _Fault(Exception):
-    def __init__(self, column: str | None, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.message = message
-
-
-@dataclass
-class Candidate:
-    """A row that passed the checks that need no account: who it names, and where."""
-
-    line: int
-    row: ImportRow
-    rules: PlatformRules
-    handle: str
-    handle_key: str
-    by_url: bool
-    district_id: str
-    district_path: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.rules.key, self.handle_key
-
-    @property
-    def name_column(self) -> str:
-        return "profile_url" if self.by_url else "handle"
 
 
 @dataclass
@@ -146,14 +120,6 @@ class ImportPlan:
         )
 
 
-@dataclass
-class _Parsed:
-    header: tuple[str, ...]
-    rows: int = 0
-    candidates: list[Candidate] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-
 class TransferService:
     def require_writer(self, principal: Principal) -> None:
         """Refuse (403) a caller who holds no role that writes accounts on any district, before
@@ -166,15 +132,22 @@ class TransferService:
             )
 
     async def plan(
-        self, session: AsyncSession, scope: Scope, upload: IO[bytes], *, max_rows: int, lock: bool
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        upload: IO[bytes],
+        *,
+        max_rows: int,
+        lock: bool,
     ) -> ImportPlan:
         """Read and check the whole file; what the import will write. Raises ImportRejected
         with every row error. With `lock`, the existing accounts it names in districts the
         caller manages stay locked until the transaction ends (the others are only read)."""
+        scope = await tree.scope_of(session, principal)
         registry = await load_registry(session)
         paths = await repository.districts(session)
         # Reading and checking rows is CPU work (seconds for a large file): off the event loop.
-        parsed = await asyncio.to_thread(_parse, upload, max_rows, registry, paths, scope)
+        parsed = await asyncio.to_thread(csv_format.parse, upload, max_rows, registry, paths, scope)
         found = await repository.accounts_by_key(
             session,
             [c.key for c in parsed.candidates],
@@ -203,6 +176,32 @@ class TransferService:
             await _write_changes(session, changes, plan.actor, request_id)
             done += len(changes)
             yield done
+
+    async def export(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        filters: accounts_repository.AccountFilters,
+        *,
+        format_: str,
+        escape_formulas: bool,
+    ) -> tuple[AsyncIterator[bytes], str]:
+        """The export's body and media type. Who the caller is and where is read before the
+        response starts (a 404 for the district is still possible then); the pages are read
+        later, each on a connection of its own (``_chunks``)."""
+        async with factory() as session:
+            scope = await tree.scope_of(session, principal)
+            district_path = None
+            if filters.district_id is not None:
+                district_path = (
+                    await districts.get_visible(session, scope, filters.district_id)
+                ).path
+        if format_ == "json":
+            return self.export_json(factory, scope, filters, district_path), "application/json"
+        body = self.export_csv(
+            factory, scope, filters, district_path, escape_formulas=escape_formulas
+        )
+        return body, "text/csv; charset=utf-8"
 
     async def export_csv(
         self,
@@ -305,98 +304,8 @@ def _csv_row(account: Account, owners: Sequence[Any]) -> list[str]:
 # --- checking -------------------------------------------------------------------------------
 
 
-def _parse(
-    upload: IO[bytes], max_rows: int, registry: Registry, paths: dict[str, str], scope: Scope
-) -> _Parsed:
-    header, records = csv_format.read(upload, max_rows=max_rows)
-    parsed = _Parsed(header)
-    first_line: dict[tuple[str, str], int] = {}
-    for record in records:
-        parsed.rows += 1
-        if record.error is not None:
-            parsed.errors.append(RowError(line=record.line, message=record.error))
-            continue
-        try:
-            row = ImportRow.model_validate(record.cells)
-        except ValidationError as exc:
-            parsed.errors.extend(_row_errors(record.line, exc))
-            continue
-        faults: list[_Fault] = []
-        identity = None
-        try:
-            identity = _identify(row, registry)
-        except _Fault as fault:
-            faults.append(fault)
-        else:
-            rules, handle, handle_key, by_url = identity
-            first = first_line.setdefault((rules.key, handle_key), record.line)
-            if first != record.line:
-                faults.append(
-                    _Fault(
-                        "profile_url" if by_url else "handle",
-                        f"{rules.name} {handle!r} is already on line {first}.",
-                    )
-                )
-        district_id, path = row.district_id, None
-        if district_id is None:
-            faults.append(_Fault("district_id", "The district is required."))
-        else:
-            path = paths.get(district_id)
-            if path is None or not scope.can_read(path):
-                # Whether it exists elsewhere is not the caller's business.
-                faults.append(_Fault("district_id", f"No district {district_id!r}."))
-        if faults or identity is None or district_id is None or path is None:
-            parsed.errors.extend(
-                RowError(line=record.line, column=f.column, message=f.message) for f in faults
-            )
-            continue
-        parsed.candidates.append(Candidate(record.line, row, *identity, district_id, path))
-    return parsed
-
-
-def _row_errors(line: int, exc: ValidationError) -> Iterator[RowError]:
-    for error in exc.errors(include_url=False):
-        loc = error.get("loc", ())
-        message = error["msg"]
-        if len(loc) > 1:  # an item of a list column
-            message = f"{error['input']!r}: {message}"
-        yield RowError(line=line, column=str(loc[0]) if loc else None, message=message)
-
-
-def _checked(column: str, check: Callable[[str], T], value: str) -> T:
-    """check(value), its 422 (unknown platform, invalid handle or URL) as a fault of `column`."""
-    try:
-        return check(value)
-    except Unprocessable as exc:
-        raise _Fault(column, exc.detail) from exc
-
-
-def _identify(row: ImportRow, registry: Registry) -> tuple[PlatformRules, str, str, bool]:
-    """(platform rules, handle, handle key, named by URL) of the account a row names."""
-    if row.profile_url is not None:
-        rules, raw = _checked("profile_url", registry.parse_url, row.profile_url)
-        named = rules if row.platform is None else _checked("platform", registry.get, row.platform)
-        if named.key != rules.key:
-            raise _Fault("profile_url", f"The URL is a {rules.name} profile, not {row.platform}.")
-        handle, handle_key = _checked("profile_url", rules.normalise, raw)
-        if row.handle is None:
-            return rules, handle, handle_key, True
-        given, given_key = _checked("handle", rules.normalise, row.handle)
-        if given_key != handle_key:
-            raise _Fault("handle", f"The profile URL names {handle!r}, not this handle.")
-        return rules, given, handle_key, False
-    if row.platform is None or row.handle is None:
-        raise _Fault(
-            "platform" if row.platform is None else "handle",
-            "Give platform and handle, or a profile_url.",
-        )
-    rules = _checked("platform", registry.get, row.platform)
-    handle, handle_key = _checked("handle", rules.normalise, row.handle)
-    return rules, handle, handle_key, False
-
-
 def _decide(
-    parsed: _Parsed,
+    parsed: ParsedFile,
     found: dict[tuple[str, str], tuple[dict[str, Any], str]],
     owners: dict[uuid.UUID, list[dict[str, Any]]],
     scope: Scope,
@@ -415,7 +324,7 @@ def _decide(
                 (Owner.model_validate(o) for o in owners.get(stored["id"], [])), key=_owner_order
             )
             change = _change(candidate, scope, plan, stored, path, before)
-        except _Fault as fault:
+        except RowFault as fault:
             parsed.errors.append(
                 RowError(line=candidate.line, column=fault.column, message=fault.message)
             )
@@ -449,10 +358,12 @@ def _owners(row: ImportRow, header: tuple[str, ...], before: list[Owner]) -> lis
     seen: set[str] = set()
     for owner in owners:
         if owner.person in seen:
-            raise _Fault(f"owner_{owner.role}", f"{owner.person!r} appears twice among the owners.")
+            raise RowFault(
+                f"owner_{owner.role}", f"{owner.person!r} appears twice among the owners."
+            )
         seen.add(owner.person)
     if len(owners) > MAX_OWNERS:
-        raise _Fault("owner_primary", f"An account has at most {MAX_OWNERS} owners.")
+        raise RowFault("owner_primary", f"An account has at most {MAX_OWNERS} owners.")
     owners.sort(key=_owner_order)
     return owners
 
@@ -480,15 +391,15 @@ def _details(
 
 def _creation(candidate: Candidate, scope: Scope, plan: ImportPlan) -> Creation:
     row = candidate.row
-    status = row.status or "pending"
-    if status == "archived":
-        raise _Fault("status", "An account is not registered as archived.")
-    if status == "duplicate":
-        raise _Fault(
+    status = row.status or AccountStatus.PENDING
+    if status == AccountStatus.ARCHIVED:
+        raise RowFault("status", "An account is not registered as archived.")
+    if status == AccountStatus.DUPLICATE:
+        raise RowFault(
             "status", "A duplicate names its original: register it through the API (duplicate_of)."
         )
     if not scope.can_manage(candidate.district_path):
-        raise _Fault(
+        raise RowFault(
             "district_id",
             f"Registering accounts in district {candidate.district_id!r} needs a manager role on"
             " it or above it.",
@@ -522,7 +433,7 @@ def _change(
 ) -> Change | None:
     row = candidate.row
     if not scope.can_read(path):
-        raise _Fault(
+        raise RowFault(
             candidate.name_column,
             f"{candidate.rules.name} {stored['handle']!r} is already registered in a district"
             " outside yours.",
@@ -540,7 +451,7 @@ def _change(
     ):
         return None
     if not scope.can_manage(path):
-        raise _Fault(
+        raise RowFault(
             "district_id",
             f"Changing accounts of district {stored['district_id']!r} needs a manager role on it"
             " or above it.",
@@ -548,17 +459,19 @@ def _change(
     if candidate.district_id != stored["district_id"] and not scope.can_manage(
         candidate.district_path
     ):
-        raise _Fault(
+        raise RowFault(
             "district_id",
             f"Moving accounts to district {candidate.district_id!r} needs a manager role on it or"
             " above it.",
         )
     if status != current:
         allowed = TRANSITIONS[current]
-        if status == "duplicate":
-            raise _Fault("status", "Marking a duplicate names its original: do it through the API.")
+        if status == AccountStatus.DUPLICATE:
+            raise RowFault(
+                "status", "Marking a duplicate names its original: do it through the API."
+            )
         if status not in allowed:
-            raise _Fault(
+            raise RowFault(
                 "status",
                 f"An account that is {current} cannot become {status}"
                 f" (allowed: {', '.join(sorted(allowed))}).",

@@ -1,0 +1,96 @@
+"""One source per vocabulary: the statuses, kinds and roles the API accepts are what the
+database stores, and accounts move between statuses as the inventory's users state the rules
+(written out here, not read from the service's own table)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import pytest
+
+from services.inventory.vocabularies import (
+    AccountStatus,
+    DistrictKind,
+    OwnerRole,
+    RequestStatus,
+    TakedownStatus,
+)
+from tests.inventory.factories import HQ_ADMIN, register_account, set_status
+from tests.kit import RunningService
+
+pytestmark = pytest.mark.asyncio
+
+# The account lifecycle as the central team states it: where an account of each status may go.
+ACCOUNT_RULES = {
+    "pending": ["archived", "duplicate", "fan", "official", "rogue", "unofficial"],
+    "official": ["archived", "dormant", "duplicate", "orphaned"],
+    "unofficial": ["archived", "duplicate", "fan", "official", "rogue"],
+    "rogue": ["archived", "official", "unofficial"],
+    "fan": ["archived", "official", "rogue", "unofficial"],
+    "duplicate": ["archived", "unofficial"],
+    "dormant": ["archived", "official", "orphaned"],
+    "orphaned": ["archived", "dormant", "official"],
+    "archived": ["pending"],
+}
+
+
+@pytest.mark.parametrize(
+    ("table", "constraint", "vocabulary"),
+    [
+        ("districts", "ck_districts_kind", DistrictKind),
+        ("accounts", "ck_accounts_status", AccountStatus),
+        ("account_owners", "ck_account_owners_role", OwnerRole),
+        ("account_requests", "ck_account_requests_status", RequestStatus),
+        ("takedown_cases", "ck_takedown_cases_status", TakedownStatus),
+    ],
+)
+async def test_the_migrated_database_stores_exactly_each_vocabulary(
+    inventory: RunningService, table: str, constraint: str, vocabulary: type[StrEnum]
+) -> None:
+    definition = await inventory.scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = CAST(:table AS regclass) AND conname = :name",
+        table=table,
+        name=constraint,
+    )
+    assert definition is not None
+    stored = set(re.findall(r"'([a-z_]+)'", definition))
+    assert stored == {member.value for member in vocabulary}
+
+
+async def test_accounts_move_between_statuses_as_the_rules_say(inventory: RunningService) -> None:
+    """An account in each status is asked to stay where it is (never a transition): the 422
+    lists where it may go, which must be what the rules say."""
+    accounts = {}
+    original = await register_account(
+        inventory, platform="x", handle="r_original", district_id="fr"
+    )
+    for status in ACCOUNT_RULES:
+        account = await register_account(
+            inventory, platform="x", handle=f"r_{status}", district_id="fr"
+        )
+        path = {
+            "pending": [],
+            "official": ["official"],
+            "unofficial": ["unofficial"],
+            "rogue": ["rogue"],
+            "fan": ["fan"],
+            "duplicate": ["duplicate"],
+            "dormant": ["official", "dormant"],
+            "orphaned": ["official", "orphaned"],
+            "archived": ["archived"],
+        }[status]
+        for step in path:
+            extra = {"duplicate_of": original["id"]} if step == "duplicate" else {}
+            account = await set_status(inventory, account, status=step, **extra)
+        assert account["status"] == status
+        accounts[status] = account
+    for status, allowed in ACCOUNT_RULES.items():
+        response = await inventory.client.post(
+            f"/accounts/{accounts[status]['id']}/status", json={"status": status}, headers=HQ_ADMIN
+        )
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["type"].endswith("/illegal-status-transition")
+        assert (body["current"], body["allowed"]) == (status, allowed)
