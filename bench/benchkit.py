@@ -240,7 +240,8 @@ async def vacuum_analyze(app: Any) -> None:
 @dataclass(frozen=True)
 class Statement:
     sql: str
-    parameters: tuple[Any, ...]
+    parameters: tuple[Any, ...]  # a tuple of parameter tuples when `many`
+    many: bool = False
 
 
 @contextlib.contextmanager
@@ -254,8 +255,9 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
         conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
         if executemany:
-            raise RuntimeError("a read endpoint should not executemany; no floor for it")
-        statements.append(Statement(sql, tuple(parameters or ())))
+            statements.append(Statement(sql, tuple(tuple(p) for p in parameters), many=True))
+        else:
+            statements.append(Statement(sql, tuple(parameters or ())))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -264,11 +266,28 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
-async def replay(conn: asyncpg.Connection, statements: Sequence[Statement]) -> None:
-    """The statements in one transaction, as the request's session runs them."""
-    async with conn.transaction():
-        for statement in statements:
-            await conn.fetch(statement.sql, *statement.parameters)
+class _RollBack(Exception):
+    pass
+
+
+async def replay(
+    conn: asyncpg.Connection, statements: Sequence[Statement], *, roll_back: bool = False
+) -> None:
+    """The statements in one transaction, as the request's session runs them; rolled back at
+    the end when they write (so they can run again on the same rows)."""
+    with contextlib.suppress(_RollBack):
+        async with conn.transaction():
+            for statement in statements:
+                if statement.many:
+                    await conn.executemany(statement.sql, statement.parameters)
+                else:
+                    await conn.fetch(statement.sql, *statement.parameters)
+            if roll_back:
+                raise _RollBack
+
+
+def statements_label(statements: Sequence[Statement]) -> str:
+    return f"the same {len(statements)} SQL statement{'s' * (len(statements) != 1)}, raw asyncpg"
 
 
 async def read_figures(
@@ -296,8 +315,7 @@ async def read_figures(
         started = time.perf_counter()
         await replay(conn, statements)
         raw.append((time.perf_counter() - started) * 1000)
-    label = f"the same {len(statements)} SQL statement{'s' * (len(statements) != 1)}, raw asyncpg"
-    return p50_p95_figures(name, http, raw, label)
+    return p50_p95_figures(name, http, raw, statements_label(statements))
 
 
 # --- the HTTP floor: a trivial route of the same app ----------------------------------------
