@@ -65,9 +65,10 @@ NOISY_LOGGERS = ("chorus.access", "httpx", "uvicorn", "uvicorn.access", "procras
 def quiet_logs() -> None:
     """A bench prints its figures only: nothing at INFO or below from any logger.
 
-    `logging.disable` holds whatever the app's `configure_logging` later sets on the root
-    logger (create_app resets its level); warnings and errors still reach stderr, since they
-    say that a figure is not to be trusted.
+    `logging.disable` holds whatever an app's `configure_logging` sets on the root logger
+    later (create_app sets it to the settings' level), so one call before the app is made is
+    enough. Warnings and errors still reach stderr: they say that a figure is not to be
+    trusted.
     """
     logging.disable(logging.INFO)
     for name in NOISY_LOGGERS:
@@ -199,7 +200,6 @@ async def embedded_app(
             )
         )
         async with app.router.lifespan_context(app):
-            quiet_logs()  # create_app configured logging again
             yield app
 
 
@@ -213,19 +213,6 @@ async def raw_connection(app_or_url: Any) -> asyncpg.Connection:
     """A plain asyncpg connection to the app's database: no engine, no pool, no ORM."""
     url = app_or_url if isinstance(app_or_url, str) else str(app_or_url.state.settings.database_url)
     return await asyncpg.connect(asyncpg_dsn(url))
-
-
-async def timed_gets(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int
-) -> list[float]:
-    """Milliseconds of `n` sequential GETs."""
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        response = await client.get(url, headers=headers)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.text
-    return samples
 
 
 async def vacuum_analyze(app: Any) -> None:

@@ -91,7 +91,7 @@ async def seed(app: Any, accounts: int) -> None:
     rng = random.Random(5)
     teams = [f"d{g % 20 + 1}-t{g}" for g in range(1, 101)]
     statuses = ["official"] * 6 + ["pending", "unofficial", "rogue", "fan", "dormant", "archived"]
-    rows = []
+    rows: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     handles: list[tuple[str, str]] = []
     while len(rows) < accounts:

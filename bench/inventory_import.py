@@ -115,7 +115,6 @@ async def run(args: argparse.Namespace) -> None:
 async def measure(args: argparse.Namespace, settings: InventorySettings) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        quiet_logs()  # create_app configured logging again
         transport = httpx.ASGITransport(app=app)
         conn = await raw_connection(settings.database_url)
         async with httpx.AsyncClient(
