@@ -21,6 +21,11 @@ the figure's cost over the floor's (>= 1 means slower than the floor) whether th
 time (value / floor) or a rate (floor / value), and a bench prints only its table: the JSON
 logs of the services are silenced (`quiet_logs`).
 
+A new bench (webhooks, metrics, the gateway...) takes `embedded_app(service)`, measures with
+`read_figures` / `http_floor_figures` / `write_floor` (or a floor of its own, run in the same
+process on the same stack), and prints `Figure`s with `print_figures`; bench/outbox.py shows a
+floor that is a whole bare pipeline.
+
 The app runs in-process (httpx ASGITransport), so figures are the service and its database
 without the network hop.
 """
