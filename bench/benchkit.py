@@ -369,7 +369,13 @@ class WriteShape:
         )
 
     def __str__(self) -> str:
-        return f"1 locked read + {self.reads} reads, {self.updates} updates, {self.inserts} inserts"
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}{'s' * (count != 1)}"
+
+        return (
+            f"1 locked read + {n(self.reads, 'read')}, {n(self.updates, 'update')}, "
+            f"{n(self.inserts, 'insert')}"
+        )
 
 
 async def write_floor(

@@ -87,6 +87,11 @@ def test_every_figure_is_printed_with_its_floor_and_ratio() -> None:
     assert lines[4] == "  a note"
 
 
+def test_a_write_floor_says_its_shape() -> None:
+    shape = WriteShape(reads=0, updates=1, inserts=2)
+    assert str(shape) == "1 locked read + 0 reads, 1 update, 2 inserts"
+
+
 @pytest.mark.asyncio
 async def test_a_bench_prints_no_access_log(inventory: RunningService, logs: Collect) -> None:
     configure_logging("inventory", "INFO")  # what create_app does with the default level
