@@ -32,7 +32,10 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # Benchmarks run as modules of the bench package: a script's folder on sys.path would let
-# bench/calendar.py shadow the standard library's calendar module.
+# bench/calendar.py shadow the standard library's calendar module. Each prints every figure
+# beside a floor measured in the same run (bench/benchkit.py); one at a time, since they share
+# the machine with their floors. CHORUS_BENCH_QUICK=1 runs small sizes. bench.inventory runs
+# bench.inventory_import at its end.
 bench: install
 	$(BIN)/python -m bench.outbox
 	$(BIN)/python -m bench.inventory

@@ -3,9 +3,14 @@
 Prints:
   my pending: p50 / p95 of GET /approvals/pending over 100,000 requests (a quarter of them
               open), for a district manager, a regional legal approver and a team manager
-              (target p95 < 20 ms), and a deep page
+              and a deep page; each beside the same SQL through raw asyncpg, and GET /healthz
+              of the same app as the HTTP floor
   decisions:  decisions per second by 16 concurrent approvers, each closing a request (the
-              decision row, the history, the step and request updates, two events)
+              decision row, the history, the step and request updates, two events), beside as
+              many raw asyncpg transactions of the same count of reads, updates and inserts
+
+Every figure is printed with its floor and the ratio (see bench/benchkit.py). --quick (or
+CHORUS_BENCH_QUICK=1) runs smaller sizes.
 
 Run as a module: python -m bench.approvals
 """
@@ -19,7 +24,21 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.benchkit import client_of, embedded_app, p50_p95, principal, timed_gets, vacuum_analyze
+from bench.benchkit import (
+    QUICK,
+    Figure,
+    WriteShape,
+    client_of,
+    embedded_app,
+    http_floor_figures,
+    principal,
+    print_figures,
+    raw_connection,
+    read_figures,
+    recorded_statements,
+    vacuum_analyze,
+    write_floor,
+)
 
 D3_MANAGER = principal("dora", {"d3": ["district_manager"]})
 HQ_LEGAL = principal("laura", {"hq": ["legal"]})
@@ -105,11 +124,17 @@ async def bench_pending(app: Any, n: int) -> None:
                     HQ_LEGAL,
                 )
             )
-        print(f"my pending: {total} requests, {active} active steps, {n} requests each (ms)")
-        for label, url, headers in queries:
-            await timed_gets(client, url, headers, 5)  # warm
-            p50, p95 = p50_p95(await timed_gets(client, url, headers, n))
-            print(f"  {label:<38} p50 {p50:6.1f}   p95 {p95:6.1f}")
+        conn = await raw_connection(app)
+        try:
+            figures = []
+            for label, url, headers in queries:
+                figures += await read_figures(client, app, conn, label, url, headers, n)
+        finally:
+            await conn.close()
+        figures += await http_floor_figures(client, n)
+    print_figures(
+        f"my pending: {total} requests, {active} active steps, {n} requests each", figures
+    )
 
 
 async def bench_decisions(app: Any, count: int, concurrency: int) -> None:
@@ -126,27 +151,36 @@ async def bench_decisions(app: Any, count: int, concurrency: int) -> None:
             )
         )
     approver = principal("hannah", {"hq": ["district_manager"]})
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for request_id in ids:
-        queue.put_nowait(str(request_id))
     async with client_of(app) as client:
+
+        async def decide(request_id: str) -> None:
+            response = await client.post(
+                f"/requests/{request_id}/decisions",
+                json={"outcome": "approve", "comment": "ok"},
+                headers=approver,
+            )
+            assert response.status_code == 201, response.text
+
+        # One decision, recorded, gives the floor its shape; the others are timed.
+        with recorded_statements(app.state.engine) as statements:
+            await decide(str(ids.pop()))
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for request_id in ids:
+            queue.put_nowait(str(request_id))
 
         async def worker() -> None:
             while not queue.empty():
-                request_id = queue.get_nowait()
-                response = await client.post(
-                    f"/requests/{request_id}/decisions",
-                    json={"outcome": "approve", "comment": "ok"},
-                    headers=approver,
-                )
-                assert response.status_code == 201, response.text
+                await decide(queue.get_nowait())
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    print(
-        f"decisions: {len(ids)} in {seconds:.2f} s = {len(ids) / seconds:.0f} decisions/s"
-        f" ({concurrency} concurrent approvers, each closing its request)"
+    floor, floor_label = await write_floor(
+        app.state.settings.database_url, len(ids), concurrency, WriteShape.of(statements)
+    )
+    print_figures(
+        f"decisions: {len(ids)} by {concurrency} concurrent approvers, each closing its request",
+        [Figure("decisions", len(ids) / seconds, "decisions/s", floor, floor_label)],
     )
 
 
@@ -161,11 +195,17 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests-total", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--decisions", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
+    parser.add_argument("--requests-total", type=int, default=None, help="default 100,000")
+    parser.add_argument("--requests", type=int, default=None, help="default 200")
+    parser.add_argument("--decisions", type=int, default=None, help="default 1000")
     parser.add_argument("--concurrency", type=int, default=16)
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    quick = args.quick or QUICK
+    args.requests_total = args.requests_total or (10_000 if quick else 100_000)
+    args.requests = args.requests or (30 if quick else 200)
+    args.decisions = args.decisions or (100 if quick else 1000)
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,16 @@
 Prints:
   month view: p50 / p95 of GET /posts for one month over 100,000 posts on 500 accounts, for
               the whole organisation, a district's subtree, one account, one status and an
-              assignee (target p95 < 20 ms), and a deep page of a month
+              assignee, and a deep page of a month; each beside the same SQL through raw
+              asyncpg, and GET /healthz of the same app as the HTTP floor
   submit:     posts submitted per second (lint against a style guide of 12 rules, targets
-              checked, the post.submitted event written), by 16 concurrent callers
+              checked, the post.submitted event written), by 16 concurrent callers, beside as
+              many raw asyncpg transactions of the same count of reads, updates and inserts
+
+Every figure is printed with its floor and the ratio (see bench/benchkit.py). --quick (or
+CHORUS_BENCH_QUICK=1) runs smaller sizes.
+
+Run as a module: python -m bench.calendar
 """
 
 from __future__ import annotations
@@ -19,7 +26,21 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.benchkit import client_of, embedded_app, p50_p95, principal, timed_gets, vacuum_analyze
+from bench.benchkit import (
+    QUICK,
+    Figure,
+    WriteShape,
+    client_of,
+    embedded_app,
+    http_floor_figures,
+    principal,
+    print_figures,
+    raw_connection,
+    read_figures,
+    recorded_statements,
+    vacuum_analyze,
+    write_floor,
+)
 
 DISTRICTS = 20
 TEAMS = 100
@@ -139,13 +160,18 @@ async def bench_month_view(app: Any, start: datetime, n: int) -> None:
                     CENTRAL,
                 )
             )
-        print(
-            f"month view: {month_from:%Y-%m}, {in_month} of {total} posts, {n} requests each (ms)"
+        conn = await raw_connection(app)
+        try:
+            figures = []
+            for label, url, headers in queries:
+                figures += await read_figures(client, app, conn, label, url, headers, n)
+        finally:
+            await conn.close()
+        figures += await http_floor_figures(client, n)
+        print_figures(
+            f"month view: {month_from:%Y-%m}, {in_month} of {total} posts, {n} requests each",
+            figures,
         )
-        for label, url, headers in queries:
-            await timed_gets(client, url, headers, 5)  # warm
-            p50, p95 = p50_p95(await timed_gets(client, url, headers, n))
-            print(f"  {label:<34} p50 {p50:6.1f}   p95 {p95:6.1f}")
 
 
 STYLE_GUIDE: list[dict[str, Any]] = [
@@ -201,6 +227,10 @@ async def bench_submit(app: Any, count: int, concurrency: int) -> None:
             )
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
+        # One submit, recorded, gives the floor its shape; the others are timed.
+        with recorded_statements(app.state.engine) as statements:
+            response = await client.post(f"/posts/{ids.pop()}/submit", headers=CENTRAL)
+            assert response.status_code == 200, response.text
         queue: asyncio.Queue[str] = asyncio.Queue()
         for post_id in ids:
             queue.put_nowait(post_id)
@@ -214,10 +244,14 @@ async def bench_submit(app: Any, count: int, concurrency: int) -> None:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-        print(
-            f"submit: {count} posts in {seconds:.2f} s = {count / seconds:.0f} posts/s"
-            f" ({concurrency} concurrent callers, {len(STYLE_GUIDE)} style rules)"
-        )
+    floor, floor_label = await write_floor(
+        app.state.settings.database_url, len(ids), concurrency, WriteShape.of(statements)
+    )
+    print_figures(
+        f"submit: {len(ids)} posts by {concurrency} concurrent callers, "
+        f"{len(STYLE_GUIDE)} style rules",
+        [Figure("submit", len(ids) / seconds, "posts/s", floor, floor_label)],
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -232,11 +266,17 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--posts", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--submits", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
+    parser.add_argument("--posts", type=int, default=None, help="default 100,000")
+    parser.add_argument("--requests", type=int, default=None, help="default 200")
+    parser.add_argument("--submits", type=int, default=None, help="default 500")
     parser.add_argument("--concurrency", type=int, default=16)
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    quick = args.quick or QUICK
+    args.posts = args.posts or (10_000 if quick else 100_000)
+    args.requests = args.requests or (30 if quick else 200)
+    args.submits = args.submits or (60 if quick else 500)
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

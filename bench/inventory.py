@@ -1,10 +1,13 @@
 """Inventory on the embedded stack (durable PostgreSQL, as `chorus dev` runs it).
 
-Prints:
-  search: p50 / p95 of GET /accounts over 100,000 accounts, per kind of query
-          (target p95 < 20 ms)
-  near-duplicate scan over the same 100,000 accounts (seconds)
-  CSV import rate (target: 50,000 accounts in under 30 s), from bench/inventory_import.py
+Prints, every figure beside a floor measured in the same run and the ratio (bench/benchkit.py):
+  search: p50 / p95 of GET /accounts over 100,000 accounts, per kind of query, beside the same
+          SQL through raw asyncpg; GET /healthz of the same app as the HTTP floor
+  near-duplicate scan over the same 100,000 accounts (seconds), beside its SQL through raw
+          asyncpg (both rolled back, so both see the same accounts)
+  the CSV import, from bench/inventory_import.py (unless --skip-import)
+
+--quick (or CHORUS_BENCH_QUICK=1) runs smaller sizes. Run as a module: python -m bench.inventory
 
 The app runs in-process (httpx ASGITransport), so figures are the service and its database
 without the network hop.
@@ -14,26 +17,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 
-from chassis.migrations import upgrade
-from chassis.principal import PRINCIPAL_HEADER, sign_principal
-from chorus.embedded import EmbeddedBroker, EmbeddedPostgres
-from services.inventory.app import create_app
-from services.inventory.settings import InventorySettings
+from bench.benchkit import (
+    QUICK,
+    Figure,
+    client_of,
+    embedded_app,
+    http_floor_figures,
+    principal,
+    print_figures,
+    raw_connection,
+    read_figures,
+    recorded_statements,
+    replay,
+    statements_label,
+    vacuum_analyze,
+)
+from chassis.database import set_statement_timeout
 
-KEY = "bench-internal-key-0123456789"
 PLATFORMS = ["facebook", "instagram", "x", "linkedin", "youtube", "tiktok"]
 WORDS = [
     "orange",
@@ -66,10 +75,6 @@ def name_like(rng: random.Random) -> str:
     return "".join(syllables)
 
 
-def headers(user: str, grants: dict[str, list[str]]) -> dict[str, str]:
-    return {PRINCIPAL_HEADER: sign_principal(KEY.encode(), sub=user, grants=grants, ttl=3600)}
-
-
 SEED_SQL = """
 INSERT INTO districts (id, name, kind, parent_id, path) VALUES ('hq', 'HQ', 'region', NULL, 'hq');
 INSERT INTO districts (id, name, kind, parent_id, path)
@@ -86,7 +91,7 @@ async def seed(app: Any, accounts: int) -> None:
     rng = random.Random(5)
     teams = [f"d{g % 20 + 1}-t{g}" for g in range(1, 101)]
     statuses = ["official"] * 6 + ["pending", "unofficial", "rogue", "fan", "dormant", "archived"]
-    rows = []
+    rows: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     handles: list[tuple[str, str]] = []
     while len(rows) < accounts:
@@ -132,24 +137,12 @@ async def seed(app: Any, accounts: int) -> None:
                 " SELECT id, 'owner' || (abs(hashtext(handle)) % 500), 'primary' FROM accounts"
             )
         )
-    async with app.state.engine.connect() as conn:
-        await conn.execute(text("COMMIT"))
-        await conn.execute(text("VACUUM ANALYZE"))
-
-
-async def timed(client: httpx.AsyncClient, url: str, hdrs: dict[str, str], n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        response = await client.get(url, headers=hdrs)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.text
-    return samples
+    await vacuum_analyze(app)
 
 
 async def bench_search(app: Any, n: int) -> None:
-    admin = headers("regina", {"hq": ["regional_manager"]})
-    manager = headers("dieter", {"d7": ["district_manager"]})
+    admin = principal("regina", {"hq": ["regional_manager"]})
+    manager = principal("dieter", {"d7": ["district_manager"]})
     queries = [
         ("first page, whole organisation", "/accounts", admin),
         ("district subtree", "/accounts?district=d3", admin),
@@ -161,20 +154,26 @@ async def bench_search(app: Any, n: int) -> None:
         ("deep page (cursor)", None, admin),
         ("presence summary", "/accounts/summary", admin),
     ]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
+    async with client_of(app) as client:
         deep = (await client.get("/accounts?limit=100", headers=admin)).json()
         for _ in range(50):
+            if not deep.get("next_cursor"):
+                break
             deep = (
                 await client.get(f"/accounts?limit=100&cursor={deep['next_cursor']}", headers=admin)
             ).json()
-        print(f"search over {await count(app)} accounts, {n} requests each (ms)")
-        for label, url, hdrs in queries:
-            target = url or f"/accounts?cursor={deep['next_cursor']}"
-            await timed(client, target, hdrs, 5)  # warm
-            samples = sorted(await timed(client, target, hdrs, n))
-            p95 = samples[int(len(samples) * 0.95) - 1]
-            print(f"  {label:<34} p50 {statistics.median(samples):6.1f}   p95 {p95:6.1f}")
+        conn = await raw_connection(app)
+        try:
+            figures = []
+            for label, url, hdrs in queries:
+                if url is None and not deep.get("next_cursor"):
+                    continue  # fewer than 51 pages (a --quick run)
+                target = url or f"/accounts?cursor={deep['next_cursor']}"
+                figures += await read_figures(client, app, conn, label, target, hdrs, n)
+        finally:
+            await conn.close()
+        figures += await http_floor_figures(client, n)
+    print_figures(f"search over {await count(app)} accounts, {n} requests each", figures)
 
 
 async def count(app: Any) -> int:
@@ -183,60 +182,63 @@ async def count(app: Any) -> int:
 
 
 async def bench_duplicate_scan(app: Any) -> None:
+    """The scan as its periodic job runs it (its own statement timeout), rolled back so that
+    its floor, the same statements through raw asyncpg, finds the same accounts unflagged."""
     try:
         from services.inventory.detection.service import scan_near_duplicates
+        from services.inventory.jobs import SCAN_STATEMENT_TIMEOUT_SECONDS
     except ImportError:
         print("near-duplicate scan: not available")
         return
     settings = app.state.settings
-    started = time.perf_counter()
-    async with app.state.session_factory() as session, session.begin():
-        result = await scan_near_duplicates(session, settings)
-    print(
-        f"near-duplicate scan over {await count(app)} accounts: "
-        f"{time.perf_counter() - started:.1f} s ({result})"
+    async with app.state.session_factory() as session:
+        with recorded_statements(app.state.engine) as statements:
+            started = time.perf_counter()
+            async with session.begin() as transaction:
+                await set_statement_timeout(session, SCAN_STATEMENT_TIMEOUT_SECONDS)
+                result = await scan_near_duplicates(session, settings)
+                await session.flush()
+                await transaction.rollback()
+            seconds = time.perf_counter() - started
+    conn = await raw_connection(app)
+    try:
+        started = time.perf_counter()
+        await replay(conn, statements, roll_back=True)
+        floor = time.perf_counter() - started
+    finally:
+        await conn.close()
+    print_figures(
+        f"near-duplicate scan over {await count(app)} accounts ({result}), rolled back",
+        [Figure("near-duplicate scan", seconds, "s", floor, statements_label(statements))],
     )
 
 
 async def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="chorus-bench-inventory-"))
-    postgres = EmbeddedPostgres(work / "pg" / "data")
-    broker = EmbeddedBroker(work / "broker")
-    postgres.start()
-    broker.start()
-    try:
-        url = postgres.url("bench_inventory")
-        await asyncio.to_thread(upgrade, "inventory", url)
-        settings = InventorySettings(
-            database_url=url,
-            internal_key=KEY,
-            process_role="web",
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            kafka_enable_idempotence=False,
-            log_level="WARNING",
-        )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            started = time.perf_counter()
-            await seed(app, args.accounts)
-            print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f} s")
-            await bench_search(app, args.requests)
-            await bench_duplicate_scan(app)
-    finally:
-        broker.stop()
-        postgres.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    async with embedded_app("inventory") as app:
+        started = time.perf_counter()
+        await seed(app, args.accounts)
+        print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f} s")
+        await bench_search(app, args.requests)
+        await bench_duplicate_scan(app)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
+    parser.add_argument("--accounts", type=int, default=None, help="default 100,000")
+    parser.add_argument("--requests", type=int, default=None, help="default 200")
     parser.add_argument("--skip-import", action="store_true")
     args = parser.parse_args()
+    quick = args.quick or QUICK
+    args.accounts = args.accounts or (10_000 if quick else 100_000)
+    args.requests = args.requests or (30 if quick else 200)
     asyncio.run(run(args))
     if not args.skip_import:
-        subprocess.run([sys.executable, "-m", "bench.inventory_import"], check=True)
+        sys.stdout.flush()  # the import's table comes after this one
+        environment = {**os.environ, "CHORUS_BENCH_QUICK": "1"} if quick else None
+        subprocess.run(
+            [sys.executable, "-m", "bench.inventory_import"], check=True, env=environment
+        )
 
 
 if __name__ == "__main__":
