@@ -1,6 +1,6 @@
 """Settings of the fuzz run, and the line that tells how to replay it.
 
-CHORUS_FUZZ_EXAMPLES  generated cases per operation and phase (default 25, which keeps the
+CHORUS_FUZZ_EXAMPLES  generated cases per operation and phase (default 100, which keeps the
                       three services within a few minutes on two cores)
 CHORUS_FUZZ_SEED      the run's seed: an integer replays a run; "random" draws one (the
                       default is fixed, so CI is repeatable)
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-DEFAULT_EXAMPLES = 25
+DEFAULT_EXAMPLES = 100
 DEFAULT_SEED = 20261129
 
 

@@ -4,10 +4,10 @@ not by pytest.
 Two things the generated requests need to get past the front door:
 - a principal the service accepts: signed with the internal key, as the gateway does, and
   signed again well before its 60 s expiry, since one run lasts minutes;
-- ids that exist: a random district id or UUID answers 404 before any rule runs, so about half
-  the time a parameter or top-level body field whose name is known (``district_id``,
-  ``post_id``...) takes one of the seeded values instead. The choice is a Hypothesis draw, so
-  the run's seed replays it.
+- values that exist: a random district id or UUID answers 404 before any rule runs, and a
+  random role or time zone 422, so about half the time a parameter or body field whose name
+  is known (``district_id``, ``post_id``, ``role``...) takes one of the seeded values
+  instead. The choice is a Hypothesis draw, so the run's seed replays it.
 
 Both come from the environment the test sets (CHORUS_FUZZ_*), so the same file serves every
 service.
@@ -39,17 +39,21 @@ class SignedPrincipal:
         case.headers = {**(case.headers or {}), PRINCIPAL_HEADER: data}
 
 
-def _with_known_values(values: Any) -> Any:
-    """A strategy of `values` where each known name may take a seeded value instead."""
-    if not isinstance(values, dict):
-        return st.just(values)
-    names = [name for name in values if KNOWN.get(name)]
-    if not names:
-        return st.just(values)
-    choices = st.tuples(
-        *(st.one_of(st.just(values[name]), st.sampled_from(KNOWN[name])) for name in names)
-    )
-    return choices.map(lambda chosen: {**values, **dict(zip(names, chosen, strict=True))})
+def _with_known_values(value: Any) -> Any:
+    """A strategy of `value` where each field with a known name, at any depth (a policy's
+    steps carry a role each), may take a seeded value instead."""
+    if isinstance(value, dict):
+        names = list(value)
+        parts = [
+            st.one_of(st.just(value[name]), st.sampled_from(KNOWN[name]))
+            if KNOWN.get(name)
+            else _with_known_values(value[name])
+            for name in names
+        ]
+        return st.tuples(*parts).map(lambda chosen: dict(zip(names, chosen, strict=True)))
+    if isinstance(value, list):
+        return st.tuples(*(_with_known_values(item) for item in value)).map(list)
+    return st.just(value)
 
 
 @schemathesis.hook

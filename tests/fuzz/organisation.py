@@ -44,6 +44,7 @@ DISTRICTS = (
     {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq", "path": "hq.de"},
 )
 DISTRICT_IDS = [d["id"] for d in DISTRICTS]
+PLATFORMS = ["x", "instagram", "facebook", "linkedin", "youtube", "tiktok", "mastodon"]
 
 
 def later(days: float) -> str:
@@ -99,34 +100,48 @@ async def seed_inventory(service: RunningService) -> Known:
             ("x", "chorus_fr", "fr"),
             ("instagram", "chorus.paris", "fr-paris"),
             ("x", "chorus_de", "de"),
+            ("facebook", "chorus.hq", "hq"),
+            ("linkedin", "chorus-fr", "fr"),
+            ("youtube", "chorus_paris", "fr-paris"),
         )
     ]
-    request = await created(
-        client,
-        "POST",
-        "/account-requests",
-        json={"district_id": "fr", "platform": "x", "handle": "chorus_lyon", "purpose": "Lyon"},
-    )
-    found = await created(
-        client,
-        "POST",
-        "/found-pages",
-        json={
-            "profile_url": "https://x.com/chorus_fake",
-            "district_id": "fr",
-            "classification": "rogue",
-            "evidence": [{"note": "Uses our logo and asks for card numbers"}],
-        },
-    )
-    account_ids = [a["id"] for a in accounts] + [found["account"]["id"]]
+    # Several of each kind: the run drives some into final states early (cancelled, kept).
+    requests = [
+        await created(
+            client,
+            "POST",
+            "/account-requests",
+            json={"district_id": "fr", "platform": "x", "handle": handle, "purpose": "Local"},
+        )
+        for handle in ("chorus_lyon", "chorus_nice", "chorus_lille")
+    ]
+    found = [
+        await created(
+            client,
+            "POST",
+            "/found-pages",
+            json={
+                "profile_url": url,
+                "district_id": "fr",
+                "classification": "rogue",
+                "evidence": [{"note": "Uses our logo and asks for card numbers"}],
+            },
+        )
+        for url in (
+            "https://x.com/chorus_fake",
+            "https://www.instagram.com/chorus.fake/",
+            "https://x.com/chorus_fake_fr",
+        )
+    ]
     return {
         "district_id": DISTRICT_IDS,
         "parent_id": DISTRICT_IDS,
         "district": DISTRICT_IDS,
         "under": DISTRICT_IDS,
-        "account_id": account_ids,
-        "request_id": [request["id"]],
-        "case_id": [found["case"]["id"]] if found.get("case") else [],
+        "platform": PLATFORMS,
+        "account_id": [a["id"] for a in accounts] + [f["account"]["id"] for f in found],
+        "request_id": [r["id"] for r in requests],
+        "case_id": [f["case"]["id"] for f in found if f.get("case")],
     }
 
 
@@ -217,6 +232,7 @@ async def seed_calendar(service: RunningService) -> Known:
     feed = await created(client, "POST", f"/calendars/{calendar_ids[0]}/feed-tokens", json={})
     return {
         "district_id": DISTRICT_IDS,
+        "timezone": ["Europe/Paris", "UTC", "America/New_York"],
         "account_id": account_ids,
         "account_ids": [account_ids[:1], account_ids[:2], account_ids[2:3]],
         "calendar_id": calendar_ids,
@@ -232,7 +248,6 @@ async def seed_calendar(service: RunningService) -> Known:
 
 async def seed_approvals(service: RunningService) -> Known:
     from services.approvals.models import districts
-    from services.approvals.requests.handlers import CALENDAR_HANDLERS
 
     await replicate_districts(service, districts)
     client = service.client
@@ -249,6 +264,44 @@ async def seed_approvals(service: RunningService) -> Known:
         },
     )
     await created(client, "PUT", "/rosters/hq/legal", json={"people": ["laura", "leo"]})
+    request_ids = [await open_request(service) for _ in range(3)]
+    invite = await created(
+        client,
+        "POST",
+        f"/requests/{request_ids[0]}/steps/0/invites",
+        json={"reviewer_name": "Olivia Counsel", "reviewer_email": "olivia@counsel.example"},
+    )
+    delegation = await created(
+        client,
+        "POST",
+        "/delegations",
+        json={
+            "delegate": "dana",
+            "starts_at": later(days=-1),
+            "ends_at": later(days=7),
+            "reason": "Holidays",
+        },
+    )
+    return {
+        "district_id": DISTRICT_IDS,
+        "subject_kind": ["post", "account_request"],
+        "role": sorted(ROLES),
+        "policy_id": [policy["id"]],
+        "version": [policy["current_version"]],
+        "request_id": request_ids,
+        "position": [0, 1],
+        "invite_id": [invite["id"]],
+        "token": [invite["token"]],
+        "reviewer_email": ["olivia@counsel.example", "legal@chorus.example"],
+        "delegate": ["dana", "laura"],
+        "delegation_id": [delegation["id"]],
+    }
+
+
+async def open_request(service: RunningService) -> str:
+    """An approval request, opened as calendar's post.submitted event opens one."""
+    from services.approvals.requests.handlers import CALENDAR_HANDLERS
+
     post_id = uuid.uuid4()
     submitted = CloudEvent(
         source="/services/calendar",
@@ -275,37 +328,9 @@ async def seed_approvals(service: RunningService) -> Known:
     )
     async with service.sessions.begin() as session:
         await CALENDAR_HANDLERS[submitted.type](session, submitted)
-    opened = await created(client, "GET", "/requests", params={"subject_id": str(post_id)})
-    request_id = opened["items"][0]["id"]
-    invite = await created(
-        client,
-        "POST",
-        f"/requests/{request_id}/steps/0/invites",
-        json={"reviewer_name": "Olivia Counsel", "reviewer_email": "olivia@counsel.example"},
-    )
-    delegation = await created(
-        client,
-        "POST",
-        "/delegations",
-        json={
-            "delegate": "dana",
-            "starts_at": later(days=-1),
-            "ends_at": later(days=7),
-            "reason": "Holidays",
-        },
-    )
-    return {
-        "district_id": DISTRICT_IDS,
-        "subject_kind": ["post"],
-        "policy_id": [policy["id"]],
-        "version": [policy["current_version"]],
-        "request_id": [request_id],
-        "position": [0, 1],
-        "invite_id": [invite["id"]],
-        "token": [invite["token"]],
-        "delegation_id": [delegation["id"]],
-        "subject_id": [str(post_id)],
-    }
+    opened = await created(service.client, "GET", "/requests", params={"subject_id": str(post_id)})
+    request_id: str = opened["items"][0]["id"]
+    return request_id
 
 
 # Only the magic number is checked: the library sniffs the type of what it is given.
