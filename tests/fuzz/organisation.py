@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.events import CloudEvent
@@ -78,6 +79,15 @@ async def replicate_districts(service: RunningService, table: Any) -> None:
 
 
 async def seed_inventory(service: RunningService) -> Known:
+    # Availability checks probe each platform's profile URL: here they go to a closed local
+    # port (refused at once), so fuzzed handles are never sent to the platforms' real sites.
+    async with service.sessions.begin() as session:
+        await session.execute(
+            text(
+                "UPDATE platforms SET profile_url_template = 'http://127.0.0.1:9/' || key || '/'"
+                " || regexp_replace(profile_url_template, '^https?://', '')"
+            )
+        )
     client = service.client
     for district in DISTRICTS:
         body = {k: v for k, v in district.items() if k != "path"}

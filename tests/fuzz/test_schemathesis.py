@@ -58,8 +58,8 @@ def service_settings(service: str, work: Path) -> dict[str, Any]:
     if service == "calendar":
         return {"asset_dir": work / "assets"}
     if service == "inventory":
-        # Availability checks probe the platforms' real sites: a short timeout bounds the run
-        # wherever the network is, and the fuzz run is about what the service answers.
+        # The probes of availability checks go to a closed local port (see seed_inventory);
+        # a short timeout bounds them all the same.
         return {"availability_probe_timeout_seconds": 0.5}
     return {}
 
