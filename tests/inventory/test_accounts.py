@@ -211,6 +211,10 @@ async def test_update_moves_and_edits_and_is_audited(inventory: RunningService) 
     # Moving to a district the manager does not manage is not possible.
     away = await inventory.client.patch(url, json={"district_id": "de"}, headers=FR_MANAGER)
     assert away.status_code == 404
+    # Nor to no district at all: an account always lies in one (found by fuzzing: was 404).
+    nowhere = await inventory.client.patch(url, json={"district_id": None}, headers=FR_MANAGER)
+    assert nowhere.status_code == 422, nowhere.text
+    assert nowhere.json()["errors"][0]["loc"] == ["body"]
     trail = (await inventory.client.get(f"{url}/audit", headers=FR_MANAGER)).json()["items"]
     assert [e["action"] for e in trail] == ["registered", "updated"]
     assert trail[1]["actor"] == "francois"

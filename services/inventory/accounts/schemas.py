@@ -82,6 +82,10 @@ class AccountUpdate(BaseModel):
 
     @model_validator(mode="after")
     def _clean(self) -> AccountUpdate:
+        # An account always lies in a district: null is not a move (leave the field out to
+        # keep the district).
+        if "district_id" in self.model_fields_set and self.district_id is None:
+            raise ValueError("district_id cannot be null; leave it out to keep the district")
         if self.tags is not None:
             AccountFields(tags=self.tags)  # same rules as on creation
             self.tags = sorted(set(self.tags))
