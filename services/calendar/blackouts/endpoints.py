@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.instants import Instant
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
@@ -68,10 +68,9 @@ async def list_blackouts(
     """The blackouts that apply to a district and overlap the window [`from`, `to`),
     earliest first."""
     scope = await scope_of(session, principal)
-    items, last = await blackouts.list_applying(
+    return await blackouts.list_applying(
         session, scope, page, district_id=district_id, start=from_, end=to
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(

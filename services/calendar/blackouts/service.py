@@ -25,19 +25,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.calendar.access import (
     Scope,
-    applies_to,
     can_read,
     district_path,
     load_scoped,
     require_manage,
 )
+from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
 from services.calendar.posts.service import posts
@@ -91,33 +90,23 @@ class BlackoutService:
         district_id: str | None,
         start: datetime | None,
         end: datetime | None,
-    ) -> tuple[list[BlackoutOut], list[Any] | None]:
+    ) -> Page[BlackoutOut]:
         """The blackouts that apply to the district (company-wide ones only without it) and
-        overlap ``[start, end)``, by start; and the cursor of the next page."""
+        overlap ``[start, end)``, by start."""
         if start is not None and end is not None and end <= start:
             raise InvalidWindow("`to` must be after `from`.")
         path = None
         if district_id is not None:
             path = await district_path(session, scope, district_id)
         elif not can_read(scope, None):
-            return [], None
-        query = select(Blackout).where(applies_to(Blackout.district_id, path))
-        if start is not None:
-            query = query.where(Blackout.ends_at > start)
-        if end is not None:
-            query = query.where(Blackout.starts_at < end)
-        if page.after is not None:
-            starts_at, last_id = _decode_after(page.after)
-            query = query.where(
-                func.row(Blackout.starts_at, Blackout.id) > func.row(starts_at, last_id)
-            )
-        query = query.order_by(Blackout.starts_at, Blackout.id).limit(page.limit + 1)
-        rows = list(await session.scalars(query))
-        items = [BlackoutOut.model_validate(b) for b in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.starts_at.isoformat(), str(last.id)]
+            return Page[BlackoutOut](items=[])
+        after = None if page.after is None else _decode_after(page.after)
+        rows = await repository.list_applying(
+            session, path, start=start, end=end, after=after, fetch=page.fetch
+        )
+        return keyset_page(
+            rows, page, key=lambda b: (b.starts_at, b.id), item=BlackoutOut.model_validate
+        )
 
     async def get(self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID) -> Blackout:
         blackout, _ = await self._get_visible(session, scope, blackout_id)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.calendars.schemas import (
@@ -44,8 +44,7 @@ async def list_calendars(
     they read (their own and those below it), in tree order. A district's calendar is made the
     first time it is needed, named after the district."""
     scope = await scope_of(session, principal)
-    items, last = await calendars.list_visible(session, scope, page)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await calendars.list_visible(session, scope, page)
 
 
 @router.get(
@@ -113,10 +112,9 @@ async def list_campaigns(
 ) -> Page[CampaignOut]:
     """The campaigns the caller can see, latest start first."""
     scope = await scope_of(session, principal)
-    items, last = await campaigns.list_visible(
+    return await campaigns.list_visible(
         session, scope, page, district_id=district_id, active_on=active_on, tag=tag
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.calendars.service import CalendarNotFound
@@ -91,10 +91,9 @@ async def list_feed_tokens(
     so they can be renewed): every token for a manager of the calendar's district (the
     central team on the company-wide calendar), the caller's own for anyone else."""
     scope = await scope_of(session, principal)
-    items, last = await feeds.list_tokens(
+    return await feeds.list_tokens(
         session, scope, calendar_id, page, include_revoked=include_revoked
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.delete(
@@ -145,10 +144,9 @@ async def list_managed_feed_tokens(
     and was last used, and its first characters; never the token itself. A district the
     caller cannot read is 404; one they read but do not manage, 403."""
     scope = await scope_of(session, principal)
-    items, last = await feeds.list_managed(
+    return await feeds.list_managed(
         session, scope, page, district_id=district_id, which=status_, created_by=created_by
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from chassis.database import SessionDep
 from chassis.errors import problem_responses
 from chassis.instants import Instant
-from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor
 from chassis.principal import PrincipalDep
 from services.calendar.access import DistrictNotFound, scope_of
 from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
@@ -90,5 +90,4 @@ async def posts_in_range(
         statuses=tuple(dict.fromkeys(status or ())),
         assignee=assignee,
     )
-    items, last = await range_view.posts(session, scope, start, end, filters, page)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await range_view.posts(session, scope, start, end, filters, page)
