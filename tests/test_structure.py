@@ -48,8 +48,6 @@ NOT_YET_MOVED = frozenset(
         "services/approvals/requests/endpoints.py",
         "services/approvals/requests/service.py",
         "services/approvals/reviews/service.py",
-        "services/calendar/assets/service.py",
-        "services/calendar/posts/service.py",
         "services/inventory/availability/service.py",
         "services/inventory/districts/service.py",
         "services/inventory/requests/service.py",

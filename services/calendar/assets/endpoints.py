@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chassis.database import SessionDep
 from chassis.errors import PROBLEM_JSON, Forbidden, problem_responses
 from chassis.guard import body_limit
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import PrincipalDep
 from services.calendar.access import (
     WRITER_ROLES,
@@ -260,8 +260,7 @@ async def search_assets(
         content_type=content_type,
         rights=rights,
     )
-    items, last = await assets.search(session, scope, page, filters)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await assets.search(session, scope, page, filters)
 
 
 @router.get(

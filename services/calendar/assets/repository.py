@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.calendar.access import Scope, applies_to, reaching
@@ -94,10 +94,14 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
-def search_query(
-    scope: Scope, filters: AssetFilters, after: tuple[datetime, uuid.UUID] | None, limit: int
-) -> Select[Asset]:
-    """Visible assets matching the filters, newest first, `limit` of them after `after`."""
+async def search(
+    session: AsyncSession,
+    scope: Scope,
+    filters: AssetFilters,
+    after: tuple[datetime, uuid.UUID] | None,
+    fetch: int,
+) -> list[Asset]:
+    """Visible assets matching the filters, newest first, `fetch` of them after `after`."""
     query = select(Asset).where(reaching(Asset.district_id, scope))
     if filters.under_path is not None:
         query = query.where(_in_subtree(filters.under_path))
@@ -123,7 +127,8 @@ def search_query(
         )
     if after is not None:
         query = query.where(func.row(Asset.created_at, Asset.id) < func.row(*after))
-    return query.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)
+    query = query.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(fetch)
+    return list((await session.execute(query)).scalars())
 
 
 async def usable(

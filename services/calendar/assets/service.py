@@ -31,7 +31,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.calendar.access import Scope, district_path, reaches, require_write
 from services.calendar.assets import repository
 from services.calendar.assets.repository import AssetFilters
@@ -205,19 +205,16 @@ class AssetService:
 
     async def search(
         self, session: AsyncSession, scope: Scope, page: PageRequest, filters: AssetFilters
-    ) -> tuple[list[AssetOut], list[Any] | None]:
-        """Visible assets matching the filters, newest first, and the next page's cursor."""
+    ) -> Page[AssetOut]:
+        """Visible assets matching the filters, newest first."""
         if not scope.read_paths:
-            return [], None
+            return Page[AssetOut](items=[])
         after = _decode_after(page.after) if page.after is not None else None
-        query = repository.search_query(scope, filters, after, page.limit + 1)
-        rows = list((await session.execute(query)).scalars())
+        rows = await repository.search(session, scope, filters, after, page.fetch)
         now = datetime.now(UTC)
-        items = [out(asset, now) for asset in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows, page, key=lambda a: (a.created_at, a.id), item=lambda a: out(a, now)
+        )
 
     async def attachable(
         self,

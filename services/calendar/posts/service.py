@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Conflict, NotFound, Unprocessable
@@ -51,13 +50,10 @@ from services.calendar.models import (
     Account,
     Asset,
     Blackout,
-    Campaign,
     Post,
-    PostAsset,
-    PostHistory,
-    PostTarget,
     messaging,
 )
+from services.calendar.posts import repository
 from services.calendar.posts.schemas import (
     HistoryEntry,
     PostContent,
@@ -194,10 +190,7 @@ class PostService:
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, *, lock: bool = False
     ) -> tuple[Post, str | None]:
         """The post and its district path, or 404 when the caller cannot read it."""
-        query = select(Post).where(Post.id == post_id)
-        if lock:
-            query = query.with_for_update()
-        post = await session.scalar(query)
+        post = await repository.find_post(session, post_id, lock=lock)
         if post is None:
             raise PostNotFound(f"No post {post_id}.")
         path = await access.path_of(session, post.district_id)
@@ -206,14 +199,7 @@ class PostService:
         return post, path
 
     async def out(self, session: AsyncSession, post: Post) -> PostOut:
-        targets = (
-            await session.execute(
-                select(PostTarget, Account.handle)
-                .join(Account, Account.id == PostTarget.account_id, isouter=True)
-                .where(PostTarget.post_id == post.id)
-                .order_by(PostTarget.platform, PostTarget.account_id)
-            )
-        ).all()
+        targets = await repository.list_targets_with_handles(session, post.id)
         expired = await asset_service.expired_assets(session, [post.id])
         publications = [
             Publication.model_validate(target).model_copy(update={"handle": handle})
@@ -233,12 +219,7 @@ class PostService:
     async def history(
         self, session: AsyncSession, post_id: uuid.UUID, *, after: int, limit: int
     ) -> list[tuple[int, HistoryEntry]]:
-        rows = await session.scalars(
-            select(PostHistory)
-            .where(PostHistory.post_id == post_id, PostHistory.id > after)
-            .order_by(PostHistory.id)
-            .limit(limit)
-        )
+        rows = await repository.list_history(session, post_id, after=after, limit=limit)
         return [(row.id, HistoryEntry.model_validate(row)) for row in rows]
 
     # Drafting ----------------------------------------------------------------------------
@@ -281,8 +262,8 @@ class PostService:
         )
         session.add(post)
         await session.flush()
-        await self._write_targets(session, post, accounts)
-        await self._write_assets(session, post, content)
+        await repository.add_targets(session, post, accounts)
+        await repository.add_assets(session, post.id, _asset_ids(content))
         await self._record(session, post, "created", scope.principal.sub, None, "draft")
         return post
 
@@ -310,7 +291,7 @@ class PostService:
             account_ids = list(dict.fromkeys(data.account_ids or []))
             accounts: list[Account] | None = await targetable(session, path, account_ids)
         else:
-            account_ids = await self._target_ids(session, post.id)
+            account_ids = await repository.list_target_ids(session, post.id)
             accounts = None
         if given.get("campaign_id") is not None and given["campaign_id"] != post.campaign_id:
             await calendar_service.usable_campaign(session, scope, path, given["campaign_id"])
@@ -330,16 +311,12 @@ class PostService:
         post.updated_at = datetime.now(UTC)
         await session.flush()
         if accounts is not None:
-            await session.execute(delete(PostTarget).where(PostTarget.post_id == post.id))
-            await self._write_targets(session, post, accounts)
+            await repository.delete_targets(session, post.id)
+            await repository.add_targets(session, post, accounts)
         elif "publish_at" in given:
-            await session.execute(
-                update(PostTarget)
-                .where(PostTarget.post_id == post.id)
-                .values(publish_at=post.publish_at)
-            )
-        await session.execute(delete(PostAsset).where(PostAsset.post_id == post.id))
-        await self._write_assets(session, post, content)
+            await repository.move_targets(session, post.id, post.publish_at)
+        await repository.delete_assets(session, post.id)
+        await repository.add_assets(session, post.id, _asset_ids(content))
         await self._record(
             session, post, "edited", scope.principal.sub, None, None, {"fields": changed}
         )
@@ -351,46 +328,10 @@ class PostService:
         await session.refresh(post)
         return post
 
-    async def _target_ids(self, session: AsyncSession, post_id: uuid.UUID) -> list[uuid.UUID]:
-        rows = await session.scalars(
-            select(PostTarget.account_id).where(PostTarget.post_id == post_id)
-        )
-        return list(rows)
-
-    async def _write_targets(
-        self, session: AsyncSession, post: Post, accounts: Sequence[Account]
-    ) -> None:
-        if accounts:
-            await session.execute(
-                insert(PostTarget),
-                [
-                    {
-                        "post_id": post.id,
-                        "account_id": a.id,
-                        "platform": a.platform,
-                        "publish_at": post.publish_at,
-                    }
-                    for a in accounts
-                ],
-            )
-
-    async def _write_assets(self, session: AsyncSession, post: Post, content: PostContent) -> None:
-        ids = _asset_ids(content)
-        if ids:
-            await session.execute(
-                insert(PostAsset), [{"post_id": post.id, "asset_id": a} for a in ids]
-            )
-
     # Lint and submission -----------------------------------------------------------------
 
     async def lint(self, session: AsyncSession, post: Post, path: str | None) -> LintReport:
-        targets = (
-            await session.execute(
-                select(PostTarget.account_id, PostTarget.platform).where(
-                    PostTarget.post_id == post.id
-                )
-            )
-        ).all()
+        targets = await repository.list_target_platforms(session, post.id)
         subject = LintSubject(
             content=content_of(post),
             platforms=sorted({platform for _, platform in targets}),
@@ -410,7 +351,7 @@ class PostService:
         post, path = await self.get_visible(session, scope, post_id, lock=True)
         access.require_write(scope, path, "Submitting posts")
         self._check_transition(post, "in_review")
-        account_ids = await self._target_ids(session, post.id)
+        account_ids = await repository.list_target_ids(session, post.id)
         missing = []
         if post.publish_at is None:
             missing.append("publish_at")
@@ -553,32 +494,22 @@ class PostService:
         to_status: str | None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        await session.execute(
-            insert(PostHistory).values(
-                post_id=post.id,
-                action=action,
-                actor=actor,
-                from_status=from_status,
-                to_status=to_status,
-                details={k: v for k, v in (details or {}).items() if v is not None},
-            )
+        await repository.add_history(
+            session,
+            post_id=post.id,
+            action=action,
+            actor=actor,
+            from_status=from_status,
+            to_status=to_status,
+            details={k: v for k, v in (details or {}).items() if v is not None},
         )
 
     async def submission(self, session: AsyncSession, post: Post) -> dict[str, Any]:
         """post.submitted: what approvals needs to route the post and snapshot it."""
-        targets = (
-            await session.execute(
-                select(PostTarget.account_id, PostTarget.platform).where(
-                    PostTarget.post_id == post.id
-                )
-            )
-        ).all()
+        targets = await repository.list_target_platforms(session, post.id)
         campaign_tags: list[str] = []
         if post.campaign_id is not None:
-            tags = await session.scalar(
-                select(Campaign.tags).where(Campaign.id == post.campaign_id)
-            )
-            campaign_tags = list(tags or [])
+            campaign_tags = await repository.find_campaign_tags(session, post.campaign_id)
         content = content_of(post)
         return {
             **self._identity(post),
@@ -603,18 +534,8 @@ class PostService:
     async def schedule_payload(self, session: AsyncSession, post: Post) -> dict[str, Any]:
         """post.scheduled: everything a scheduler needs to publish, per target account."""
         content = content_of(post)
-        targets = (
-            await session.execute(
-                select(PostTarget, Account)
-                .join(Account, Account.id == PostTarget.account_id, isouter=True)
-                .where(PostTarget.post_id == post.id)
-                .order_by(PostTarget.platform, PostTarget.account_id)
-            )
-        ).all()
-        asset_ids = _asset_ids(content)
-        assets = {
-            a.id: a for a in await session.scalars(select(Asset).where(Asset.id.in_(asset_ids)))
-        }
+        targets = await repository.list_targets_with_accounts(session, post.id)
+        assets = await repository.find_assets(session, _asset_ids(content))
         out = []
         for target, account in targets:
             resolved = content.resolved(target.platform)
@@ -664,12 +585,7 @@ class PostService:
             reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
         for asset in await asset_service.rights_ending(session, post.id, post.publish_at or now):
             reasons.append(_rights_reason(asset))
-        rows = await session.execute(
-            select(PostTarget.account_id, Account.status, Account.handle)
-            .join(Account, Account.id == PostTarget.account_id, isouter=True)
-            .where(PostTarget.post_id == post.id)
-        )
-        for account_id, status, handle in rows:
+        for account_id, status, handle in await repository.list_target_statuses(session, post.id):
             if status != "official":
                 reasons.append(f"Account {handle or account_id} is {status or 'unknown'}.")
         return reasons
@@ -696,21 +612,8 @@ class PostService:
     ) -> int:
         """Put on hold every post scheduled inside the blackout just declared, in its district
         at `path` and below (None: every post). Returns how many (see ``_unschedule``)."""
-        which: ColumnElement[bool] = (
-            true() if path is None else access.tree.in_subtree(Post.district_id, path)
-        )
-        held = list(
-            await session.scalars(
-                select(Post)
-                .where(
-                    Post.status == "scheduled",
-                    Post.publish_at >= blackout.starts_at,
-                    Post.publish_at < blackout.ends_at,
-                    which,
-                )
-                .order_by(Post.id)
-                .with_for_update()
-            )
+        held = await repository.lock_scheduled_between(
+            session, blackout.starts_at, blackout.ends_at, path
         )
         return await self._unschedule(
             session,
@@ -737,18 +640,8 @@ class PostService:
         whose publish time is at or after the rights' end. Returns how many."""
         if asset.rights_expire_at is None:
             return 0
-        held = list(
-            await session.scalars(
-                select(Post)
-                .join(PostAsset, PostAsset.post_id == Post.id)
-                .where(
-                    PostAsset.asset_id == asset.id,
-                    Post.status == "scheduled",
-                    Post.publish_at >= asset.rights_expire_at,
-                )
-                .order_by(Post.id)
-                .with_for_update(of=Post)
-            )
+        held = await repository.lock_scheduled_using_asset(
+            session, asset.id, asset.rights_expire_at
         )
         return await self._unschedule(
             session,
@@ -803,8 +696,8 @@ class PostService:
             post.updated_at = now
         await session.flush()
         details = {"reason": reason, "hold": hold, **history}
-        await session.execute(
-            insert(PostHistory),
+        await repository.add_history_many(
+            session,
             [
                 {
                     "post_id": post.id,
@@ -863,7 +756,7 @@ class PostService:
     ) -> bool:
         """Apply approvals' decision (approved, changes_requested, rejected; draft when the
         request expired undecided); False when it is stale (the post moved on or changed)."""
-        post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
+        post = await repository.find_post(session, post_id, lock=True)
         if post is None or post.status != "in_review":
             return False
         if content_hash_decided is not None and content_hash_decided != post.content_hash:
@@ -889,10 +782,10 @@ class PostService:
         error: str | None,
     ) -> bool:
         """The scheduler published (or failed to publish) the post on one account."""
-        post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
+        post = await repository.find_post(session, post_id, lock=True)
         if post is None:
             return False
-        target = await session.get(PostTarget, (post_id, account_id), with_for_update=True)
+        target = await repository.lock_target(session, post_id, account_id)
         if target is None:
             return False
         failed = error is not None
@@ -930,11 +823,7 @@ class PostService:
                 "campaign_id": str(post.campaign_id) if post.campaign_id else None,
             },
         )
-        pending = await session.scalar(
-            select(func.count())
-            .select_from(PostTarget)
-            .where(PostTarget.post_id == post_id, PostTarget.publication_status != "published")
-        )
+        pending = await repository.count_unpublished_targets(session, post_id)
         if not pending and "published" in TRANSITIONS[post.status]:
             post.published_at = target.published_at
             await self.apply_status(session, post, "published", actor)
