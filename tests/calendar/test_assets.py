@@ -21,7 +21,7 @@ from sqlalchemy import select, text
 
 from chassis.errors import TYPE_BASE
 from chassis.principal import Principal
-from services.calendar.access import scope_of
+from services.calendar.access import tree
 from services.calendar.assets import service as asset_service
 from services.calendar.assets.service import AssetsNotAttachable
 from services.calendar.assets.storage import S3Storage, StoredObjectMissing, content_key
@@ -804,7 +804,7 @@ class TestFunctionsForPosts:
         )
         stranger = uuid.uuid4()
         async with library.sessions() as session:
-            scope = await scope_of(session, principal("fanny", fr="contributor"))
+            scope = await tree.scope_of(session, principal("fanny", fr="contributor"))
             found = await asset_service.attachable(
                 session, scope, "hq.fr.fr-paris", [poster, summer, brand, summer]
             )

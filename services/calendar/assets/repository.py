@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import Scope, applies_to, reaching
+from chassis.districts import Scope
+from services.calendar.access import tree
 from services.calendar.models import Asset, PostAsset, districts
 
 
@@ -102,11 +103,11 @@ async def search(
     fetch: int,
 ) -> list[Asset]:
     """Visible assets matching the filters, newest first, `fetch` of them after `after`."""
-    query = select(Asset).where(reaching(Asset.district_id, scope))
+    query = select(Asset).where(tree.reaching(Asset.district_id, scope))
     if filters.under_path is not None:
         query = query.where(_in_subtree(filters.under_path))
     if filters.usable_by_path is not None:
-        query = query.where(applies_to(Asset.district_id, filters.usable_by_path or None))
+        query = query.where(tree.applies_to(Asset.district_id, filters.usable_by_path or None))
     if filters.q:
         pattern = _like(filters.q)
         query = query.where(
@@ -140,8 +141,8 @@ async def usable(
     them; a delete that committed first leaves nothing to find."""
     rows = (
         await session.execute(
-            select(Asset, applies_to(Asset.district_id, post_path))
-            .where(Asset.id.in_(list(asset_ids)), reaching(Asset.district_id, scope))
+            select(Asset, tree.applies_to(Asset.district_id, post_path))
+            .where(Asset.id.in_(list(asset_ids)), tree.reaching(Asset.district_id, scope))
             .with_for_update(read=True, key_share=True, of=Asset)
         )
     ).all()

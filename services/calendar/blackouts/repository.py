@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import applies_to
+from services.calendar.access import tree
 from services.calendar.models import Blackout
 
 
@@ -21,7 +21,7 @@ async def clashes(session: AsyncSession, path: str | None, at: datetime) -> list
     rows = await session.scalars(
         select(Blackout)
         .where(
-            applies_to(Blackout.district_id, path),
+            tree.applies_to(Blackout.district_id, path),
             Blackout.starts_at <= at,
             Blackout.ends_at > at,
         )
@@ -41,7 +41,7 @@ async def list_applying(
 ) -> list[Blackout]:
     """The blackouts that apply to the district at `path` and overlap ``[start, end)`` (either
     end open when None), by start and id after the keyset `after`."""
-    query = select(Blackout).where(applies_to(Blackout.district_id, path))
+    query = select(Blackout).where(tree.applies_to(Blackout.district_id, path))
     if start is not None:
         query = query.where(Blackout.ends_at > start)
     if end is not None:

@@ -27,15 +27,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read
 from chassis.errors import NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import (
-    Scope,
-    can_read,
-    district_path,
-    load_scoped,
-    require_manage,
-)
+from services.calendar.access import require_manage, tree
 from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
@@ -63,7 +58,7 @@ class BlackoutService:
         """Declare the blackout and put on hold the posts already scheduled inside it."""
         path = None
         if data.district_id is not None:
-            path = await district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
         require_manage(scope, path, "Declaring a blackout")
         blackout = Blackout(
             id=uuid.uuid4(),
@@ -97,7 +92,7 @@ class BlackoutService:
             raise InvalidWindow("`to` must be after `from`.")
         path = None
         if district_id is not None:
-            path = await district_path(session, scope, district_id)
+            path = await tree.district_path(session, scope, district_id)
         elif not can_read(scope, None):
             return Page[BlackoutOut](items=[])
         after = None if page.after is None else _decode_after(page.after)
@@ -121,7 +116,7 @@ class BlackoutService:
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID
     ) -> tuple[Blackout, str | None]:
-        return await load_scoped(session, scope, Blackout, blackout_id, BlackoutNotFound)
+        return await tree.load_scoped(session, scope, Blackout, blackout_id, BlackoutNotFound)
 
 
 blackouts = BlackoutService()

@@ -24,16 +24,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import DistrictNotFound, Scope, within
 from chassis.errors import NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import (
-    DistrictNotFound,
-    Scope,
-    district_path,
-    load_scoped,
-    require_manage,
-    within,
-)
+from services.calendar.access import require_manage, tree
 from services.calendar.calendars import repository
 from services.calendar.calendars.schemas import (
     CalendarOut,
@@ -84,7 +78,7 @@ async def get_visible(
 ) -> tuple[Calendar, str | None]:
     """The calendar and its district's path (None for the company-wide one), or 404 when the
     caller cannot read it."""
-    return await load_scoped(
+    return await tree.load_scoped(
         session,
         scope,
         Calendar,
@@ -156,7 +150,7 @@ class CampaignService:
     ) -> CampaignOut:
         path = None
         if data.district_id is not None:
-            path = await district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
         require_manage(scope, path, "Creating a campaign")
         campaign = Campaign(
             id=uuid.uuid4(),
@@ -184,7 +178,7 @@ class CampaignService:
     ) -> tuple[Campaign, str | None]:
         """The campaign and its district's path (None: company-wide), or 404. A region's
         campaigns are visible to (and usable by) its districts."""
-        return await load_scoped(
+        return await tree.load_scoped(
             session, scope, Campaign, campaign_id, CampaignNotFound, for_update=for_update
         )
 
@@ -237,7 +231,7 @@ class CampaignService:
             return Page[CampaignOut](items=[])
         applying_to = None
         if district_id is not None:
-            applying_to = await district_path(session, scope, district_id)
+            applying_to = await tree.district_path(session, scope, district_id)
         after = None if page.after is None else _decode_campaign_after(page.after)
         rows = await repository.list_reaching_campaigns(
             session,

@@ -47,9 +47,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read, is_central
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import Scope, can_read, district_path, is_central
+from services.calendar.access import tree
 from services.calendar.calendars.service import get_visible
 from services.calendar.feeds import ical, repository
 from services.calendar.feeds.schemas import (
@@ -278,7 +279,7 @@ class FeedService:
         do not manage it). Without a district: the tokens of every calendar the caller
         manages (the company-wide one for the central team)."""
         if district_id is not None:
-            path = await district_path(session, scope, district_id)
+            path = await tree.district_path(session, scope, district_id)
             scope.require_manage(path, f"the feed tokens of district {district_id!r}")
             roots: tuple[str, ...] = (path,)
             company = False

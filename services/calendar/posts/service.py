@@ -39,9 +39,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read
 from chassis.errors import Conflict, NotFound, Unprocessable
-from services.calendar import access
-from services.calendar.access import Scope
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import require_write, tree
 from services.calendar.accounts.service import targetable
 from services.calendar.assets import service as asset_service
 from services.calendar.blackouts.repository import clashes
@@ -193,8 +194,8 @@ class PostService:
         post = await repository.find_post(session, post_id, lock=lock)
         if post is None:
             raise PostNotFound(f"No post {post_id}.")
-        path = await access.path_of(session, post.district_id)
-        if not access.can_read(scope, path) or (post.district_id and path is None):
+        path = await tree.path_of(session, post.district_id)
+        if not can_read(scope, path) or (post.district_id and path is None):
             raise PostNotFound(f"No post {post_id}.")
         return post, path
 
@@ -216,25 +217,37 @@ class PostService:
             }
         )
 
+    async def get(self, session: AsyncSession, scope: Scope, post_id: uuid.UUID) -> PostOut:
+        post, _ = await self.get_visible(session, scope, post_id)
+        return await self.out(session, post)
+
     async def history(
-        self, session: AsyncSession, post_id: uuid.UUID, *, after: int, limit: int
-    ) -> list[tuple[int, HistoryEntry]]:
-        rows = await repository.list_history(session, post_id, after=after, limit=limit)
-        return [(row.id, HistoryEntry.model_validate(row)) for row in rows]
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, page: PageRequest
+    ) -> Page[HistoryEntry]:
+        """The post's history, oldest first (404 when the caller cannot read the post)."""
+        await self.get_visible(session, scope, post_id)
+        (after,) = cursor_key(page.after, int) if page.after else (0,)
+        rows = await repository.list_history(session, post_id, after=after, limit=page.fetch)
+        return keyset_page(rows, page, key=lambda row: (row.id,), item=HistoryEntry.model_validate)
+
+    async def check(self, session: AsyncSession, scope: Scope, post_id: uuid.UUID) -> LintReport:
+        """The lint report of a post the caller reads, as it stands."""
+        post, path = await self.get_visible(session, scope, post_id)
+        return await self.lint(session, post, path)
 
     # Drafting ----------------------------------------------------------------------------
 
-    async def create(self, session: AsyncSession, scope: Scope, data: PostCreate) -> Post:
+    async def create(self, session: AsyncSession, scope: Scope, data: PostCreate) -> PostOut:
         if data.calendar_id is not None:
             calendar, path = await calendar_service.get_visible(session, scope, data.calendar_id)
             if data.district_id is not None and data.district_id != calendar.district_id:
                 raise CalendarRequired("calendar_id and district_id name different calendars.")
         elif data.district_id is not None:
-            path = await access.district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
             calendar = await calendar_service.calendar_for(session, data.district_id)
         else:
             raise CalendarRequired("Give calendar_id, or district_id for the district's calendar.")
-        access.require_write(scope, path, "Drafting posts")
+        require_write(scope, path, "Drafting posts")
         content = PostContent.model_validate(data.model_dump(include=set(PostContent.model_fields)))
         accounts = await targetable(session, path, data.account_ids)
         if data.campaign_id is not None:
@@ -265,13 +278,13 @@ class PostService:
         await repository.add_targets(session, post, accounts)
         await repository.add_assets(session, post.id, _asset_ids(content))
         await self._record(session, post, "created", scope.principal.sub, None, "draft")
-        return post
+        return await self.out(session, post)
 
     async def update(
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, data: PostUpdate
-    ) -> Post:
+    ) -> PostOut:
         post, path = await self.get_visible(session, scope, post_id, lock=True)
-        access.require_write(scope, path, "Editing posts")
+        require_write(scope, path, "Editing posts")
         if post.status not in EDITABLE:
             raise PostNotEditable(f"A {post.status} post can no longer be edited.")
         if data.version is not None and data.version != post.version:
@@ -326,7 +339,7 @@ class PostService:
                 session, post, "draft", scope.principal.sub, reason="edited after submission"
             )
         await session.refresh(post)
-        return post
+        return await self.out(session, post)
 
     # Lint and submission -----------------------------------------------------------------
 
@@ -343,13 +356,20 @@ class PostService:
 
     async def submit(
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
+    ) -> tuple[PostOut, list[Violation]]:
+        """Submit the post (see ``_submit``): the post as it is now, and the lint warnings."""
+        post, warnings = await self._submit(session, scope, post_id)
+        return await self.out(session, post), warnings
+
+    async def _submit(
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
     ) -> tuple[Post, list[Violation]]:
         """Draft -> in_review, after the checks approvals relies on. Lint errors refuse the
         submission (422 with every violation), and so do the assets whose usage rights end
         before the publish time (a lint warning while drafting); warnings come back with the
         post."""
         post, path = await self.get_visible(session, scope, post_id, lock=True)
-        access.require_write(scope, path, "Submitting posts")
+        require_write(scope, path, "Submitting posts")
         self._check_transition(post, "in_review")
         account_ids = await repository.list_target_ids(session, post.id)
         missing = []
@@ -387,10 +407,14 @@ class PostService:
         post_id: uuid.UUID,
         status: str,
         comment: str | None,
-    ) -> Post:
-        """A caller's status change other than submitting: reopen, cancel, retry scheduling."""
+    ) -> PostOut:
+        """A caller's status change: submit (in_review, as ``submit``), reopen, cancel, retry
+        scheduling."""
+        if status == "in_review":
+            submitted, _warnings = await self._submit(session, scope, post_id)
+            return await self.out(session, submitted)
         post, path = await self.get_visible(session, scope, post_id, lock=True)
-        access.require_write(scope, path, "Changing a post's status")
+        require_write(scope, path, "Changing a post's status")
         self._check_transition(post, status)
         actor = scope.principal.sub
         if status == "scheduled":
@@ -400,7 +424,7 @@ class PostService:
             await self.apply_status(session, post, "scheduled", actor, reason=comment)
         else:
             await self.apply_status(session, post, status, actor, reason=comment)
-        return post
+        return await self.out(session, post)
 
     def _check_transition(self, post: Post, status: str) -> None:
         allowed = TRANSITIONS[post.status]
@@ -515,7 +539,7 @@ class PostService:
             **self._identity(post),
             "subject_kind": SUBJECT_KIND,
             "kind": post.kind,
-            "district_path": await access.path_of(session, post.district_id),
+            "district_path": await tree.path_of(session, post.district_id),
             "title": post.title,
             "text": post.text,
             "link": post.link,
@@ -593,7 +617,7 @@ class PostService:
     async def schedule_or_hold(self, session: AsyncSession, post: Post, actor: str) -> None:
         """An approved post schedules itself; if something blocks it, it stays approved with
         the reason, and ``post.schedule_blocked`` says why."""
-        path = await access.path_of(session, post.district_id)
+        path = await tree.path_of(session, post.district_id)
         reasons = await self.blockers(session, post, path)
         if not reasons:
             await self.apply_status(session, post, "scheduled", actor)
@@ -711,7 +735,7 @@ class PostService:
             ],
         )
         paths = {
-            district_id: await access.path_of(session, district_id)
+            district_id: await tree.path_of(session, district_id)
             for district_id in {post.district_id for post in held}
         }
         await messaging.publisher.publish_many(

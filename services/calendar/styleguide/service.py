@@ -43,15 +43,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read
 from chassis.errors import Forbidden, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
-from services.calendar.access import (
-    Scope,
-    can_read,
-    district_path,
-    load_scoped,
-    require_manage,
-)
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import require_manage, tree
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.posts.schemas import MediaRef
@@ -134,7 +129,7 @@ class StyleGuide:
     ) -> StyleRuleOut:
         path = None
         if data.district_id is not None:
-            path = await district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
         require_manage(scope, path, "Changing the style guide")
         severity = data.severity or ("warning" if data.kind == "min_spacing" else "error")
         rule = StyleRule(
@@ -161,27 +156,28 @@ class StyleGuide:
         *,
         district_id: str | None,
         kind: str | None,
-    ) -> tuple[list[StyleRuleOut], list[Any] | None]:
+    ) -> Page[StyleRuleOut]:
         """The rules in force for the district (enabled or not), company-wide ones only
-        without it, oldest first; and the cursor of the next page."""
+        without it, oldest first."""
         path = None
         if district_id is not None:
-            path = await district_path(session, scope, district_id)
+            path = await tree.district_path(session, scope, district_id)
         elif not can_read(scope, None):
-            return [], None
+            return Page[StyleRuleOut](items=[])
         rows = await repository.rules_applying(
             session,
             path,
             enabled_only=False,
             kind=kind,
             after=_decode_after(page.after) if page.after is not None else None,
-            limit=page.limit + 1,
+            limit=page.fetch,
         )
-        items = [StyleRuleOut.model_validate(rule) for rule in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows,
+            page,
+            key=lambda rule: (rule.created_at, rule.id),
+            item=StyleRuleOut.model_validate,
+        )
 
     async def get(self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID) -> StyleRuleOut:
         rule, _ = await self._get_visible(session, scope, rule_id)
@@ -217,7 +213,7 @@ class StyleGuide:
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID
     ) -> tuple[StyleRule, str | None]:
-        return await load_scoped(session, scope, StyleRule, rule_id, StyleRuleNotFound)
+        return await tree.load_scoped(session, scope, StyleRule, rule_id, StyleRuleNotFound)
 
     # --- lint ----------------------------------------------------------------------------
 
@@ -229,7 +225,7 @@ class StyleGuide:
         about other districts' schedules)."""
         path = None
         if data.district_id is not None:
-            path = await district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
         elif not can_read(scope, None):
             raise Forbidden("Linting needs a role in the organisation.")
         outside = await repository.accounts_outside(

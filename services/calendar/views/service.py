@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from chassis.errors import Unprocessable
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import Scope, district_path
+from services.calendar.access import tree
 from services.calendar.calendars.service import campaigns, get_visible
 from services.calendar.views import repository
 from services.calendar.views.schemas import PostSummary
@@ -70,12 +71,12 @@ class RangeView:
         # Each id filter names an object the caller must be able to see (404 otherwise), as
         # every endpoint taking an id does.
         if filters.district_id is not None:
-            path = await district_path(session, scope, filters.district_id)
+            path = await tree.district_path(session, scope, filters.district_id)
             # The district is readable, so everything below it is too.
             ids = await repository.list_district_ids(session, [path])
             include_company = False
         else:
-            # What access.visible says, with the districts resolved first: given the ids, the
+            # What tree.visible says, with the districts resolved first: given the ids, the
             # planner knows how few posts a small district has and reads them through the
             # district index instead of walking the whole month.
             ids = await repository.list_district_ids(session, scope.read_paths)
