@@ -65,35 +65,37 @@ from services.calendar.posts.schemas import (
 )
 from services.calendar.styleguide.schemas import LintReport, LintSubject, Violation
 from services.calendar.styleguide.service import strict, style_guide
+from services.calendar.vocabulary import PostStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"in_review", "cancelled"}),
-    "in_review": frozenset({"approved", "changes_requested", "rejected", "draft", "cancelled"}),
-    "changes_requested": frozenset({"draft", "cancelled"}),
-    "approved": frozenset({"scheduled", "draft", "cancelled"}),
+S = PostStatus  # short, for the tables below
+TRANSITIONS: dict[PostStatus, frozenset[PostStatus]] = {
+    S.DRAFT: frozenset({S.IN_REVIEW, S.CANCELLED}),
+    S.IN_REVIEW: frozenset({S.APPROVED, S.CHANGES_REQUESTED, S.REJECTED, S.DRAFT, S.CANCELLED}),
+    S.CHANGES_REQUESTED: frozenset({S.DRAFT, S.CANCELLED}),
+    S.APPROVED: frozenset({S.SCHEDULED, S.DRAFT, S.CANCELLED}),
     # -> approved: put on hold (a blackout declared over it); the approval still holds.
-    "scheduled": frozenset({"published", "publish_failed", "approved", "draft", "cancelled"}),
-    "publish_failed": frozenset({"scheduled", "draft", "cancelled"}),
-    "published": frozenset(),
-    "rejected": frozenset(),
-    "cancelled": frozenset(),
+    S.SCHEDULED: frozenset({S.PUBLISHED, S.PUBLISH_FAILED, S.APPROVED, S.DRAFT, S.CANCELLED}),
+    S.PUBLISH_FAILED: frozenset({S.SCHEDULED, S.DRAFT, S.CANCELLED}),
+    S.PUBLISHED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 # What a caller may ask for; the rest follow from approvals' decisions and the scheduler.
-CALLER_TARGETS = frozenset({"in_review", "draft", "cancelled", "scheduled"})
+CALLER_TARGETS = frozenset({S.IN_REVIEW, S.DRAFT, S.CANCELLED, S.SCHEDULED})
 # Statuses whose content may still change (an edit in review or later returns to draft).
 EDITABLE = frozenset(
-    {"draft", "in_review", "changes_requested", "approved", "scheduled", "publish_failed"}
+    {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.APPROVED, S.SCHEDULED, S.PUBLISH_FAILED}
 )
 # Leaving these for draft withdraws what approvals holds or has approved.
-UNDER_APPROVAL = frozenset({"in_review", "approved", "scheduled", "publish_failed"})
+UNDER_APPROVAL = frozenset({S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PUBLISH_FAILED})
 EVENT_OF_STATUS = {
-    "in_review": "submitted",
-    "approved": "approved",
-    "scheduled": "scheduled",
-    "publish_failed": "publish_failed",
-    "cancelled": "cancelled",
-    "changes_requested": "changes_requested",
-    "rejected": "rejected",
+    S.IN_REVIEW: "submitted",
+    S.APPROVED: "approved",
+    S.SCHEDULED: "scheduled",
+    S.PUBLISH_FAILED: "publish_failed",
+    S.CANCELLED: "cancelled",
+    S.CHANGES_REQUESTED: "changes_requested",
+    S.REJECTED: "rejected",
 }
 SUBJECT_KIND = "post"
 
@@ -211,7 +213,7 @@ class PostService:
                 **{c.key: getattr(post, c.key) for c in Post.__table__.columns},
                 "account_ids": [t.account_id for t, _ in targets],
                 "local_publish_at": _local(post.publish_at, post.timezone),
-                "allowed_transitions": sorted(TRANSITIONS[post.status] & CALLER_TARGETS),
+                "allowed_transitions": sorted(TRANSITIONS[S(post.status)] & CALLER_TARGETS),
                 "publications": publications,
                 "expired_assets": expired.get(post.id, []),
             }
@@ -427,7 +429,7 @@ class PostService:
         return await self.out(session, post)
 
     def _check_transition(self, post: Post, status: str) -> None:
-        allowed = TRANSITIONS[post.status]
+        allowed = TRANSITIONS[S(post.status)]
         if status not in allowed:
             raise IllegalTransition(
                 f"A {post.status} post cannot become {status}.",
@@ -474,7 +476,7 @@ class PostService:
                     },
                 )
             return
-        verb = EVENT_OF_STATUS.get(status)
+        verb = EVENT_OF_STATUS.get(S(status))
         if verb is None:
             return
         if status == "in_review":
@@ -823,7 +825,7 @@ class PostService:
         await session.flush()
         actor = "scheduler"
         if failed:
-            if "publish_failed" in TRANSITIONS[post.status]:
+            if S.PUBLISH_FAILED in TRANSITIONS[S(post.status)]:
                 await self.apply_status(
                     session,
                     post,
@@ -848,7 +850,7 @@ class PostService:
             },
         )
         pending = await repository.count_unpublished_targets(session, post_id)
-        if not pending and "published" in TRANSITIONS[post.status]:
+        if not pending and S.PUBLISHED in TRANSITIONS[S(post.status)]:
             post.published_at = target.published_at
             await self.apply_status(session, post, "published", actor)
         return True

@@ -17,7 +17,6 @@ from services.calendar.styleguide.schemas import (
     DISTRICT_ID_PATTERN,
     LintReport,
     LintRequest,
-    RuleKind,
     StyleRuleCreate,
     StyleRuleOut,
     StyleRuleUpdate,
@@ -28,6 +27,7 @@ from services.calendar.styleguide.service import (
     UnknownAccounts,
     style_guide,
 )
+from services.calendar.vocabulary import RuleKind
 
 router = APIRouter(tags=["styleguide"])
 

@@ -69,6 +69,7 @@ from services.calendar.styleguide.schemas import (
     StyleRuleUpdate,
     Violation,
 )
+from services.calendar.vocabulary import Severity
 
 # The platforms' own caption limits, in characters, as published in their help pages
 # (X for non-Premium accounts, Facebook for page posts). They always apply, as errors; a
@@ -476,7 +477,7 @@ def strict(report: LintReport) -> LintReport:
     """The report as submission judges it: the ``SUBMIT_ERRORS`` warnings become errors."""
     return LintReport.of(
         [
-            v.model_copy(update={"severity": "error"}) if v.kind in SUBMIT_ERRORS else v
+            v.model_copy(update={"severity": Severity.ERROR}) if v.kind in SUBMIT_ERRORS else v
             for v in report.violations
         ]
     )
