@@ -63,8 +63,9 @@ from services.calendar.posts.schemas import (
     PostUpdate,
     Publication,
 )
+from services.calendar.styleguide.lint import strict
 from services.calendar.styleguide.schemas import LintReport, LintSubject, Violation
-from services.calendar.styleguide.service import strict, style_guide
+from services.calendar.styleguide.service import style_guide
 from services.calendar.vocabulary import PostStatus
 
 S = PostStatus  # short, for the tables below
