@@ -61,7 +61,7 @@ from services.calendar.assets.upload import (
     check_declared_length,
     receive,
 )
-from services.calendar.posts.service import posts
+from services.calendar.posts.publication import publication
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["assets"])
@@ -289,7 +289,7 @@ async def update_asset(
     if "rights_expire_at" in data.model_fields_set:
         # Posts depend on the asset library, not the other way round: the hold is asked
         # here rather than from the asset service, in the same transaction.
-        await posts.unschedule_for_asset_rights(session, asset, scope.principal.sub)
+        await publication.unschedule_for_asset_rights(session, asset, scope.principal.sub)
     return out(asset)
 
 

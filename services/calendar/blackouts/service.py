@@ -7,7 +7,7 @@ blackouts can follow each other without a gap or an overlap. Posts ask ``clashes
 
 Declaring a blackout also reaches back: every post already *scheduled* inside it, in the
 blackout's district and below (every district for a company-wide one), is put on hold in the
-same transaction (``posts.unschedule_in_blackout``): back to ``approved`` with the blackout as
+same transaction (``publication.unschedule_in_blackout``): back to ``approved`` with the blackout as
 its ``status_reason``, one ``post.unscheduled`` event each. Blackouts are never edited, only
 declared and lifted, so "widened" is a new declaration and goes the same way. Lifting one
 does not reschedule anything by itself: the held posts wait for someone to retry
@@ -34,7 +34,7 @@ from services.calendar.access import require_manage, tree
 from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
-from services.calendar.posts.service import posts
+from services.calendar.posts.publication import publication
 
 
 class BlackoutNotFound(NotFound):
@@ -71,7 +71,9 @@ class BlackoutService:
         session.add(blackout)
         await session.flush()
         await session.refresh(blackout)
-        held = await posts.unschedule_in_blackout(session, blackout, path, scope.principal.sub)
+        held = await publication.unschedule_in_blackout(
+            session, blackout, path, scope.principal.sub
+        )
         return BlackoutCreated(
             **BlackoutOut.model_validate(blackout).model_dump(), posts_put_on_hold=held
         )

@@ -1,9 +1,10 @@
-"""Posts: drafting, submission, the status machine, scheduling and publication.
+"""Posts: drafting, submission and the status machine. What follows approval (decisions,
+scheduling or holding, holds, the scheduler's callbacks) is in ``publication``.
 
 The status machine (TRANSITIONS) is the only way a status changes, through ``apply_status``,
 which records the history and publishes the event of the new status in the same transaction
-(holds, which may move thousands of posts at once, go through ``_unschedule``: the same
-machine, history and events, written in bulk):
+(holds, which may move thousands of posts at once, go through ``publication._unschedule``:
+the same machine, history and events, written in bulk):
 
     draft -> in_review -> approved -> scheduled -> published | publish_failed
     in_review -> changes_requested -> draft; in_review -> rejected
@@ -50,7 +51,6 @@ from services.calendar.calendars import service as calendar_service
 from services.calendar.models import (
     Account,
     Asset,
-    Blackout,
     Post,
     messaging,
 )
@@ -177,7 +177,7 @@ def _asset_ids(content: PostContent) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
-def _rights_reason(asset: Asset) -> str:
+def rights_reason(asset: Asset) -> str:
     ends = asset.rights_expire_at
     when = f"{ends.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if ends else "an unknown time"
     return f"Asset {asset.title} ({asset.id}): usage rights end at {when}, before the publish time."
@@ -280,7 +280,7 @@ class PostService:
         await session.flush()
         await repository.add_targets(session, post, accounts)
         await repository.add_assets(session, post.id, _asset_ids(content))
-        await self._record(session, post, "created", scope.principal.sub, None, "draft")
+        await self.record(session, post, "created", scope.principal.sub, None, "draft")
         return await self.out(session, post)
 
     async def update(
@@ -333,7 +333,7 @@ class PostService:
             await repository.move_targets(session, post.id, post.publish_at)
         await repository.delete_assets(session, post.id)
         await repository.add_assets(session, post.id, _asset_ids(content))
-        await self._record(
+        await self.record(
             session, post, "edited", scope.principal.sub, None, None, {"fields": changed}
         )
         content_changed = post.content_hash != previous_hash
@@ -373,7 +373,7 @@ class PostService:
         post."""
         post, path = await self.get_visible(session, scope, post_id, lock=True)
         require_write(scope, path, "Submitting posts")
-        self._check_transition(post, "in_review")
+        self.check_transition(post, "in_review")
         account_ids = await repository.list_target_ids(session, post.id)
         missing = []
         if post.publish_at is None:
@@ -418,7 +418,7 @@ class PostService:
             return await self.out(session, submitted)
         post, path = await self.get_visible(session, scope, post_id, lock=True)
         require_write(scope, path, "Changing a post's status")
-        self._check_transition(post, status)
+        self.check_transition(post, status)
         actor = scope.principal.sub
         if status == "scheduled":
             blocked = await self.blockers(session, post, path)
@@ -429,7 +429,7 @@ class PostService:
             await self.apply_status(session, post, status, actor, reason=comment)
         return await self.out(session, post)
 
-    def _check_transition(self, post: Post, status: str) -> None:
+    def check_transition(self, post: Post, status: str) -> None:
         allowed = TRANSITIONS[S(post.status)]
         if status not in allowed:
             raise IllegalTransition(
@@ -449,7 +449,7 @@ class PostService:
         details: dict[str, Any] | None = None,
     ) -> None:
         """The one place a post's status changes: the rule, the history and the event."""
-        self._check_transition(post, status)
+        self.check_transition(post, status)
         previous = post.status
         post.status = status
         post.status_reason = None
@@ -460,17 +460,17 @@ class PostService:
             post.approved_hash = None
         post.updated_at = datetime.now(UTC)
         await session.flush()
-        await self._record(
+        await self.record(
             session, post, "status_changed", actor, previous, status, {"reason": reason}
         )
         if status == "draft":
             if previous in UNDER_APPROVAL:
-                await self._publish(
+                await self.publish(
                     session,
                     post,
                     "withdrawn",
                     {
-                        **self._identity(post),
+                        **self.identity(post),
                         "subject_kind": SUBJECT_KIND,
                         "previous_status": previous,
                         "reason": reason,
@@ -486,15 +486,15 @@ class PostService:
             data = await self.schedule_payload(session, post)
         else:
             data = {
-                **self._identity(post),
+                **self.identity(post),
                 "subject_kind": SUBJECT_KIND,
                 "previous_status": previous,
                 "reason": reason,
                 **(details or {}),
             }
-        await self._publish(session, post, verb, data)
+        await self.publish(session, post, verb, data)
 
-    def _identity(self, post: Post) -> dict[str, Any]:
+    def identity(self, post: Post) -> dict[str, Any]:
         return {
             "id": str(post.id),
             "district_id": post.district_id,
@@ -504,14 +504,14 @@ class PostService:
             "content_hash": post.content_hash,
         }
 
-    async def _publish(
+    async def publish(
         self, session: AsyncSession, post: Post, verb: str, data: dict[str, Any]
     ) -> None:
         await messaging.publisher.publish(
             session, aggregate="post", verb=verb, subject=str(post.id), data=data
         )
 
-    async def _record(
+    async def record(
         self,
         session: AsyncSession,
         post: Post,
@@ -539,7 +539,7 @@ class PostService:
             campaign_tags = await repository.find_campaign_tags(session, post.campaign_id)
         content = content_of(post)
         return {
-            **self._identity(post),
+            **self.identity(post),
             "subject_kind": SUBJECT_KIND,
             "kind": post.kind,
             "district_path": await tree.path_of(session, post.district_id),
@@ -590,7 +590,7 @@ class PostService:
                 }
             )
         return {
-            **self._identity(post),
+            **self.identity(post),
             "title": post.title,
             "publish_at": post.publish_at.isoformat() if post.publish_at else None,
             "timezone": post.timezone,
@@ -611,250 +611,11 @@ class PostService:
         elif blackouts := await clashes(session, path, post.publish_at):
             reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
         for asset in await asset_service.rights_ending(session, post.id, post.publish_at or now):
-            reasons.append(_rights_reason(asset))
+            reasons.append(rights_reason(asset))
         for account_id, status, handle in await repository.list_target_statuses(session, post.id):
             if status != "official":
                 reasons.append(f"Account {handle or account_id} is {status or 'unknown'}.")
         return reasons
-
-    async def schedule_or_hold(self, session: AsyncSession, post: Post, actor: str) -> None:
-        """An approved post schedules itself; if something blocks it, it stays approved with
-        the reason, and ``post.schedule_blocked`` says why."""
-        path = await tree.path_of(session, post.district_id)
-        reasons = await self.blockers(session, post, path)
-        if not reasons:
-            await self.apply_status(session, post, "scheduled", actor)
-            return
-        post.status_reason = " ".join(reasons)
-        await session.flush()
-        await self._record(
-            session, post, "schedule_blocked", actor, None, None, {"reasons": reasons}
-        )
-        await self._publish(
-            session, post, "schedule_blocked", {**self._identity(post), "reasons": reasons}
-        )
-
-    async def unschedule_in_blackout(
-        self, session: AsyncSession, blackout: Blackout, path: str | None, actor: str
-    ) -> int:
-        """Put on hold every post scheduled inside the blackout just declared, in its district
-        at `path` and below (None: every post). Returns how many (see ``_unschedule``)."""
-        held = await repository.lock_scheduled_between(
-            session, blackout.starts_at, blackout.ends_at, path
-        )
-        return await self._unschedule(
-            session,
-            held,
-            actor,
-            reason=f"Blackout: {blackout.reason}.",
-            hold="blackout",
-            cause={
-                "blackout": {
-                    "id": str(blackout.id),
-                    "district_id": blackout.district_id,
-                    "starts_at": blackout.starts_at.isoformat(),
-                    "ends_at": blackout.ends_at.isoformat(),
-                    "reason": blackout.reason,
-                }
-            },
-            history={"blackout_id": str(blackout.id)},
-        )
-
-    async def unschedule_for_asset_rights(
-        self, session: AsyncSession, asset: Asset, actor: str
-    ) -> int:
-        """After an asset's usage rights changed: put on hold every scheduled post using it
-        whose publish time is at or after the rights' end. Returns how many."""
-        if asset.rights_expire_at is None:
-            return 0
-        held = await repository.lock_scheduled_using_asset(
-            session, asset.id, asset.rights_expire_at
-        )
-        return await self._unschedule(
-            session,
-            held,
-            actor,
-            reason=_rights_reason(asset),
-            hold="asset_rights",
-            cause={
-                "asset": {
-                    "id": str(asset.id),
-                    "title": asset.title,
-                    "rights_expire_at": asset.rights_expire_at.isoformat(),
-                }
-            },
-            history={"asset_id": str(asset.id)},
-        )
-
-    async def _unschedule(
-        self,
-        session: AsyncSession,
-        held: Sequence[Post],
-        actor: str,
-        *,
-        reason: str,
-        hold: str,
-        cause: dict[str, Any],
-        history: dict[str, Any],
-    ) -> int:
-        """Put scheduled posts, locked FOR UPDATE by the caller, on hold: scheduled ->
-        approved with `reason` as ``status_reason``, a history entry and one
-        ``post.unscheduled`` each (``hold`` names the cause, ``cause`` describes it).
-
-        Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
-        holds the publication that ``post.scheduled`` handed it and must drop it, while
-        ``schedule_blocked`` means "never handed over" and a scheduler has no reason to
-        subscribe to it. A separate type says "cancel what you hold" without that scheduler
-        having to read status fields; it still carries everything people need to be told
-        (author, assignee, district, title, the cause). The approval still holds (the content
-        did not change), so it is not ``post.withdrawn``, which would make approvals withdraw
-        its request.
-
-        The posts are locked in id order (two holds never deadlock), and their events go out
-        in one ``publish_many``: a year-long company-wide blackout may hold thousands of
-        posts, and one aggregate lock per event could exhaust PostgreSQL's lock table."""
-        if not held:
-            return 0
-        now = datetime.now(UTC)
-        for post in held:
-            self._check_transition(post, "approved")
-            post.status = "approved"
-            post.status_reason = reason
-            post.updated_at = now
-        await session.flush()
-        details = {"reason": reason, "hold": hold, **history}
-        await repository.add_history_many(
-            session,
-            [
-                {
-                    "post_id": post.id,
-                    "action": "unscheduled",
-                    "actor": actor,
-                    "from_status": "scheduled",
-                    "to_status": "approved",
-                    "details": details,
-                }
-                for post in held
-            ],
-        )
-        paths = {
-            district_id: await tree.path_of(session, district_id)
-            for district_id in {post.district_id for post in held}
-        }
-        await messaging.publisher.publish_many(
-            session,
-            aggregate="post",
-            events=[
-                (
-                    "unscheduled",
-                    str(post.id),
-                    {
-                        **self._identity(post),
-                        "subject_kind": SUBJECT_KIND,
-                        "previous_status": "scheduled",
-                        "district_path": paths[post.district_id],
-                        "title": post.title,
-                        "author": post.author,
-                        "assignee": post.assignee,
-                        "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-                        "approved_hash": post.approved_hash,
-                        "reason": reason,
-                        "reasons": [reason],
-                        "hold": hold,
-                        **cause,
-                    },
-                )
-                for post in held
-            ],
-        )
-        return len(held)
-
-    # Decisions and callbacks (from events) -----------------------------------------------
-
-    async def decide(
-        self,
-        session: AsyncSession,
-        post_id: uuid.UUID,
-        outcome: str,
-        *,
-        content_hash_decided: str | None,
-        decided_by: str | None,
-        comment: str | None,
-    ) -> bool:
-        """Apply approvals' decision (approved, changes_requested, rejected; draft when the
-        request expired undecided); False when it is stale (the post moved on or changed)."""
-        post = await repository.find_post(session, post_id, lock=True)
-        if post is None or post.status != "in_review":
-            return False
-        if content_hash_decided is not None and content_hash_decided != post.content_hash:
-            return False
-        actor = decided_by or "approvals"
-        await self.apply_status(session, post, outcome, actor, reason=comment)
-        if outcome == "approved":
-            await self.schedule_or_hold(session, post, actor)
-        elif outcome == "draft":
-            post.status_reason = comment
-            await session.flush()
-        return True
-
-    async def record_publication(
-        self,
-        session: AsyncSession,
-        post_id: uuid.UUID,
-        account_id: uuid.UUID,
-        *,
-        external_id: str | None,
-        permalink: str | None,
-        published_at: datetime | None,
-        error: str | None,
-    ) -> bool:
-        """The scheduler published (or failed to publish) the post on one account."""
-        post = await repository.find_post(session, post_id, lock=True)
-        if post is None:
-            return False
-        target = await repository.lock_target(session, post_id, account_id)
-        if target is None:
-            return False
-        failed = error is not None
-        if target.publication_status == "published" and not failed:
-            return False  # the same callback again
-        target.publication_status = "failed" if failed else "published"
-        target.external_id = external_id or target.external_id
-        target.permalink = permalink or target.permalink
-        target.published_at = None if failed else (published_at or datetime.now(UTC))
-        target.error = error
-        await session.flush()
-        actor = "scheduler"
-        if failed:
-            if S.PUBLISH_FAILED in TRANSITIONS[S(post.status)]:
-                await self.apply_status(
-                    session,
-                    post,
-                    "publish_failed",
-                    actor,
-                    reason=error,
-                    details={"account_id": str(account_id), "error": error},
-                )
-            return True
-        await self._publish(
-            session,
-            post,
-            "published",
-            {
-                **self._identity(post),
-                "account_id": str(account_id),
-                "platform": target.platform,
-                "external_id": target.external_id,
-                "permalink": target.permalink,
-                "published_at": target.published_at.isoformat() if target.published_at else None,
-                "campaign_id": str(post.campaign_id) if post.campaign_id else None,
-            },
-        )
-        pending = await repository.count_unpublished_targets(session, post_id)
-        if not pending and S.PUBLISHED in TRANSITIONS[S(post.status)]:
-            post.published_at = target.published_at
-            await self.apply_status(session, post, "published", actor)
-        return True
 
 
 posts = PostService()
