@@ -14,7 +14,7 @@ from chassis.principal import Principal
 from services.calendar.access import tree
 from services.calendar.calendars.service import CampaignNotUsable, calendar_for, usable_campaign
 from services.calendar.models import Calendar
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,

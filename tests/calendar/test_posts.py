@@ -16,7 +16,7 @@ from chassis.events import CloudEvent
 from services.calendar.models import Post
 from services.calendar.posts.handlers import APPROVAL_HANDLERS, SCHEDULER_HANDLERS
 from services.calendar.posts.service import TRANSITIONS, IllegalTransition, posts
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,
@@ -24,10 +24,11 @@ from tests.calendar.conftest import (
     FR_WRITER,
     PARIS_WRITER,
     Accounts,
+    png,
     seed_accounts,
     seed_districts,
+    uploaded,
 )
-from tests.calendar.test_assets import png, uploaded
 from tests.conftest import Infrastructure
 from tests.kit import RunningService, running_service
 

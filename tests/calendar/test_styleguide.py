@@ -15,7 +15,7 @@ from services.calendar.models import Asset, Calendar, Post, PostTarget, StyleRul
 from services.calendar.styleguide.lint import PLATFORM_LIMITS
 from services.calendar.styleguide.schemas import LintSubject
 from services.calendar.styleguide.service import style_guide
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,
