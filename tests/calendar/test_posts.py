@@ -234,6 +234,33 @@ class TestDrafting:
             assert response.status_code == 422, (body, response.text)
             assert response.headers["content-type"] == "application/problem+json"
 
+    async def test_the_history_pages_oldest_first_without_gaps_or_repeats(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        post = await draft(calendar, [accounts.fr_x])
+        for title in ("Second", "Third", "Fourth"):
+            edited = await calendar.client.patch(
+                f"/posts/{post['id']}", json={"title": title}, headers=FR_WRITER
+            )
+            assert edited.status_code == 200, edited.text
+        pages: list[list[str]] = []
+        cursor: str | None = None
+        while True:
+            response = await calendar.client.get(
+                f"/posts/{post['id']}/history",
+                params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+                headers=FR_VIEWER,
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            pages.append([entry["action"] for entry in body["items"]])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert pages == [["created", "edited", "edited"], ["edited"]]
+        another = await calendar.client.get(f"/posts/{post['id']}/history", headers=DE_MANAGER)
+        assert another.status_code == 404
+
 
 class TestAccess:
     async def test_another_districts_post_does_not_exist(
