@@ -285,12 +285,7 @@ async def update_asset(
     scheduled post using the asset goes out put that post on hold (back to `approved` with
     the reason, `post.unscheduled`). Needs a contributor or manager role on the asset's
     district (the central team for a company-wide asset)."""
-    asset = await assets.update(session, scope, asset_id, data)
-    if "rights_expire_at" in data.model_fields_set:
-        # Posts depend on the asset library, not the other way round: the hold is asked
-        # here rather than from the asset service, in the same transaction.
-        await publication.unschedule_for_asset_rights(session, asset, scope.principal.sub)
-    return out(asset)
+    return await publication.update_asset(session, scope, asset_id, data)
 
 
 @router.get(

@@ -7,8 +7,9 @@ says how it went.
 - ``schedule_or_hold``: an approved post schedules itself at once; if something blocks it
   (``posts.blockers``: the publish time passed, a blackout, an asset's rights, an account no
   longer official), it stays approved with the reason and ``post.schedule_blocked`` says why.
-- holds (``unschedule_in_blackout``, ``unschedule_for_asset_rights``): scheduled posts put back
-  to approved when a blackout is declared over them or an asset's rights now end before them.
+- holds (``unschedule_in_blackout``, ``unschedule_for_asset_rights`` through
+  ``update_asset``): scheduled posts put back to approved when a blackout is declared over
+  them or an asset's rights now end before them.
 - ``record_publication``: the scheduler's callback for one account; the post is published
   when every account is, and publish_failed as soon as one fails.
 
@@ -24,7 +25,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope
 from services.calendar.access import tree
+from services.calendar.assets.schemas import AssetOut, AssetUpdate
+from services.calendar.assets.service import assets
+from services.calendar.assets.service import out as asset_out
 from services.calendar.models import Asset, Blackout, Post, messaging
 from services.calendar.posts import repository
 from services.calendar.posts.service import (
@@ -79,6 +84,18 @@ class PublicationService:
             },
             history={"blackout_id": str(blackout.id)},
         )
+
+    async def update_asset(
+        self, session: AsyncSession, scope: Scope, asset_id: uuid.UUID, data: AssetUpdate
+    ) -> AssetOut:
+        """Change an asset (``assets.update``); when its usage rights changed, put on hold the
+        scheduled posts using it that would now go out after the rights end, in the same
+        transaction. Here rather than in the asset library: posts depend on the library, not
+        the other way round."""
+        asset = await assets.update(session, scope, asset_id, data)
+        if "rights_expire_at" in data.model_fields_set:
+            await self.unschedule_for_asset_rights(session, asset, scope.principal.sub)
+        return asset_out(asset)
 
     async def unschedule_for_asset_rights(
         self, session: AsyncSession, asset: Asset, actor: str
