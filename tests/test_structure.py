@@ -40,28 +40,9 @@ def query_sites(path: Path) -> list[str]:
 LAYERS = sorted(p for name in ("endpoints.py", "service.py") for p in SERVICES.rglob(name))
 
 
-# Files that still query, until their queries move (issue 10): the list only shrinks. A file
-# listed here that no longer queries fails the test too, so the list cannot go stale.
-NOT_YET_MOVED = frozenset(
-    {
-        "services/calendar/accounts/endpoints.py",
-        "services/calendar/accounts/service.py",
-        "services/calendar/assets/service.py",
-        "services/calendar/blackouts/service.py",
-        "services/calendar/calendars/service.py",
-        "services/calendar/feeds/service.py",
-        "services/calendar/posts/service.py",
-        "services/calendar/views/service.py",
-    }
-)
-
-
 @pytest.mark.parametrize("path", LAYERS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_endpoints_and_services_leave_queries_to_repositories(path: Path) -> None:
     name = str(path.relative_to(ROOT))
-    if name in NOT_YET_MOVED:
-        assert query_sites(path), f"{name} no longer queries: take it off NOT_YET_MOVED"
-        return
     assert query_sites(path) == [], f"{name} queries; move it to repository.py"
 
 

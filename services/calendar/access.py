@@ -11,59 +11,28 @@ changed only by the central team: a regional manager on a top-level district.
 
 What a district shares downwards (campaigns, style rules, blackouts, assets of a region) is
 seen by the districts below it as well: such objects are visible when they *reach* a district
-the caller reads (``reaches`` / ``reaching``), posts and calendars only when the caller reads
-their own district (``can_read`` / ``visible``).
+the caller reads (``reaches`` / ``tree.reaching``), posts and calendars only when the caller
+reads their own district (``can_read`` / ``tree.visible``). Those helpers and ``Scope`` are the
+chassis's (``chassis.districts``); this module holds only what is the calendar's own: who
+writes and who manages.
 
 An object the caller cannot read does not exist for them (404), so ids cannot be probed.
 """
 
 from __future__ import annotations
 
-from chassis.districts import (
-    CENTRAL_ROLE,
-    MANAGER_ROLES,
-    DistrictNotFound,
-    DistrictTree,
-    Scope,
-    can_read,
-    is_central,
-    reaches,
-    require_role,
-    within,
-)
+from chassis.districts import MANAGER_ROLES, DistrictTree, Scope, require_role
 from services.calendar.models import districts
 
-__all__ = [
-    "CENTRAL_ROLE",
-    "MANAGER_ROLES",
-    "WRITER_ROLES",
-    "DistrictNotFound",
-    "Scope",
-    "applies_to",
-    "can_read",
-    "district_path",
-    "is_central",
-    "load_scoped",
-    "path_of",
-    "reaches",
-    "reaching",
-    "require_manage",
-    "require_write",
-    "scope_of",
-    "visible",
-    "within",
-]
+__all__ = ["WRITER_ROLES", "require_manage", "require_write", "tree"]
 
 WRITER_ROLES = frozenset({"contributor"}) | MANAGER_ROLES
 
+# The service's district tree over its replica (``models.districts``): the SQL filters of the
+# repositories (``tree.reaching``, ``tree.applies_to``, ``tree.in_subtree``) and the district
+# lookups (``tree.district_path``, ``tree.load_scoped``). The scope of a request comes from
+# ``chassis.districts.ScopeDep`` over the same table.
 tree = DistrictTree(districts)
-scope_of = tree.scope_of
-path_of = tree.path_of
-district_path = tree.district_path
-load_scoped = tree.load_scoped
-visible = tree.visible
-reaching = tree.reaching
-applies_to = tree.applies_to
 
 
 def require_write(scope: Scope, path: str | None, what: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -40,6 +41,7 @@ from chassis.consumer import inbox_table
 from chassis.database import new_metadata
 from chassis.districts import district_replica_table
 from chassis.outbox import OutboxPublisher, outbox_table
+from services.calendar.vocabulary import PostStatus, PublicationStatus, RuleKind, Severity
 
 
 class Base(DeclarativeBase):
@@ -51,32 +53,10 @@ inbox = inbox_table(Base.metadata)
 districts = district_replica_table(Base.metadata)
 messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("calendar", outbox))
 
-POST_STATUSES = (
-    "draft",
-    "in_review",
-    "changes_requested",
-    "approved",
-    "scheduled",
-    "published",
-    "publish_failed",
-    "rejected",
-    "cancelled",
-)
-PUBLICATION_STATUSES = ("pending", "published", "failed")
-RULE_KINDS = (
-    "banned_term",
-    "required_disclosure",
-    "hashtag_limit",
-    "length_limit",
-    "link_domains",
-    "alt_text_required",
-    "min_spacing",
-)
-SEVERITIES = ("error", "warning")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, vocabulary: type[StrEnum]) -> str:
+    """The check constraint that keeps `column` within the vocabulary's values."""
+    return f"{column} IN ({', '.join(repr(member.value) for member in vocabulary)})"
 
 
 class Account(Base):
@@ -167,7 +147,7 @@ class Post(Base):
     author: Mapped[str] = mapped_column(Text)
     assignee: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(Text, server_default="draft")
+    status: Mapped[str] = mapped_column(Text, server_default=PostStatus.DRAFT.value)
     # Why the post waits where it is (a blackout or an archived account blocking scheduling).
     status_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, server_default="1")
@@ -182,7 +162,7 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("status", POST_STATUSES), name="status"),
+        CheckConstraint(_in("status", PostStatus), name="status"),
         Index("ix_posts_publish_at", "publish_at", "id"),
         Index("ix_posts_district_publish_at", "district_id", "publish_at", "id"),
         Index("ix_posts_calendar_publish_at", "calendar_id", "publish_at", "id"),
@@ -203,14 +183,16 @@ class PostTarget(Base):
     platform: Mapped[str] = mapped_column(Text)
     # The post's publish_at, kept here so spacing per account is one index range scan.
     publish_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    publication_status: Mapped[str] = mapped_column(Text, server_default="pending")
+    publication_status: Mapped[str] = mapped_column(
+        Text, server_default=PublicationStatus.PENDING.value
+    )
     external_id: Mapped[str | None] = mapped_column(Text)
     permalink: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint(_in("publication_status", PUBLICATION_STATUSES), name="publication_status"),
+        CheckConstraint(_in("publication_status", PublicationStatus), name="publication_status"),
         Index("ix_post_targets_account", "account_id", "publish_at"),
     )
 
@@ -300,8 +282,8 @@ class StyleRule(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
-        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
+        CheckConstraint(_in("kind", RuleKind), name="kind"),
+        CheckConstraint(_in("severity", Severity), name="severity"),
         Index("ix_style_rules_district", "district_id"),
     )
 

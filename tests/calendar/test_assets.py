@@ -21,20 +21,26 @@ from sqlalchemy import select, text
 
 from chassis.errors import TYPE_BASE
 from chassis.principal import Principal
-from services.calendar.access import scope_of
+from services.calendar.access import tree
 from services.calendar.assets import service as asset_service
 from services.calendar.assets.service import AssetsNotAttachable
 from services.calendar.assets.storage import S3Storage, StoredObjectMissing, content_key
 from services.calendar.models import Calendar, Post, PostAsset
 from services.calendar.settings import CalendarSettings
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,
     FR_VIEWER,
     FR_WRITER,
     PARIS_WRITER,
+    PNG_MAGIC,
+    mp4,
+    pdf,
+    png,
     seed_districts,
+    upload,
+    uploaded,
 )
 from tests.conftest import INTERNAL_KEY, Infrastructure
 from tests.kit import RunningService, running_service
@@ -42,22 +48,7 @@ from tests.kit import RunningService, running_service
 pytestmark = pytest.mark.asyncio
 
 MAX_BYTES = 64 * 1024
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PDF_MAGIC = b"%PDF-1.7\n"
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-
-
-def png(size: int = 2000) -> bytes:
-    """PNG-looking bytes, different on every call."""
-    return PNG_MAGIC + os.urandom(size - len(PNG_MAGIC))
-
-
-def pdf(size: int = 2000) -> bytes:
-    return PDF_MAGIC + os.urandom(size - len(PDF_MAGIC))
-
-
-def mp4(size: int = 2000) -> bytes:
-    return b"\x00\x00\x00\x18ftypmp42" + os.urandom(size - 12)
 
 
 @pytest_asyncio.fixture
@@ -77,32 +68,6 @@ def stored_files(root: Path) -> list[Path]:
 def storage_root(service: RunningService) -> Path:
     root: Path = service.app.state.settings.asset_dir
     return root
-
-
-async def upload(
-    service: RunningService,
-    content: bytes,
-    *,
-    headers: dict[str, str] = FR_WRITER,
-    filename: str = "logo.png",
-    content_type: str = "image/png",
-    **fields: Any,
-) -> Any:
-    fields.setdefault("district_id", "fr")
-    data = {k: v for k, v in fields.items() if v is not None}
-    return await service.client.post(
-        "/assets",
-        files={"file": (filename, content, content_type)},
-        data=data,
-        headers=headers,
-    )
-
-
-async def uploaded(service: RunningService, content: bytes, **kwargs: Any) -> dict[str, Any]:
-    response = await upload(service, content, **kwargs)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
@@ -804,7 +769,7 @@ class TestFunctionsForPosts:
         )
         stranger = uuid.uuid4()
         async with library.sessions() as session:
-            scope = await scope_of(session, principal("fanny", fr="contributor"))
+            scope = await tree.scope_of(session, principal("fanny", fr="contributor"))
             found = await asset_service.attachable(
                 session, scope, "hq.fr.fr-paris", [poster, summer, brand, summer]
             )

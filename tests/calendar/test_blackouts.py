@@ -13,7 +13,7 @@ import pytest
 from chassis.districts import DistrictEvent, DistrictReplica
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import Blackout, districts
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,

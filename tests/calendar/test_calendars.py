@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from chassis.principal import Principal
-from services.calendar.access import scope_of
+from services.calendar.access import tree
 from services.calendar.calendars.service import CampaignNotUsable, calendar_for, usable_campaign
 from services.calendar.models import Calendar
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,
@@ -387,8 +387,8 @@ async def test_usable_campaign_refuses_what_the_post_may_not_use(
     de = uuid.UUID((await new_campaign(calendar, DE_MANAGER, district_id="de"))["id"])
 
     async with calendar.sessions.begin() as session:
-        writer = await scope_of(session, scope_principal("fanny", fr="contributor"))
-        central = await scope_of(session, scope_principal("regina", hq="regional_manager"))
+        writer = await tree.scope_of(session, scope_principal("fanny", fr="contributor"))
+        central = await tree.scope_of(session, scope_principal("regina", hq="regional_manager"))
         # Company-wide campaigns go on every post; a district's on its own and those below.
         assert (await usable_campaign(session, writer, "hq.fr", company)).id == company
         assert (await usable_campaign(session, writer, "hq.fr.fr-paris", fr)).id == fr

@@ -16,7 +16,7 @@ import pytest_asyncio
 from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.events import CloudEvent
 from services.calendar.models import districts
-from tests.calendar.conftest import FR_MANAGER, FR_WRITER, seed_accounts, seed_districts
+from tests.calendar.factories import FR_MANAGER, FR_WRITER, seed_accounts, seed_districts
 from tests.chassis.kit import eventually, read_topic
 from tests.conftest import Infrastructure
 from tests.inventory.conftest import HQ_ADMIN

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from services.calendar.calendars.service import calendar_for
-from tests.calendar.conftest import (
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,
@@ -21,9 +21,9 @@ from tests.calendar.conftest import (
     FR_WRITER,
     PARIS_WRITER,
     Accounts,
+    create_post,
     seed_districts,
 )
-from tests.calendar.test_views import create_post
 from tests.conftest import Infrastructure
 from tests.kit import RunningService, as_user, running_service
 

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from services.calendar.models import Asset, Calendar, Post, PostTarget, StyleRule
+from services.calendar.styleguide.lint import PLATFORM_LIMITS
 from services.calendar.styleguide.schemas import LintSubject
-from services.calendar.styleguide.service import PLATFORM_LIMITS, style_guide
-from tests.calendar.conftest import (
+from services.calendar.styleguide.service import style_guide
+from tests.calendar.factories import (
     CENTRAL,
     DE_MANAGER,
     FR_MANAGER,

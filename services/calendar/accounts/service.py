@@ -16,13 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, within
 from chassis.errors import Unprocessable
-from services.calendar.access import Scope, within
-from services.calendar.models import Account, districts
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import tree
+from services.calendar.accounts import repository
+from services.calendar.accounts.schemas import AccountOut
+from services.calendar.models import Account
 
 TARGETABLE_STATUS = "official"
 
@@ -61,31 +63,38 @@ async def apply_account(session: AsyncSession, account: AccountEvent, *, full: b
     if full:
         values["display_name"] = account.display_name
         values["profile_url"] = account.profile_url
-    statement = insert(Account).values(**values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Account.id],
-            set_={
-                **{k: statement.excluded[k] for k in values if k != "id"},
-                "updated_at": func.now(),
-            },
-            where=Account.version <= statement.excluded.version,
-        )
+    await repository.upsert_account(session, values)
+
+
+async def list_accounts(
+    session: AsyncSession,
+    scope: Scope,
+    page: PageRequest,
+    *,
+    district_id: str | None,
+    platform: str | None,
+    status: str | None,
+) -> Page[AccountOut]:
+    """The accounts the caller reads, by platform and handle; `status` None or ``any`` lists
+    every status."""
+    subtree = None if district_id is None else await tree.district_path(session, scope, district_id)
+    after = None
+    if page.after is not None:
+        after = cursor_key(page.after, str, str, uuid.UUID)
+    rows = await repository.list_visible_accounts(
+        session,
+        scope,
+        subtree=subtree,
+        platform=platform,
+        status=None if status == "any" else status,
+        after=after,
+        fetch=page.fetch,
     )
-
-
-def visible_accounts(scope: Scope) -> Select[Account]:
-    """Accounts in districts the caller reads."""
-    if not scope.read_paths:
-        return select(Account).where(Account.id.is_(None))
-    return select(Account).where(
-        Account.district_id.in_(
-            select(districts.c.id).where(
-                text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
-                    read_paths=list(scope.read_paths)
-                )
-            )
-        )
+    return keyset_page(
+        rows,
+        page,
+        key=lambda a: (a.platform, a.handle, a.id),
+        item=AccountOut.model_validate,
     )
 
 
@@ -96,12 +105,7 @@ async def targetable(
     company-wide calendar) may target every one of them; else 422 naming each refused one."""
     if not account_ids:
         return []
-    rows = await session.execute(
-        select(Account, districts.c.path)
-        .join(districts, districts.c.id == Account.district_id, isouter=True)
-        .where(Account.id.in_(list(account_ids)))
-    )
-    found = {account.id: (account, path) for account, path in rows}
+    found = await repository.find_accounts_with_paths(session, account_ids)
     refused: list[dict[str, str]] = []
     for account_id in account_ids:
         if account_id not in found:

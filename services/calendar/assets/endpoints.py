@@ -22,19 +22,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep, is_central
 from chassis.errors import PROBLEM_JSON, Forbidden, problem_responses
 from chassis.guard import body_limit
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import PrincipalDep
-from services.calendar.access import (
-    WRITER_ROLES,
-    DistrictNotFound,
-    district_path,
-    is_central,
-    scope_of,
-)
+from services.calendar.access import WRITER_ROLES, tree
 from services.calendar.assets import sniff
-from services.calendar.assets.repository import AssetFilters
 from services.calendar.assets.schemas import (
     CONTENT_TYPE_PREFIX_PATTERN,
     DISTRICT_ID_PATTERN,
@@ -42,6 +36,7 @@ from services.calendar.assets.schemas import (
     TAG_MAX_LENGTH,
     AssetCreate,
     AssetOut,
+    AssetSearch,
     AssetUpdate,
     AssetUploaded,
     RightsFilter,
@@ -66,7 +61,7 @@ from services.calendar.assets.upload import (
     check_declared_length,
     receive,
 )
-from services.calendar.posts.service import posts
+from services.calendar.posts.publication import publication
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["assets"])
@@ -161,8 +156,10 @@ async def upload_asset(
         raise NotMultipart("Send the file as multipart/form-data with a 'file' part.")
     check_declared_length(request.headers.get("content-length"), max_bytes)
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    # Not ScopeDep: that holds the request's session, and so a database connection, for the
+    # whole upload; the scope is read in a short session of its own instead.
     async with factory() as session:
-        scope = await scope_of(session, principal)
+        scope = await tree.scope_of(session, principal)
     # Refused before a byte is read; the district's own check follows once the form is in.
     if not (is_central(scope) or scope.paths_with(WRITER_ROLES)):
         raise Forbidden("Uploading assets needs a contributor or manager role on a district.")
@@ -209,7 +206,7 @@ def _form_metadata(fields: dict[str, list[str]]) -> AssetCreate:
 )
 async def search_assets(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     q: Annotated[
         str | None,
@@ -249,19 +246,19 @@ async def search_assets(
 ) -> Page[AssetOut]:
     """Search the assets the caller can see (company-wide ones and those of their districts),
     newest first."""
-    scope = await scope_of(session, principal)
-    if content_type is not None and "/" not in content_type:
-        content_type += "/"
-    filters = AssetFilters(
-        q=q,
-        tags=tuple(normalise_tags(tags or [])),
-        under_path=await district_path(session, scope, district_id) if district_id else None,
-        usable_by_path=await district_path(session, scope, usable_by) if usable_by else None,
-        content_type=content_type,
-        rights=rights,
+    return await assets.search(
+        session,
+        scope,
+        page,
+        AssetSearch(
+            q=q,
+            tags=tuple(normalise_tags(tags or [])),
+            district_id=district_id,
+            usable_by=usable_by,
+            content_type=content_type,
+            rights=rights,
+        ),
     )
-    items, last = await assets.search(session, scope, page, filters)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(
@@ -269,9 +266,8 @@ async def search_assets(
     response_model=AssetOut,
     responses=problem_responses(AssetNotFound),
 )
-async def get_asset(asset_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> AssetOut:
+async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> AssetOut:
     """One asset's metadata; `content_url` is where its bytes are downloaded."""
-    scope = await scope_of(session, principal)
     return out(await assets.get(session, scope, asset_id))
 
 
@@ -281,7 +277,7 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, principal: Princip
     responses=problem_responses(AssetNotFound, Forbidden),
 )
 async def update_asset(
-    asset_id: uuid.UUID, data: AssetUpdate, session: SessionDep, principal: PrincipalDep
+    asset_id: uuid.UUID, data: AssetUpdate, session: SessionDep, scope: ScopeDep
 ) -> AssetOut:
     """Change an asset's title, tags (the list replaces the old one), alt text, usage rights
     or their expiry; a field left out is unchanged, null clears it (not the title or tags).
@@ -289,13 +285,7 @@ async def update_asset(
     scheduled post using the asset goes out put that post on hold (back to `approved` with
     the reason, `post.unscheduled`). Needs a contributor or manager role on the asset's
     district (the central team for a company-wide asset)."""
-    scope = await scope_of(session, principal)
-    asset = await assets.update(session, scope, asset_id, data)
-    if "rights_expire_at" in data.model_fields_set:
-        # Posts depend on the asset library, not the other way round: the hold is asked
-        # here rather than from the asset service, in the same transaction.
-        await posts.unschedule_for_asset_rights(session, asset, scope.principal.sub)
-    return out(asset)
+    return await publication.update_asset(session, scope, asset_id, data)
 
 
 @router.get(
@@ -320,8 +310,9 @@ async def download_asset(
     """The asset's bytes, streamed, as an attachment with its type and size. The ETag is the
     sha256 of the bytes, so `If-None-Match` with it answers 304 without a body."""
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    # Not ScopeDep: the request's session would hold a connection while the file streams.
     async with factory() as session:
-        scope = await scope_of(session, principal)
+        scope = await tree.scope_of(session, principal)
         asset = await assets.get(session, scope, asset_id)
     etag = f'"{asset.sha256}"'
     headers = {
@@ -361,11 +352,10 @@ def _attachment(filename: str | None, asset_id: uuid.UUID, content_type: str) ->
     responses=problem_responses(AssetNotFound, Forbidden, AssetInUse, StorageUnavailable),
 )
 async def delete_asset(
-    asset_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, storage: StorageDep
+    asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep, storage: StorageDep
 ) -> Response:
     """Delete an asset (409 while posts use it). Its file leaves storage with the last asset
     holding the same bytes. Needs a contributor or manager role on the asset's district (the
     central team for a company-wide asset)."""
-    scope = await scope_of(session, principal)
     await assets.delete(session, scope, storage, asset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import Scope, applies_to, reaching
+from chassis.districts import Scope
+from services.calendar.access import tree
 from services.calendar.models import Asset, PostAsset, districts
 
 
@@ -94,15 +95,19 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
-def search_query(
-    scope: Scope, filters: AssetFilters, after: tuple[datetime, uuid.UUID] | None, limit: int
-) -> Select[Asset]:
-    """Visible assets matching the filters, newest first, `limit` of them after `after`."""
-    query = select(Asset).where(reaching(Asset.district_id, scope))
+async def search(
+    session: AsyncSession,
+    scope: Scope,
+    filters: AssetFilters,
+    after: tuple[datetime, uuid.UUID] | None,
+    fetch: int,
+) -> list[Asset]:
+    """Visible assets matching the filters, newest first, `fetch` of them after `after`."""
+    query = select(Asset).where(tree.reaching(Asset.district_id, scope))
     if filters.under_path is not None:
         query = query.where(_in_subtree(filters.under_path))
     if filters.usable_by_path is not None:
-        query = query.where(applies_to(Asset.district_id, filters.usable_by_path or None))
+        query = query.where(tree.applies_to(Asset.district_id, filters.usable_by_path or None))
     if filters.q:
         pattern = _like(filters.q)
         query = query.where(
@@ -123,7 +128,8 @@ def search_query(
         )
     if after is not None:
         query = query.where(func.row(Asset.created_at, Asset.id) < func.row(*after))
-    return query.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)
+    query = query.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(fetch)
+    return list((await session.execute(query)).scalars())
 
 
 async def usable(
@@ -135,8 +141,8 @@ async def usable(
     them; a delete that committed first leaves nothing to find."""
     rows = (
         await session.execute(
-            select(Asset, applies_to(Asset.district_id, post_path))
-            .where(Asset.id.in_(list(asset_ids)), reaching(Asset.district_id, scope))
+            select(Asset, tree.applies_to(Asset.district_id, post_path))
+            .where(Asset.id.in_(list(asset_ids)), tree.reaching(Asset.district_id, scope))
             .with_for_update(read=True, key_share=True, of=Asset)
         )
     ).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -146,3 +147,18 @@ class AssetUploaded(AssetOut):
         description="The same bytes were already in the library for this district: this is "
         "that asset, unchanged (status 200), and nothing new was stored"
     )
+
+
+@dataclass(frozen=True)
+class AssetSearch:
+    """What a caller searches the library by; districts by id, as the query names them."""
+
+    q: str | None = None
+    tags: tuple[str, ...] = ()
+    # Assets of this district and of the districts below it.
+    district_id: str | None = None
+    # Assets the posts of this district may use (company-wide, it and its ancestors).
+    usable_by: str | None = None
+    # A type or a type prefix ("image" or "image/").
+    content_type: str | None = None
+    rights: RightsFilter | None = None

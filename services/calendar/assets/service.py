@@ -30,12 +30,13 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, reaches
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
-from services.calendar.access import Scope, district_path, reaches, require_write
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import require_write, tree
 from services.calendar.assets import repository
 from services.calendar.assets.repository import AssetFilters
-from services.calendar.assets.schemas import AssetCreate, AssetOut, AssetUpdate
+from services.calendar.assets.schemas import AssetCreate, AssetOut, AssetSearch, AssetUpdate
 from services.calendar.assets.storage import AssetStorage, StoredObjectMissing, content_key
 from services.calendar.assets.upload import ReceivedFile
 from services.calendar.models import Asset
@@ -156,7 +157,7 @@ class AssetService:
         if district_id is None:
             require_write(scope, None, "Uploading a company-wide asset")
             return
-        path = await district_path(session, scope, district_id)
+        path = await tree.district_path(session, scope, district_id)
         require_write(scope, path, f"Uploading assets to district {district_id!r}")
 
     async def get(self, session: AsyncSession, scope: Scope, asset_id: uuid.UUID) -> Asset:
@@ -204,20 +205,37 @@ class AssetService:
             ) from exc
 
     async def search(
-        self, session: AsyncSession, scope: Scope, page: PageRequest, filters: AssetFilters
-    ) -> tuple[list[AssetOut], list[Any] | None]:
-        """Visible assets matching the filters, newest first, and the next page's cursor."""
+        self, session: AsyncSession, scope: Scope, page: PageRequest, search: AssetSearch
+    ) -> Page[AssetOut]:
+        """Visible assets matching the search, newest first; a district it names that the
+        caller cannot read is 404."""
+        content_type = search.content_type
+        if content_type is not None and "/" not in content_type:
+            content_type += "/"
+        filters = AssetFilters(
+            q=search.q,
+            tags=search.tags,
+            under_path=(
+                await tree.district_path(session, scope, search.district_id)
+                if search.district_id
+                else None
+            ),
+            usable_by_path=(
+                await tree.district_path(session, scope, search.usable_by)
+                if search.usable_by
+                else None
+            ),
+            content_type=content_type,
+            rights=search.rights,
+        )
         if not scope.read_paths:
-            return [], None
+            return Page[AssetOut](items=[])
         after = _decode_after(page.after) if page.after is not None else None
-        query = repository.search_query(scope, filters, after, page.limit + 1)
-        rows = list((await session.execute(query)).scalars())
+        rows = await repository.search(session, scope, filters, after, page.fetch)
         now = datetime.now(UTC)
-        items = [out(asset, now) for asset in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows, page, key=lambda a: (a.created_at, a.id), item=lambda a: out(a, now)
+        )
 
     async def attachable(
         self,

@@ -10,11 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.instants import Instant
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.calendar.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
 from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
@@ -29,7 +28,7 @@ router = APIRouter(tags=["blackouts"])
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_blackout(
-    data: BlackoutCreate, session: SessionDep, principal: PrincipalDep
+    data: BlackoutCreate, session: SessionDep, scope: ScopeDep
 ) -> BlackoutCreated:
     """Declare a blackout: from `starts_at` (inclusive) to `ends_at` (exclusive), both with
     their UTC offset, at most a year long. Posts of the district and the districts below it
@@ -38,7 +37,6 @@ async def create_blackout(
     go back to `approved` with the blackout as their `status_reason`, and `post.unscheduled`
     tells the scheduler, their authors and managers (`posts_put_on_hold` counts them).
     Needs a manager role on the district; a company-wide blackout needs the central team."""
-    scope = await scope_of(session, principal)
     return await blackouts.create(session, scope, data)
 
 
@@ -49,7 +47,7 @@ async def create_blackout(
 )
 async def list_blackouts(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     district_id: Annotated[
         str | None,
@@ -67,11 +65,9 @@ async def list_blackouts(
 ) -> Page[BlackoutOut]:
     """The blackouts that apply to a district and overlap the window [`from`, `to`),
     earliest first."""
-    scope = await scope_of(session, principal)
-    items, last = await blackouts.list_applying(
+    return await blackouts.list_applying(
         session, scope, page, district_id=district_id, start=from_, end=to
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(
@@ -79,11 +75,8 @@ async def list_blackouts(
     response_model=BlackoutOut,
     responses=problem_responses(BlackoutNotFound),
 )
-async def get_blackout(
-    blackout_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> BlackoutOut:
+async def get_blackout(blackout_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> BlackoutOut:
     """One blackout; 404 unless it applies to a district the caller reads."""
-    scope = await scope_of(session, principal)
     return BlackoutOut.model_validate(await blackouts.get(session, scope, blackout_id))
 
 
@@ -92,11 +85,8 @@ async def get_blackout(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(BlackoutNotFound, Forbidden),
 )
-async def delete_blackout(
-    blackout_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> None:
+async def delete_blackout(blackout_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> None:
     """Lift a blackout. Needs a manager role on its district (the central team for a
     company-wide one). Posts it refused or put on hold stay where they are until someone
     retries scheduling them (`POST /posts/{id}/status`) or moves them."""
-    scope = await scope_of(session, principal)
     await blackouts.delete(session, scope, blackout_id)

@@ -7,7 +7,7 @@ blackouts can follow each other without a gap or an overlap. Posts ask ``clashes
 
 Declaring a blackout also reaches back: every post already *scheduled* inside it, in the
 blackout's district and below (every district for a company-wide one), is put on hold in the
-same transaction (``posts.unschedule_in_blackout``): back to ``approved`` with the blackout as
+same transaction (``publication.unschedule_in_blackout``): back to ``approved`` with the blackout as
 its ``status_reason``, one ``post.unscheduled`` event each. Blackouts are never edited, only
 declared and lifted, so "widened" is a new declaration and goes the same way. Lifting one
 does not reschedule anything by itself: the held posts wait for someone to retry
@@ -25,22 +25,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
-from services.calendar.access import (
-    Scope,
-    applies_to,
-    can_read,
-    district_path,
-    load_scoped,
-    require_manage,
-)
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import require_manage, tree
+from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
-from services.calendar.posts.service import posts
+from services.calendar.posts.publication import publication
 
 
 class BlackoutNotFound(NotFound):
@@ -64,7 +58,7 @@ class BlackoutService:
         """Declare the blackout and put on hold the posts already scheduled inside it."""
         path = None
         if data.district_id is not None:
-            path = await district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
         require_manage(scope, path, "Declaring a blackout")
         blackout = Blackout(
             id=uuid.uuid4(),
@@ -77,7 +71,9 @@ class BlackoutService:
         session.add(blackout)
         await session.flush()
         await session.refresh(blackout)
-        held = await posts.unschedule_in_blackout(session, blackout, path, scope.principal.sub)
+        held = await publication.unschedule_in_blackout(
+            session, blackout, path, scope.principal.sub
+        )
         return BlackoutCreated(
             **BlackoutOut.model_validate(blackout).model_dump(), posts_put_on_hold=held
         )
@@ -91,33 +87,23 @@ class BlackoutService:
         district_id: str | None,
         start: datetime | None,
         end: datetime | None,
-    ) -> tuple[list[BlackoutOut], list[Any] | None]:
+    ) -> Page[BlackoutOut]:
         """The blackouts that apply to the district (company-wide ones only without it) and
-        overlap ``[start, end)``, by start; and the cursor of the next page."""
+        overlap ``[start, end)``, by start."""
         if start is not None and end is not None and end <= start:
             raise InvalidWindow("`to` must be after `from`.")
         path = None
         if district_id is not None:
-            path = await district_path(session, scope, district_id)
+            path = await tree.district_path(session, scope, district_id)
         elif not can_read(scope, None):
-            return [], None
-        query = select(Blackout).where(applies_to(Blackout.district_id, path))
-        if start is not None:
-            query = query.where(Blackout.ends_at > start)
-        if end is not None:
-            query = query.where(Blackout.starts_at < end)
-        if page.after is not None:
-            starts_at, last_id = _decode_after(page.after)
-            query = query.where(
-                func.row(Blackout.starts_at, Blackout.id) > func.row(starts_at, last_id)
-            )
-        query = query.order_by(Blackout.starts_at, Blackout.id).limit(page.limit + 1)
-        rows = list(await session.scalars(query))
-        items = [BlackoutOut.model_validate(b) for b in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.starts_at.isoformat(), str(last.id)]
+            return Page[BlackoutOut](items=[])
+        after = None if page.after is None else _decode_after(page.after)
+        rows = await repository.list_applying(
+            session, path, start=start, end=end, after=after, fetch=page.fetch
+        )
+        return keyset_page(
+            rows, page, key=lambda b: (b.starts_at, b.id), item=BlackoutOut.model_validate
+        )
 
     async def get(self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID) -> Blackout:
         blackout, _ = await self._get_visible(session, scope, blackout_id)
@@ -132,7 +118,7 @@ class BlackoutService:
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID
     ) -> tuple[Blackout, str | None]:
-        return await load_scoped(session, scope, Blackout, blackout_id, BlackoutNotFound)
+        return await tree.load_scoped(session, scope, Blackout, blackout_id, BlackoutNotFound)
 
 
 blackouts = BlackoutService()

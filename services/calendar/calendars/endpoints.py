@@ -11,10 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.calendar.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.calendars.schemas import (
     DISTRICT_ID_PATTERN,
     CalendarOut,
@@ -37,15 +36,11 @@ router = APIRouter(tags=["calendars"])
 @router.get(
     "/calendars", response_model=Page[CalendarOut], responses=problem_responses(InvalidCursor)
 )
-async def list_calendars(
-    session: SessionDep, principal: PrincipalDep, page: PageDep
-) -> Page[CalendarOut]:
+async def list_calendars(session: SessionDep, scope: ScopeDep, page: PageDep) -> Page[CalendarOut]:
     """The calendars the caller can read: the company-wide one first, then one per district
     they read (their own and those below it), in tree order. A district's calendar is made the
     first time it is needed, named after the district."""
-    scope = await scope_of(session, principal)
-    items, last = await calendars.list_visible(session, scope, page)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await calendars.list_visible(session, scope, page)
 
 
 @router.get(
@@ -53,11 +48,8 @@ async def list_calendars(
     response_model=CalendarOut,
     responses=problem_responses(CalendarNotFound),
 )
-async def get_calendar(
-    calendar_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> CalendarOut:
+async def get_calendar(calendar_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> CalendarOut:
     """One calendar."""
-    scope = await scope_of(session, principal)
     return await calendars.get(session, scope, calendar_id)
 
 
@@ -67,11 +59,10 @@ async def get_calendar(
     responses=problem_responses(CalendarNotFound, Forbidden),
 )
 async def update_calendar(
-    calendar_id: uuid.UUID, data: CalendarUpdate, session: SessionDep, principal: PrincipalDep
+    calendar_id: uuid.UUID, data: CalendarUpdate, session: SessionDep, scope: ScopeDep
 ) -> CalendarOut:
     """Rename a calendar. Needs a manager role on its district (the central team for the
     company-wide calendar)."""
-    scope = await scope_of(session, principal)
     return await calendars.update(session, scope, calendar_id, data)
 
 
@@ -82,12 +73,11 @@ async def update_calendar(
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_campaign(
-    data: CampaignCreate, session: SessionDep, principal: PrincipalDep
+    data: CampaignCreate, session: SessionDep, scope: ScopeDep
 ) -> CampaignOut:
     """Create a campaign for a district (a manager there) or company-wide (`district_id` null;
     the central team). It applies to the posts of its district and those below it. Dates are
     whole days, `ends_on` inclusive and not before `starts_on` (422)."""
-    scope = await scope_of(session, principal)
     return await campaigns.create(session, scope, data)
 
 
@@ -98,7 +88,7 @@ async def create_campaign(
 )
 async def list_campaigns(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     district_id: Annotated[
         str | None,
@@ -112,11 +102,9 @@ async def list_campaigns(
     tag: Annotated[str | None, Query(max_length=50, description="Campaigns with this tag")] = None,
 ) -> Page[CampaignOut]:
     """The campaigns the caller can see, latest start first."""
-    scope = await scope_of(session, principal)
-    items, last = await campaigns.list_visible(
+    return await campaigns.list_visible(
         session, scope, page, district_id=district_id, active_on=active_on, tag=tag
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.get(
@@ -124,11 +112,8 @@ async def list_campaigns(
     response_model=CampaignOut,
     responses=problem_responses(CampaignNotFound),
 )
-async def get_campaign(
-    campaign_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> CampaignOut:
+async def get_campaign(campaign_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> CampaignOut:
     """One campaign."""
-    scope = await scope_of(session, principal)
     return await campaigns.get(session, scope, campaign_id)
 
 
@@ -138,10 +123,9 @@ async def get_campaign(
     responses=problem_responses(CampaignNotFound, Forbidden, InvalidCampaignDates),
 )
 async def update_campaign(
-    campaign_id: uuid.UUID, data: CampaignUpdate, session: SessionDep, principal: PrincipalDep
+    campaign_id: uuid.UUID, data: CampaignUpdate, session: SessionDep, scope: ScopeDep
 ) -> CampaignOut:
     """Change a campaign; fields left out keep their value (`description: null` clears it).
     Needs a manager role on its district (the central team for a company-wide one). The
     resulting dates must be in order (422)."""
-    scope = await scope_of(session, principal)
     return await campaigns.update(session, scope, campaign_id, data)

@@ -21,22 +21,14 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import DistrictNotFound, Scope, within
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
-from services.calendar.access import (
-    DistrictNotFound,
-    Scope,
-    applies_to,
-    district_path,
-    load_scoped,
-    reaching,
-    require_manage,
-    within,
-)
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import require_manage, tree
+from services.calendar.calendars import repository
 from services.calendar.calendars.schemas import (
     CalendarOut,
     CalendarUpdate,
@@ -44,7 +36,7 @@ from services.calendar.calendars.schemas import (
     CampaignOut,
     CampaignUpdate,
 )
-from services.calendar.models import Calendar, Campaign, districts
+from services.calendar.models import Calendar, Campaign
 
 
 class CalendarNotFound(NotFound):
@@ -70,33 +62,15 @@ class CampaignNotUsable(Unprocessable):
     title = "The post cannot use that campaign"
 
 
-def _in_read_paths(scope: Scope) -> ColumnElement[bool]:
-    return and_(
-        text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
-            read_paths=list(scope.read_paths)
-        )
-    )
-
-
 async def calendar_for(session: AsyncSession, district_id: str | None) -> Calendar:
     """The district's calendar (the company-wide one for None), made if missing. The caller
     has checked the district; one the replica does not know is 404."""
     if district_id is None:
-        return (
-            await session.execute(select(Calendar).where(Calendar.district_id.is_(None)))
-        ).scalar_one()
-    name = await session.scalar(select(districts.c.name).where(districts.c.id == district_id))
+        return await repository.find_company_calendar(session)
+    name = await repository.find_district_name(session, district_id)
     if name is None:
         raise DistrictNotFound(f"No district {district_id!r}.")
-    # Two first posts of a district at once: the loser of the race reads the winner's row.
-    await session.execute(
-        insert(Calendar)
-        .values(id=uuid.uuid4(), district_id=district_id, name=name)
-        .on_conflict_do_nothing()
-    )
-    return (
-        await session.execute(select(Calendar).where(Calendar.district_id == district_id))
-    ).scalar_one()
+    return await repository.ensure_district_calendar(session, district_id, name)
 
 
 async def get_visible(
@@ -104,7 +78,7 @@ async def get_visible(
 ) -> tuple[Calendar, str | None]:
     """The calendar and its district's path (None for the company-wide one), or 404 when the
     caller cannot read it."""
-    return await load_scoped(
+    return await tree.load_scoped(
         session,
         scope,
         Calendar,
@@ -139,40 +113,22 @@ async def usable_campaign(
 class CalendarService:
     async def list_visible(
         self, session: AsyncSession, scope: Scope, page: PageRequest
-    ) -> tuple[list[CalendarOut], list[Any] | None]:
+    ) -> Page[CalendarOut]:
         """The company-wide calendar, then one per district the caller reads (made if
-        missing), in tree order (by district path), and the next page's cursor."""
+        missing), in tree order (by district path)."""
         if not scope.read_paths:
-            return [], None
-        await session.execute(
-            insert(Calendar)
-            .from_select(
-                ["id", "district_id", "name"],
-                select(func.gen_random_uuid(), districts.c.id, districts.c.name).where(
-                    _in_read_paths(scope),
-                    ~exists().where(Calendar.district_id == districts.c.id),
-                ),
-            )
-            .on_conflict_do_nothing()
+            return Page[CalendarOut](items=[])
+        await repository.ensure_readable_calendars(session, scope)
+        after = None if page.after is None else _decode_calendar_after(page.after)
+        rows = await repository.list_readable_calendars(
+            session, scope, after=after, fetch=page.fetch
         )
-        # "C" collation: byte order, so the tree order and the cursor agree on every server.
-        sort_key = func.coalesce(cast(districts.c.path, Text), "").collate("C")
-        query = (
-            select(Calendar, sort_key)
-            .outerjoin(districts, districts.c.id == Calendar.district_id)
-            .where(or_(Calendar.district_id.is_(None), _in_read_paths(scope)))
+        return keyset_page(
+            rows,
+            page,
+            key=lambda row: (row[1], row[0].id),
+            item=lambda row: CalendarOut.model_validate(row[0]),
         )
-        if page.after is not None:
-            after_key, after_id = _decode_calendar_after(page.after)
-            query = query.where(tuple_(sort_key, Calendar.id) > tuple_(after_key, after_id))
-        rows = (
-            await session.execute(query.order_by(sort_key, Calendar.id).limit(page.limit + 1))
-        ).all()
-        items = [CalendarOut.model_validate(c) for c, _ in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last_calendar, last_key = rows[page.limit - 1]
-        return items, [last_key, str(last_calendar.id)]
 
     async def get(self, session: AsyncSession, scope: Scope, calendar_id: uuid.UUID) -> CalendarOut:
         found, _ = await get_visible(session, scope, calendar_id)
@@ -194,7 +150,7 @@ class CampaignService:
     ) -> CampaignOut:
         path = None
         if data.district_id is not None:
-            path = await district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
         require_manage(scope, path, "Creating a campaign")
         campaign = Campaign(
             id=uuid.uuid4(),
@@ -222,7 +178,7 @@ class CampaignService:
     ) -> tuple[Campaign, str | None]:
         """The campaign and its district's path (None: company-wide), or 404. A region's
         campaigns are visible to (and usable by) its districts."""
-        return await load_scoped(
+        return await tree.load_scoped(
             session, scope, Campaign, campaign_id, CampaignNotFound, for_update=for_update
         )
 
@@ -267,32 +223,28 @@ class CampaignService:
         district_id: str | None = None,
         active_on: date | None = None,
         tag: str | None = None,
-    ) -> tuple[list[CampaignOut], list[Any] | None]:
-        """Visible campaigns, latest start first, and the next page's cursor. With
+    ) -> Page[CampaignOut]:
+        """Visible campaigns, latest start first. With
         `district_id`: those that apply to that district (company-wide, its ancestors' and its
         own)."""
         if not scope.read_paths:
-            return [], None
-        query = select(Campaign).where(reaching(Campaign.district_id, scope))
+            return Page[CampaignOut](items=[])
+        applying_to = None
         if district_id is not None:
-            path = await district_path(session, scope, district_id)
-            query = query.where(applies_to(Campaign.district_id, path))
-        if active_on is not None:
-            query = query.where(Campaign.starts_on <= active_on, Campaign.ends_on >= active_on)
-        if tag is not None:
-            query = query.where(Campaign.tags.contains([tag]))
-        if page.after is not None:
-            after_start, after_id = _decode_campaign_after(page.after)
-            query = query.where(
-                tuple_(Campaign.starts_on, Campaign.id) < tuple_(after_start, after_id)
-            )
-        query = query.order_by(Campaign.starts_on.desc(), Campaign.id.desc()).limit(page.limit + 1)
-        rows = list((await session.execute(query)).scalars())
-        items = [CampaignOut.model_validate(c) for c in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.starts_on.isoformat(), str(last.id)]
+            applying_to = await tree.district_path(session, scope, district_id)
+        after = None if page.after is None else _decode_campaign_after(page.after)
+        rows = await repository.list_reaching_campaigns(
+            session,
+            scope,
+            applying_to=applying_to,
+            active_on=active_on,
+            tag=tag,
+            after=after,
+            fetch=page.fetch,
+        )
+        return keyset_page(
+            rows, page, key=lambda c: (c.starts_on, c.id), item=CampaignOut.model_validate
+        )
 
 
 def _decode_calendar_after(after: list[Any]) -> tuple[str, uuid.UUID]:

@@ -10,10 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.calendar.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.calendars.service import CalendarNotFound
 from services.calendar.feeds.schemas import (
     FeedTokenCreate,
@@ -61,7 +60,7 @@ async def create_feed_token(
     calendar_id: uuid.UUID,
     data: FeedTokenCreate,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     lifetime: LifetimeDep,
 ) -> FeedTokenCreated:
     """Make a feed URL for the calendar, to subscribe to from Outlook or Google Calendar.
@@ -71,7 +70,6 @@ async def create_feed_token(
     someone who reads them all). Anyone holding the URL sees the feed until the token expires
     (`expires_in_days`, by default 90, at most 365: the service's settings) or is revoked;
     `POST /feed-tokens/{id}/renew` extends it."""
-    scope = await scope_of(session, principal)
     return await feeds.create_token(session, scope, calendar_id, data, lifetime)
 
 
@@ -83,18 +81,16 @@ async def create_feed_token(
 async def list_feed_tokens(
     calendar_id: uuid.UUID,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     include_revoked: Annotated[bool, Query(description="Also list revoked tokens")] = False,
 ) -> Page[FeedTokenOut]:
     """The calendar's feed tokens, newest first, without their secrets (expired ones too,
     so they can be renewed): every token for a manager of the calendar's district (the
     central team on the company-wide calendar), the caller's own for anyone else."""
-    scope = await scope_of(session, principal)
-    items, last = await feeds.list_tokens(
+    return await feeds.list_tokens(
         session, scope, calendar_id, page, include_revoked=include_revoked
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.delete(
@@ -104,12 +100,11 @@ async def list_feed_tokens(
     responses=problem_responses(CalendarNotFound, FeedTokenNotFound),
 )
 async def revoke_feed_token(
-    calendar_id: uuid.UUID, token_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    calendar_id: uuid.UUID, token_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> Response:
     """Revoke a feed token: its URL answers 404 from now on. By its creator or a manager of
     the calendar's district (the central team on the company-wide calendar). Revoking it
     again changes nothing."""
-    scope = await scope_of(session, principal)
     await feeds.revoke(session, scope, calendar_id, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -121,7 +116,7 @@ async def revoke_feed_token(
 )
 async def list_managed_feed_tokens(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     district_id: Annotated[
         str | None,
@@ -144,11 +139,9 @@ async def list_managed_feed_tokens(
     (the company-wide calendar's for the central team): who made each, when, when it expires
     and was last used, and its first characters; never the token itself. A district the
     caller cannot read is 404; one they read but do not manage, 403."""
-    scope = await scope_of(session, principal)
-    items, last = await feeds.list_managed(
+    return await feeds.list_managed(
         session, scope, page, district_id=district_id, which=status_, created_by=created_by
     )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
 @router.post(
@@ -162,14 +155,13 @@ async def renew_feed_token(
     token_id: uuid.UUID,
     data: FeedTokenRenew,
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     lifetime: LifetimeDep,
 ) -> FeedTokenOut:
     """Make the token work for `expires_in_days` from now (the default, 90, when left out;
     at most 365), whether it has expired or not; the URL stays the same. By its creator while
     they still read the calendar, or a manager of the calendar's district (the central team
     on the company-wide calendar); anyone else gets 404. A revoked token is 409."""
-    scope = await scope_of(session, principal)
     return await feeds.renew(session, scope, token_id, data, lifetime)
 
 
@@ -180,12 +172,11 @@ async def renew_feed_token(
     responses=problem_responses(FeedTokenNotFound),
 )
 async def revoke_feed_token_by_id(
-    token_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    token_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> Response:
     """Revoke a feed token by its id: by its creator or a manager of its calendar's district
     (the central team on the company-wide calendar); anyone else gets 404. Its URL answers
     404 from now on; revoking it again changes nothing."""
-    scope = await scope_of(session, principal)
     await feeds.revoke_by_id(session, scope, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -44,13 +44,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, func, literal, or_, select, true, tuple_, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read, is_central
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chassis.pagination import PageRequest, cursor_key
-from services.calendar.access import Scope, can_read, district_path, is_central
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import tree
 from services.calendar.calendars.service import get_visible
 from services.calendar.feeds import ical, repository
 from services.calendar.feeds.schemas import (
@@ -61,8 +61,7 @@ from services.calendar.feeds.schemas import (
     FeedTokenRenew,
     FeedTokenStatus,
 )
-from services.calendar.models import Account, Calendar, FeedToken, Post, PostTarget, districts
-from services.calendar.views.service import in_subtree
+from services.calendar.models import Calendar, FeedToken
 
 PUBLIC_PATH = "/public/feeds/{token}.ics"
 FEED_PAST = timedelta(days=90)
@@ -190,15 +189,8 @@ class FeedService:
                 "A feed of the company-wide calendar with its subtree shows every district's "
                 "posts; only someone who reads every district may make one."
             )
-        active = await session.scalar(
-            select(func.count()).where(
-                FeedToken.calendar_id == found.id,
-                FeedToken.created_by == scope.principal.sub,
-                FeedToken.revoked_at.is_(None),
-                FeedToken.expires_at > func.now(),
-            )
-        )
-        if (active or 0) >= MAX_TOKENS_PER_USER:
+        active = await repository.count_active_tokens(session, found.id, scope.principal.sub)
+        if active >= MAX_TOKENS_PER_USER:
             raise TooManyFeedTokens(
                 f"You hold {MAX_TOKENS_PER_USER} active tokens on this calendar; revoke one first."
             )
@@ -223,9 +215,7 @@ class FeedService:
         )
 
     async def _reads_everything(self, session: AsyncSession, scope: Scope) -> bool:
-        roots = (
-            await session.execute(select(districts.c.path).where(districts.c.parent_id.is_(None)))
-        ).scalars()
+        roots = await repository.list_root_paths(session)
         return all(scope.can_read(path) for path in roots)
 
     async def list_tokens(
@@ -236,43 +226,33 @@ class FeedService:
         page: PageRequest,
         *,
         include_revoked: bool = False,
-    ) -> tuple[list[FeedTokenOut], list[Any] | None]:
+    ) -> Page[FeedTokenOut]:
         """The calendar's tokens, newest first: all of them for a manager of the calendar,
         the caller's own for anyone else."""
         found, path = await get_visible(session, scope, calendar_id)
-        query = select(FeedToken).where(FeedToken.calendar_id == found.id)
-        if not _can_manage(scope, path):
-            query = query.where(FeedToken.created_by == scope.principal.sub)
-        if not include_revoked:
-            query = query.where(FeedToken.revoked_at.is_(None))
-        if page.after is not None:
-            after_at, after_id = _decode_after(page.after)
-            query = query.where(
-                tuple_(FeedToken.created_at, FeedToken.id) < tuple_(after_at, after_id)
-            )
-        query = query.order_by(FeedToken.created_at.desc(), FeedToken.id.desc()).limit(
-            page.limit + 1
+        after = _decode_after(page.after) if page.after is not None else None
+        rows = await repository.list_calendar_tokens(
+            session,
+            found.id,
+            created_by=None if _can_manage(scope, path) else scope.principal.sub,
+            include_revoked=include_revoked,
+            after=after,
+            fetch=page.fetch,
         )
-        rows = list((await session.execute(query)).scalars())
         now = datetime.now(UTC)
-        items = [token_out(t, found.district_id, now) for t in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows,
+            page,
+            key=lambda t: (t.created_at, t.id),
+            item=lambda t: token_out(t, found.district_id, now),
+        )
 
     async def revoke(
         self, session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, token_id: uuid.UUID
     ) -> None:
         """Revoke the token; revoking a revoked token changes nothing."""
         found, path = await get_visible(session, scope, calendar_id)
-        row = (
-            await session.execute(
-                select(FeedToken)
-                .where(FeedToken.id == token_id, FeedToken.calendar_id == found.id)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
+        row = await repository.lock_calendar_token(session, found.id, token_id)
         mine = row is not None and row.created_by == scope.principal.sub
         manager = _can_manage(scope, path)
         # Someone else's token is not even listed to a non-manager: 404, not 403.
@@ -293,13 +273,13 @@ class FeedService:
         district_id: str | None,
         which: FeedTokenFilter,
         created_by: str | None,
-    ) -> tuple[list[FeedTokenOut], list[Any] | None]:
+    ) -> Page[FeedTokenOut]:
         """The tokens of the calendars of a district and the districts below it, newest
         first, for a manager there (404 for a district the caller cannot read, 403 if they
         do not manage it). Without a district: the tokens of every calendar the caller
         manages (the company-wide one for the central team)."""
         if district_id is not None:
-            path = await district_path(session, scope, district_id)
+            path = await tree.district_path(session, scope, district_id)
             scope.require_manage(path, f"the feed tokens of district {district_id!r}")
             roots: tuple[str, ...] = (path,)
             company = False
@@ -316,14 +296,15 @@ class FeedService:
             which=which,
             created_by=created_by,
             after=after,
-            limit=page.limit + 1,
+            fetch=page.fetch,
         )
         now = datetime.now(UTC)
-        items = [token_out(token, district, now) for token, district in rows[: page.limit]]
-        if len(rows) <= page.limit:
-            return items, None
-        last = items[-1]
-        return items, [last.created_at.isoformat(), str(last.id)]
+        return keyset_page(
+            rows,
+            page,
+            key=lambda row: (row[0].created_at, row[0].id),
+            item=lambda row: token_out(row[0], row[1], now),
+        )
 
     async def renew(
         self,
@@ -387,36 +368,13 @@ class FeedService:
         token."""
         if not TOKEN_SHAPE.match(token):
             raise FeedNotFound("No such feed.")
-        row = (
-            await session.execute(
-                select(FeedToken, Calendar, districts.c.path)
-                .join(Calendar, Calendar.id == FeedToken.calendar_id)
-                .outerjoin(districts, districts.c.id == Calendar.district_id)
-                .where(
-                    FeedToken.token_hash == token_hash(token),
-                    FeedToken.revoked_at.is_(None),
-                    # An expired token answers exactly as a revoked one.
-                    FeedToken.expires_at > func.now(),
-                )
-            )
-        ).first()
+        row = await repository.find_live_token(session, token_hash(token))
         if row is None:
             raise FeedNotFound("No such feed; it may have been revoked or have expired.")
         feed_token, calendar, path = row
         if calendar.district_id is not None and path is None:
             raise FeedNotFound("No such feed.")
-        await session.execute(
-            update(FeedToken)
-            .where(
-                FeedToken.id == feed_token.id,
-                or_(
-                    FeedToken.last_used_at.is_(None),
-                    FeedToken.last_used_at < func.now() - LAST_USED_RESOLUTION,
-                ),
-            )
-            .values(last_used_at=func.now())
-            .execution_options(synchronize_session=False)
-        )
+        await repository.touch_token(session, feed_token.id, LAST_USED_RESOLUTION)
         now = datetime.now(UTC)
         posts = await self._posts(session, calendar, path, feed_token.include_subtree, now)
         etag = f'W/"{ical.fingerprint(calendar.name, posts)}"'
@@ -434,35 +392,17 @@ class FeedService:
         include_subtree: bool,
         now: datetime,
     ) -> list[ical.FeedPost]:
-        which: ColumnElement[bool]
-        if not include_subtree:
-            which = Post.calendar_id == calendar.id
-        elif path is None:
-            which = true()  # the company-wide calendar's subtree is every district
-        else:
-            which = in_subtree(Post.district_id, path)
-        rows = (
-            await session.execute(
-                select(
-                    Post.id,
-                    Post.title,
-                    # Only what the event shows: a post's text may be 20,000 characters.
-                    func.left(Post.text, ical.MAX_DESCRIPTION_TEXT + 1).label("text"),
-                    Post.status,
-                    Post.publish_at,
-                    Post.timezone,
-                    Post.version,
-                    Post.created_at,
-                    Post.updated_at,
-                )
-                .where(
-                    which, Post.publish_at >= now - FEED_PAST, Post.publish_at < now + FEED_AHEAD
-                )
-                .order_by(Post.publish_at, Post.id)
-                .limit(MAX_FEED_POSTS)
-            )
-        ).all()
-        accounts = await self._accounts(session, [r.id for r in rows])
+        rows = await repository.list_feed_posts(
+            session,
+            calendar_id=calendar.id,
+            subtree=path,
+            include_subtree=include_subtree,
+            start=now - FEED_PAST,
+            end=now + FEED_AHEAD,
+            text_length=ical.MAX_DESCRIPTION_TEXT + 1,
+            limit=MAX_FEED_POSTS,
+        )
+        accounts = await repository.account_labels(session, [r.id for r in rows])
         return [
             ical.FeedPost(
                 id=r.id,
@@ -478,25 +418,6 @@ class FeedService:
             )
             for r in rows
         ]
-
-    async def _accounts(
-        self, session: AsyncSession, post_ids: list[uuid.UUID]
-    ) -> dict[uuid.UUID, list[str]]:
-        """Per post, its accounts as "platform @handle" (the id if the read model lacks it)."""
-        if not post_ids:
-            return {}
-        rows = await session.execute(
-            select(PostTarget.post_id, PostTarget.account_id, Account.platform, Account.handle)
-            .outerjoin(Account, Account.id == PostTarget.account_id)
-            # One array parameter: thousands of bound parameters cost more than the query.
-            .where(PostTarget.post_id == any_(literal(post_ids, ARRAY(UUID(as_uuid=True)))))
-            .order_by(PostTarget.post_id, Account.platform, Account.handle)
-        )
-        found: dict[uuid.UUID, list[str]] = {}
-        for post_id, account_id, platform, handle in rows:
-            label = f"{platform} @{handle}" if handle is not None else str(account_id)
-            found.setdefault(post_id, []).append(label)
-        return found
 
 
 def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:

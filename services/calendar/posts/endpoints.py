@@ -14,10 +14,9 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, cursor_key, encode_cursor
-from chassis.principal import PrincipalDep
-from services.calendar.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.accounts.service import TargetNotAllowed
 from services.calendar.posts.schemas import (
     HistoryEntry,
@@ -54,14 +53,12 @@ class SubmitResult(BaseModel):
     summary="Draft a post",
     responses=problem_responses(Forbidden, DistrictNotFound, CalendarRequired, TargetNotAllowed),
 )
-async def create_post(data: PostCreate, session: SessionDep, principal: PrincipalDep) -> PostOut:
+async def create_post(data: PostCreate, session: SessionDep, scope: ScopeDep) -> PostOut:
     """Draft a post on a calendar (by `calendar_id`, or `district_id` for that district's
     calendar): master content, per-platform variants, target accounts (official accounts of
     the district or below it), publish time with its time zone, campaign, assignee and due
     date. Assets and the campaign must be usable by the post's district."""
-    scope = await scope_of(session, principal)
-    post = await posts.create(session, scope, data)
-    return await posts.out(session, post)
+    return await posts.create(session, scope, data)
 
 
 @router.get(
@@ -70,12 +67,10 @@ async def create_post(data: PostCreate, session: SessionDep, principal: Principa
     summary="A post",
     responses=problem_responses(PostNotFound),
 )
-async def get_post(post_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> PostOut:
+async def get_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> PostOut:
     """The post with its targets and how each publication went, the status changes the
     caller may ask for, and the assets whose usage rights have expired."""
-    scope = await scope_of(session, principal)
-    post, _path = await posts.get_visible(session, scope, post_id)
-    return await posts.out(session, post)
+    return await posts.get(session, scope, post_id)
 
 
 @router.patch(
@@ -87,14 +82,12 @@ async def get_post(post_id: uuid.UUID, session: SessionDep, principal: Principal
     ),
 )
 async def edit_post(
-    post_id: uuid.UUID, data: PostUpdate, session: SessionDep, principal: PrincipalDep
+    post_id: uuid.UUID, data: PostUpdate, session: SessionDep, scope: ScopeDep
 ) -> PostOut:
     """Change some fields. Changing the content, targets, publish time or campaign of a post
     in review, approved or scheduled sends it back to draft (`post.withdrawn` tells
     approvals); pass `version` to refuse the edit if someone changed the post meanwhile."""
-    scope = await scope_of(session, principal)
-    post = await posts.update(session, scope, post_id, data)
-    return await posts.out(session, post)
+    return await posts.update(session, scope, post_id, data)
 
 
 @router.post(
@@ -105,16 +98,13 @@ async def edit_post(
         PostNotFound, Forbidden, IllegalTransition, NotReadyToSubmit, LintFailed, TargetNotAllowed
     ),
 )
-async def submit_post(
-    post_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> SubmitResult:
+async def submit_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> SubmitResult:
     """Draft -> in_review, emitting `post.submitted` for approvals. Refused (422) when the
     publish time or targets are missing, a target is no longer official, or the style guide
     finds errors (each violation with its rule, severity and position); warnings come back
     with the post."""
-    scope = await scope_of(session, principal)
     post, warnings = await posts.submit(session, scope, post_id)
-    return SubmitResult(post=await posts.out(session, post), warnings=warnings)
+    return SubmitResult(post=post, warnings=warnings)
 
 
 @router.post(
@@ -131,19 +121,14 @@ async def submit_post(
     ),
 )
 async def change_status(
-    post_id: uuid.UUID, data: StatusChange, session: SessionDep, principal: PrincipalDep
+    post_id: uuid.UUID, data: StatusChange, session: SessionDep, scope: ScopeDep
 ) -> PostOut:
     """`in_review` submits (as /submit), `draft` reopens a post (after changes were
     requested, or withdrawing it from review), `cancelled` cancels it, `scheduled` retries
     scheduling an approved post that was held (a blackout, an account) or whose publication
     failed. Other changes come from approvals and the scheduler; a change the status machine
     does not allow is 422 with the allowed ones."""
-    scope = await scope_of(session, principal)
-    if data.status == "in_review":
-        post, _warnings = await posts.submit(session, scope, post_id)
-    else:
-        post = await posts.change_status(session, scope, post_id, data.status, data.comment)
-    return await posts.out(session, post)
+    return await posts.change_status(session, scope, post_id, data.status, data.comment)
 
 
 @router.get(
@@ -152,12 +137,10 @@ async def change_status(
     summary="Check a post against the style guide",
     responses=problem_responses(PostNotFound),
 )
-async def lint_post(post_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> LintReport:
+async def lint_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> LintReport:
     """Every violation of the style guide (and blackout clashes and crowding) of the post as
     it stands, with rule, severity and position."""
-    scope = await scope_of(session, principal)
-    post, path = await posts.get_visible(session, scope, post_id)
-    return await posts.lint(session, post, path)
+    return await posts.check(session, scope, post_id)
 
 
 @router.get(
@@ -167,13 +150,7 @@ async def lint_post(post_id: uuid.UUID, session: SessionDep, principal: Principa
     responses=problem_responses(PostNotFound, InvalidCursor),
 )
 async def post_history(
-    post_id: uuid.UUID, page: PageDep, session: SessionDep, principal: PrincipalDep
+    post_id: uuid.UUID, page: PageDep, session: SessionDep, scope: ScopeDep
 ) -> Page[HistoryEntry]:
     """Every edit and status change of the post, oldest first."""
-    scope = await scope_of(session, principal)
-    await posts.get_visible(session, scope, post_id)
-    (after,) = cursor_key(page.after, int) if page.after else (0,)
-    rows = await posts.history(session, post_id, after=after, limit=page.limit + 1)
-    items = [entry for _, entry in rows[: page.limit]]
-    cursor = encode_cursor([rows[page.limit - 1][0]]) if len(rows) > page.limit else None
-    return Page(items=items, next_cursor=cursor)
+    return await posts.history(session, scope, post_id, page)

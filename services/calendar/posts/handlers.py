@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.consumer import Handler
 from chassis.events import CloudEvent
-from services.calendar.posts.service import SUBJECT_KIND, posts
+from services.calendar.posts.publication import publication
+from services.calendar.posts.service import SUBJECT_KIND
 
 GRANTED = "chorus.approvals.approval.granted"
 REJECTED = "chorus.approvals.approval.rejected"
@@ -58,7 +59,7 @@ def _decider(outcome: str, reason: str | None = None) -> Handler:
             return
         # A malformed decision on a post raises: the consumer dead-letters it.
         decision = ApprovalDecided.model_validate(event.data)
-        await posts.decide(
+        await publication.decide(
             session,
             decision.subject_id,
             outcome,
@@ -72,7 +73,7 @@ def _decider(outcome: str, reason: str | None = None) -> Handler:
 
 async def on_published(session: AsyncSession, event: CloudEvent) -> None:
     callback = SchedulerCallback.model_validate(event.data)
-    await posts.record_publication(
+    await publication.record_publication(
         session,
         callback.post_id,
         callback.account_id,
@@ -85,7 +86,7 @@ async def on_published(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_failed(session: AsyncSession, event: CloudEvent) -> None:
     callback = SchedulerCallback.model_validate(event.data)
-    await posts.record_publication(
+    await publication.record_publication(
         session,
         callback.post_id,
         callback.account_id,

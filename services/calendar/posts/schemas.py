@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from chassis.instants import in_range
+from services.calendar.vocabulary import PostStatus, PublicationStatus
 
 MAX_TEXT = 20_000
 MAX_MEDIA = 20
@@ -186,7 +187,7 @@ class Publication(BaseModel):
     account_id: uuid.UUID
     platform: str
     handle: str | None = None
-    publication_status: str
+    publication_status: PublicationStatus
     external_id: str | None
     permalink: str | None
     published_at: datetime | None
@@ -210,7 +211,7 @@ class PostOut(PostContent):
     author: str
     assignee: str | None
     due_at: datetime | None
-    status: str
+    status: PostStatus
     status_reason: str | None
     allowed_transitions: list[str] = Field(default_factory=list)
     version: int
@@ -229,7 +230,11 @@ class PostOut(PostContent):
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["in_review", "draft", "cancelled", "scheduled"] = Field(
+    # The statuses a caller may ask for (posts.service.CALLER_TARGETS); the others follow from
+    # approvals' decisions and the scheduler.
+    status: Literal[
+        PostStatus.IN_REVIEW, PostStatus.DRAFT, PostStatus.CANCELLED, PostStatus.SCHEDULED
+    ] = Field(
         description="in_review submits; draft reopens; cancelled cancels; scheduled retries"
         " scheduling an approved post or one whose publication failed"
     )

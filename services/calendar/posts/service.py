@@ -1,9 +1,10 @@
-"""Posts: drafting, submission, the status machine, scheduling and publication.
+"""Posts: drafting, submission and the status machine. What follows approval (decisions,
+scheduling or holding, holds, the scheduler's callbacks) is in ``publication``.
 
 The status machine (TRANSITIONS) is the only way a status changes, through ``apply_status``,
 which records the history and publishes the event of the new status in the same transaction
-(holds, which may move thousands of posts at once, go through ``_unschedule``: the same
-machine, history and events, written in bulk):
+(holds, which may move thousands of posts at once, go through ``publication._unschedule``:
+the same machine, history and events, written in bulk):
 
     draft -> in_review -> approved -> scheduled -> published | publish_failed
     in_review -> changes_requested -> draft; in_review -> rejected
@@ -37,12 +38,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.districts import Scope, can_read
 from chassis.errors import Conflict, NotFound, Unprocessable
-from services.calendar import access
-from services.calendar.access import Scope
+from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from services.calendar.access import require_write, tree
 from services.calendar.accounts.service import targetable
 from services.calendar.assets import service as asset_service
 from services.calendar.blackouts.repository import clashes
@@ -50,14 +51,10 @@ from services.calendar.calendars import service as calendar_service
 from services.calendar.models import (
     Account,
     Asset,
-    Blackout,
-    Campaign,
     Post,
-    PostAsset,
-    PostHistory,
-    PostTarget,
     messaging,
 )
+from services.calendar.posts import repository
 from services.calendar.posts.schemas import (
     HistoryEntry,
     PostContent,
@@ -66,37 +63,40 @@ from services.calendar.posts.schemas import (
     PostUpdate,
     Publication,
 )
+from services.calendar.styleguide.lint import strict
 from services.calendar.styleguide.schemas import LintReport, LintSubject, Violation
-from services.calendar.styleguide.service import strict, style_guide
+from services.calendar.styleguide.service import style_guide
+from services.calendar.vocabulary import PostStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"in_review", "cancelled"}),
-    "in_review": frozenset({"approved", "changes_requested", "rejected", "draft", "cancelled"}),
-    "changes_requested": frozenset({"draft", "cancelled"}),
-    "approved": frozenset({"scheduled", "draft", "cancelled"}),
+S = PostStatus  # short, for the tables below
+TRANSITIONS: dict[PostStatus, frozenset[PostStatus]] = {
+    S.DRAFT: frozenset({S.IN_REVIEW, S.CANCELLED}),
+    S.IN_REVIEW: frozenset({S.APPROVED, S.CHANGES_REQUESTED, S.REJECTED, S.DRAFT, S.CANCELLED}),
+    S.CHANGES_REQUESTED: frozenset({S.DRAFT, S.CANCELLED}),
+    S.APPROVED: frozenset({S.SCHEDULED, S.DRAFT, S.CANCELLED}),
     # -> approved: put on hold (a blackout declared over it); the approval still holds.
-    "scheduled": frozenset({"published", "publish_failed", "approved", "draft", "cancelled"}),
-    "publish_failed": frozenset({"scheduled", "draft", "cancelled"}),
-    "published": frozenset(),
-    "rejected": frozenset(),
-    "cancelled": frozenset(),
+    S.SCHEDULED: frozenset({S.PUBLISHED, S.PUBLISH_FAILED, S.APPROVED, S.DRAFT, S.CANCELLED}),
+    S.PUBLISH_FAILED: frozenset({S.SCHEDULED, S.DRAFT, S.CANCELLED}),
+    S.PUBLISHED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 # What a caller may ask for; the rest follow from approvals' decisions and the scheduler.
-CALLER_TARGETS = frozenset({"in_review", "draft", "cancelled", "scheduled"})
+CALLER_TARGETS = frozenset({S.IN_REVIEW, S.DRAFT, S.CANCELLED, S.SCHEDULED})
 # Statuses whose content may still change (an edit in review or later returns to draft).
 EDITABLE = frozenset(
-    {"draft", "in_review", "changes_requested", "approved", "scheduled", "publish_failed"}
+    {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.APPROVED, S.SCHEDULED, S.PUBLISH_FAILED}
 )
 # Leaving these for draft withdraws what approvals holds or has approved.
-UNDER_APPROVAL = frozenset({"in_review", "approved", "scheduled", "publish_failed"})
+UNDER_APPROVAL = frozenset({S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PUBLISH_FAILED})
 EVENT_OF_STATUS = {
-    "in_review": "submitted",
-    "approved": "approved",
-    "scheduled": "scheduled",
-    "publish_failed": "publish_failed",
-    "cancelled": "cancelled",
-    "changes_requested": "changes_requested",
-    "rejected": "rejected",
+    S.IN_REVIEW: "submitted",
+    S.APPROVED: "approved",
+    S.SCHEDULED: "scheduled",
+    S.PUBLISH_FAILED: "publish_failed",
+    S.CANCELLED: "cancelled",
+    S.CHANGES_REQUESTED: "changes_requested",
+    S.REJECTED: "rejected",
 }
 SUBJECT_KIND = "post"
 
@@ -177,7 +177,7 @@ def _asset_ids(content: PostContent) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
-def _rights_reason(asset: Asset) -> str:
+def rights_reason(asset: Asset) -> str:
     ends = asset.rights_expire_at
     when = f"{ends.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if ends else "an unknown time"
     return f"Asset {asset.title} ({asset.id}): usage rights end at {when}, before the publish time."
@@ -194,26 +194,16 @@ class PostService:
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, *, lock: bool = False
     ) -> tuple[Post, str | None]:
         """The post and its district path, or 404 when the caller cannot read it."""
-        query = select(Post).where(Post.id == post_id)
-        if lock:
-            query = query.with_for_update()
-        post = await session.scalar(query)
+        post = await repository.find_post(session, post_id, lock=lock)
         if post is None:
             raise PostNotFound(f"No post {post_id}.")
-        path = await access.path_of(session, post.district_id)
-        if not access.can_read(scope, path) or (post.district_id and path is None):
+        path = await tree.path_of(session, post.district_id)
+        if not can_read(scope, path) or (post.district_id and path is None):
             raise PostNotFound(f"No post {post_id}.")
         return post, path
 
     async def out(self, session: AsyncSession, post: Post) -> PostOut:
-        targets = (
-            await session.execute(
-                select(PostTarget, Account.handle)
-                .join(Account, Account.id == PostTarget.account_id, isouter=True)
-                .where(PostTarget.post_id == post.id)
-                .order_by(PostTarget.platform, PostTarget.account_id)
-            )
-        ).all()
+        targets = await repository.list_targets_with_handles(session, post.id)
         expired = await asset_service.expired_assets(session, [post.id])
         publications = [
             Publication.model_validate(target).model_copy(update={"handle": handle})
@@ -224,36 +214,43 @@ class PostService:
                 **{c.key: getattr(post, c.key) for c in Post.__table__.columns},
                 "account_ids": [t.account_id for t, _ in targets],
                 "local_publish_at": _local(post.publish_at, post.timezone),
-                "allowed_transitions": sorted(TRANSITIONS[post.status] & CALLER_TARGETS),
+                "allowed_transitions": sorted(TRANSITIONS[S(post.status)] & CALLER_TARGETS),
                 "publications": publications,
                 "expired_assets": expired.get(post.id, []),
             }
         )
 
+    async def get(self, session: AsyncSession, scope: Scope, post_id: uuid.UUID) -> PostOut:
+        post, _ = await self.get_visible(session, scope, post_id)
+        return await self.out(session, post)
+
     async def history(
-        self, session: AsyncSession, post_id: uuid.UUID, *, after: int, limit: int
-    ) -> list[tuple[int, HistoryEntry]]:
-        rows = await session.scalars(
-            select(PostHistory)
-            .where(PostHistory.post_id == post_id, PostHistory.id > after)
-            .order_by(PostHistory.id)
-            .limit(limit)
-        )
-        return [(row.id, HistoryEntry.model_validate(row)) for row in rows]
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, page: PageRequest
+    ) -> Page[HistoryEntry]:
+        """The post's history, oldest first (404 when the caller cannot read the post)."""
+        await self.get_visible(session, scope, post_id)
+        (after,) = cursor_key(page.after, int) if page.after else (0,)
+        rows = await repository.list_history(session, post_id, after=after, limit=page.fetch)
+        return keyset_page(rows, page, key=lambda row: (row.id,), item=HistoryEntry.model_validate)
+
+    async def check(self, session: AsyncSession, scope: Scope, post_id: uuid.UUID) -> LintReport:
+        """The lint report of a post the caller reads, as it stands."""
+        post, path = await self.get_visible(session, scope, post_id)
+        return await self.lint(session, post, path)
 
     # Drafting ----------------------------------------------------------------------------
 
-    async def create(self, session: AsyncSession, scope: Scope, data: PostCreate) -> Post:
+    async def create(self, session: AsyncSession, scope: Scope, data: PostCreate) -> PostOut:
         if data.calendar_id is not None:
             calendar, path = await calendar_service.get_visible(session, scope, data.calendar_id)
             if data.district_id is not None and data.district_id != calendar.district_id:
                 raise CalendarRequired("calendar_id and district_id name different calendars.")
         elif data.district_id is not None:
-            path = await access.district_path(session, scope, data.district_id)
+            path = await tree.district_path(session, scope, data.district_id)
             calendar = await calendar_service.calendar_for(session, data.district_id)
         else:
             raise CalendarRequired("Give calendar_id, or district_id for the district's calendar.")
-        access.require_write(scope, path, "Drafting posts")
+        require_write(scope, path, "Drafting posts")
         content = PostContent.model_validate(data.model_dump(include=set(PostContent.model_fields)))
         accounts = await targetable(session, path, data.account_ids)
         if data.campaign_id is not None:
@@ -281,16 +278,16 @@ class PostService:
         )
         session.add(post)
         await session.flush()
-        await self._write_targets(session, post, accounts)
-        await self._write_assets(session, post, content)
-        await self._record(session, post, "created", scope.principal.sub, None, "draft")
-        return post
+        await repository.add_targets(session, post, accounts)
+        await repository.add_assets(session, post.id, _asset_ids(content))
+        await self.record(session, post, "created", scope.principal.sub, None, "draft")
+        return await self.out(session, post)
 
     async def update(
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, data: PostUpdate
-    ) -> Post:
+    ) -> PostOut:
         post, path = await self.get_visible(session, scope, post_id, lock=True)
-        access.require_write(scope, path, "Editing posts")
+        require_write(scope, path, "Editing posts")
         if post.status not in EDITABLE:
             raise PostNotEditable(f"A {post.status} post can no longer be edited.")
         if data.version is not None and data.version != post.version:
@@ -310,7 +307,7 @@ class PostService:
             account_ids = list(dict.fromkeys(data.account_ids or []))
             accounts: list[Account] | None = await targetable(session, path, account_ids)
         else:
-            account_ids = await self._target_ids(session, post.id)
+            account_ids = await repository.list_target_ids(session, post.id)
             accounts = None
         if given.get("campaign_id") is not None and given["campaign_id"] != post.campaign_id:
             await calendar_service.usable_campaign(session, scope, path, given["campaign_id"])
@@ -330,17 +327,13 @@ class PostService:
         post.updated_at = datetime.now(UTC)
         await session.flush()
         if accounts is not None:
-            await session.execute(delete(PostTarget).where(PostTarget.post_id == post.id))
-            await self._write_targets(session, post, accounts)
+            await repository.delete_targets(session, post.id)
+            await repository.add_targets(session, post, accounts)
         elif "publish_at" in given:
-            await session.execute(
-                update(PostTarget)
-                .where(PostTarget.post_id == post.id)
-                .values(publish_at=post.publish_at)
-            )
-        await session.execute(delete(PostAsset).where(PostAsset.post_id == post.id))
-        await self._write_assets(session, post, content)
-        await self._record(
+            await repository.move_targets(session, post.id, post.publish_at)
+        await repository.delete_assets(session, post.id)
+        await repository.add_assets(session, post.id, _asset_ids(content))
+        await self.record(
             session, post, "edited", scope.principal.sub, None, None, {"fields": changed}
         )
         content_changed = post.content_hash != previous_hash
@@ -349,48 +342,12 @@ class PostService:
                 session, post, "draft", scope.principal.sub, reason="edited after submission"
             )
         await session.refresh(post)
-        return post
-
-    async def _target_ids(self, session: AsyncSession, post_id: uuid.UUID) -> list[uuid.UUID]:
-        rows = await session.scalars(
-            select(PostTarget.account_id).where(PostTarget.post_id == post_id)
-        )
-        return list(rows)
-
-    async def _write_targets(
-        self, session: AsyncSession, post: Post, accounts: Sequence[Account]
-    ) -> None:
-        if accounts:
-            await session.execute(
-                insert(PostTarget),
-                [
-                    {
-                        "post_id": post.id,
-                        "account_id": a.id,
-                        "platform": a.platform,
-                        "publish_at": post.publish_at,
-                    }
-                    for a in accounts
-                ],
-            )
-
-    async def _write_assets(self, session: AsyncSession, post: Post, content: PostContent) -> None:
-        ids = _asset_ids(content)
-        if ids:
-            await session.execute(
-                insert(PostAsset), [{"post_id": post.id, "asset_id": a} for a in ids]
-            )
+        return await self.out(session, post)
 
     # Lint and submission -----------------------------------------------------------------
 
     async def lint(self, session: AsyncSession, post: Post, path: str | None) -> LintReport:
-        targets = (
-            await session.execute(
-                select(PostTarget.account_id, PostTarget.platform).where(
-                    PostTarget.post_id == post.id
-                )
-            )
-        ).all()
+        targets = await repository.list_target_platforms(session, post.id)
         subject = LintSubject(
             content=content_of(post),
             platforms=sorted({platform for _, platform in targets}),
@@ -402,15 +359,22 @@ class PostService:
 
     async def submit(
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
+    ) -> tuple[PostOut, list[Violation]]:
+        """Submit the post (see ``_submit``): the post as it is now, and the lint warnings."""
+        post, warnings = await self._submit(session, scope, post_id)
+        return await self.out(session, post), warnings
+
+    async def _submit(
+        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
     ) -> tuple[Post, list[Violation]]:
         """Draft -> in_review, after the checks approvals relies on. Lint errors refuse the
         submission (422 with every violation), and so do the assets whose usage rights end
         before the publish time (a lint warning while drafting); warnings come back with the
         post."""
         post, path = await self.get_visible(session, scope, post_id, lock=True)
-        access.require_write(scope, path, "Submitting posts")
-        self._check_transition(post, "in_review")
-        account_ids = await self._target_ids(session, post.id)
+        require_write(scope, path, "Submitting posts")
+        self.check_transition(post, "in_review")
+        account_ids = await repository.list_target_ids(session, post.id)
         missing = []
         if post.publish_at is None:
             missing.append("publish_at")
@@ -446,11 +410,15 @@ class PostService:
         post_id: uuid.UUID,
         status: str,
         comment: str | None,
-    ) -> Post:
-        """A caller's status change other than submitting: reopen, cancel, retry scheduling."""
+    ) -> PostOut:
+        """A caller's status change: submit (in_review, as ``submit``), reopen, cancel, retry
+        scheduling."""
+        if status == "in_review":
+            submitted, _warnings = await self._submit(session, scope, post_id)
+            return await self.out(session, submitted)
         post, path = await self.get_visible(session, scope, post_id, lock=True)
-        access.require_write(scope, path, "Changing a post's status")
-        self._check_transition(post, status)
+        require_write(scope, path, "Changing a post's status")
+        self.check_transition(post, status)
         actor = scope.principal.sub
         if status == "scheduled":
             blocked = await self.blockers(session, post, path)
@@ -459,10 +427,10 @@ class PostService:
             await self.apply_status(session, post, "scheduled", actor, reason=comment)
         else:
             await self.apply_status(session, post, status, actor, reason=comment)
-        return post
+        return await self.out(session, post)
 
-    def _check_transition(self, post: Post, status: str) -> None:
-        allowed = TRANSITIONS[post.status]
+    def check_transition(self, post: Post, status: str) -> None:
+        allowed = TRANSITIONS[S(post.status)]
         if status not in allowed:
             raise IllegalTransition(
                 f"A {post.status} post cannot become {status}.",
@@ -481,7 +449,7 @@ class PostService:
         details: dict[str, Any] | None = None,
     ) -> None:
         """The one place a post's status changes: the rule, the history and the event."""
-        self._check_transition(post, status)
+        self.check_transition(post, status)
         previous = post.status
         post.status = status
         post.status_reason = None
@@ -492,24 +460,24 @@ class PostService:
             post.approved_hash = None
         post.updated_at = datetime.now(UTC)
         await session.flush()
-        await self._record(
+        await self.record(
             session, post, "status_changed", actor, previous, status, {"reason": reason}
         )
         if status == "draft":
             if previous in UNDER_APPROVAL:
-                await self._publish(
+                await self.publish(
                     session,
                     post,
                     "withdrawn",
                     {
-                        **self._identity(post),
+                        **self.identity(post),
                         "subject_kind": SUBJECT_KIND,
                         "previous_status": previous,
                         "reason": reason,
                     },
                 )
             return
-        verb = EVENT_OF_STATUS.get(status)
+        verb = EVENT_OF_STATUS.get(S(status))
         if verb is None:
             return
         if status == "in_review":
@@ -518,15 +486,15 @@ class PostService:
             data = await self.schedule_payload(session, post)
         else:
             data = {
-                **self._identity(post),
+                **self.identity(post),
                 "subject_kind": SUBJECT_KIND,
                 "previous_status": previous,
                 "reason": reason,
                 **(details or {}),
             }
-        await self._publish(session, post, verb, data)
+        await self.publish(session, post, verb, data)
 
-    def _identity(self, post: Post) -> dict[str, Any]:
+    def identity(self, post: Post) -> dict[str, Any]:
         return {
             "id": str(post.id),
             "district_id": post.district_id,
@@ -536,14 +504,14 @@ class PostService:
             "content_hash": post.content_hash,
         }
 
-    async def _publish(
+    async def publish(
         self, session: AsyncSession, post: Post, verb: str, data: dict[str, Any]
     ) -> None:
         await messaging.publisher.publish(
             session, aggregate="post", verb=verb, subject=str(post.id), data=data
         )
 
-    async def _record(
+    async def record(
         self,
         session: AsyncSession,
         post: Post,
@@ -553,38 +521,28 @@ class PostService:
         to_status: str | None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        await session.execute(
-            insert(PostHistory).values(
-                post_id=post.id,
-                action=action,
-                actor=actor,
-                from_status=from_status,
-                to_status=to_status,
-                details={k: v for k, v in (details or {}).items() if v is not None},
-            )
+        await repository.add_history(
+            session,
+            post_id=post.id,
+            action=action,
+            actor=actor,
+            from_status=from_status,
+            to_status=to_status,
+            details={k: v for k, v in (details or {}).items() if v is not None},
         )
 
     async def submission(self, session: AsyncSession, post: Post) -> dict[str, Any]:
         """post.submitted: what approvals needs to route the post and snapshot it."""
-        targets = (
-            await session.execute(
-                select(PostTarget.account_id, PostTarget.platform).where(
-                    PostTarget.post_id == post.id
-                )
-            )
-        ).all()
+        targets = await repository.list_target_platforms(session, post.id)
         campaign_tags: list[str] = []
         if post.campaign_id is not None:
-            tags = await session.scalar(
-                select(Campaign.tags).where(Campaign.id == post.campaign_id)
-            )
-            campaign_tags = list(tags or [])
+            campaign_tags = await repository.find_campaign_tags(session, post.campaign_id)
         content = content_of(post)
         return {
-            **self._identity(post),
+            **self.identity(post),
             "subject_kind": SUBJECT_KIND,
             "kind": post.kind,
-            "district_path": await access.path_of(session, post.district_id),
+            "district_path": await tree.path_of(session, post.district_id),
             "title": post.title,
             "text": post.text,
             "link": post.link,
@@ -603,18 +561,8 @@ class PostService:
     async def schedule_payload(self, session: AsyncSession, post: Post) -> dict[str, Any]:
         """post.scheduled: everything a scheduler needs to publish, per target account."""
         content = content_of(post)
-        targets = (
-            await session.execute(
-                select(PostTarget, Account)
-                .join(Account, Account.id == PostTarget.account_id, isouter=True)
-                .where(PostTarget.post_id == post.id)
-                .order_by(PostTarget.platform, PostTarget.account_id)
-            )
-        ).all()
-        asset_ids = _asset_ids(content)
-        assets = {
-            a.id: a for a in await session.scalars(select(Asset).where(Asset.id.in_(asset_ids)))
-        }
+        targets = await repository.list_targets_with_accounts(session, post.id)
+        assets = await repository.find_assets(session, _asset_ids(content))
         out = []
         for target, account in targets:
             resolved = content.resolved(target.platform)
@@ -642,7 +590,7 @@ class PostService:
                 }
             )
         return {
-            **self._identity(post),
+            **self.identity(post),
             "title": post.title,
             "publish_at": post.publish_at.isoformat() if post.publish_at else None,
             "timezone": post.timezone,
@@ -663,282 +611,11 @@ class PostService:
         elif blackouts := await clashes(session, path, post.publish_at):
             reasons.extend(f"Blackout: {b.reason}." for b in blackouts)
         for asset in await asset_service.rights_ending(session, post.id, post.publish_at or now):
-            reasons.append(_rights_reason(asset))
-        rows = await session.execute(
-            select(PostTarget.account_id, Account.status, Account.handle)
-            .join(Account, Account.id == PostTarget.account_id, isouter=True)
-            .where(PostTarget.post_id == post.id)
-        )
-        for account_id, status, handle in rows:
+            reasons.append(rights_reason(asset))
+        for account_id, status, handle in await repository.list_target_statuses(session, post.id):
             if status != "official":
                 reasons.append(f"Account {handle or account_id} is {status or 'unknown'}.")
         return reasons
-
-    async def schedule_or_hold(self, session: AsyncSession, post: Post, actor: str) -> None:
-        """An approved post schedules itself; if something blocks it, it stays approved with
-        the reason, and ``post.schedule_blocked`` says why."""
-        path = await access.path_of(session, post.district_id)
-        reasons = await self.blockers(session, post, path)
-        if not reasons:
-            await self.apply_status(session, post, "scheduled", actor)
-            return
-        post.status_reason = " ".join(reasons)
-        await session.flush()
-        await self._record(
-            session, post, "schedule_blocked", actor, None, None, {"reasons": reasons}
-        )
-        await self._publish(
-            session, post, "schedule_blocked", {**self._identity(post), "reasons": reasons}
-        )
-
-    async def unschedule_in_blackout(
-        self, session: AsyncSession, blackout: Blackout, path: str | None, actor: str
-    ) -> int:
-        """Put on hold every post scheduled inside the blackout just declared, in its district
-        at `path` and below (None: every post). Returns how many (see ``_unschedule``)."""
-        which: ColumnElement[bool] = (
-            true() if path is None else access.tree.in_subtree(Post.district_id, path)
-        )
-        held = list(
-            await session.scalars(
-                select(Post)
-                .where(
-                    Post.status == "scheduled",
-                    Post.publish_at >= blackout.starts_at,
-                    Post.publish_at < blackout.ends_at,
-                    which,
-                )
-                .order_by(Post.id)
-                .with_for_update()
-            )
-        )
-        return await self._unschedule(
-            session,
-            held,
-            actor,
-            reason=f"Blackout: {blackout.reason}.",
-            hold="blackout",
-            cause={
-                "blackout": {
-                    "id": str(blackout.id),
-                    "district_id": blackout.district_id,
-                    "starts_at": blackout.starts_at.isoformat(),
-                    "ends_at": blackout.ends_at.isoformat(),
-                    "reason": blackout.reason,
-                }
-            },
-            history={"blackout_id": str(blackout.id)},
-        )
-
-    async def unschedule_for_asset_rights(
-        self, session: AsyncSession, asset: Asset, actor: str
-    ) -> int:
-        """After an asset's usage rights changed: put on hold every scheduled post using it
-        whose publish time is at or after the rights' end. Returns how many."""
-        if asset.rights_expire_at is None:
-            return 0
-        held = list(
-            await session.scalars(
-                select(Post)
-                .join(PostAsset, PostAsset.post_id == Post.id)
-                .where(
-                    PostAsset.asset_id == asset.id,
-                    Post.status == "scheduled",
-                    Post.publish_at >= asset.rights_expire_at,
-                )
-                .order_by(Post.id)
-                .with_for_update(of=Post)
-            )
-        )
-        return await self._unschedule(
-            session,
-            held,
-            actor,
-            reason=_rights_reason(asset),
-            hold="asset_rights",
-            cause={
-                "asset": {
-                    "id": str(asset.id),
-                    "title": asset.title,
-                    "rights_expire_at": asset.rights_expire_at.isoformat(),
-                }
-            },
-            history={"asset_id": str(asset.id)},
-        )
-
-    async def _unschedule(
-        self,
-        session: AsyncSession,
-        held: Sequence[Post],
-        actor: str,
-        *,
-        reason: str,
-        hold: str,
-        cause: dict[str, Any],
-        history: dict[str, Any],
-    ) -> int:
-        """Put scheduled posts, locked FOR UPDATE by the caller, on hold: scheduled ->
-        approved with `reason` as ``status_reason``, a history entry and one
-        ``post.unscheduled`` each (``hold`` names the cause, ``cause`` describes it).
-
-        Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
-        holds the publication that ``post.scheduled`` handed it and must drop it, while
-        ``schedule_blocked`` means "never handed over" and a scheduler has no reason to
-        subscribe to it. A separate type says "cancel what you hold" without that scheduler
-        having to read status fields; it still carries everything people need to be told
-        (author, assignee, district, title, the cause). The approval still holds (the content
-        did not change), so it is not ``post.withdrawn``, which would make approvals withdraw
-        its request.
-
-        The posts are locked in id order (two holds never deadlock), and their events go out
-        in one ``publish_many``: a year-long company-wide blackout may hold thousands of
-        posts, and one aggregate lock per event could exhaust PostgreSQL's lock table."""
-        if not held:
-            return 0
-        now = datetime.now(UTC)
-        for post in held:
-            self._check_transition(post, "approved")
-            post.status = "approved"
-            post.status_reason = reason
-            post.updated_at = now
-        await session.flush()
-        details = {"reason": reason, "hold": hold, **history}
-        await session.execute(
-            insert(PostHistory),
-            [
-                {
-                    "post_id": post.id,
-                    "action": "unscheduled",
-                    "actor": actor,
-                    "from_status": "scheduled",
-                    "to_status": "approved",
-                    "details": details,
-                }
-                for post in held
-            ],
-        )
-        paths = {
-            district_id: await access.path_of(session, district_id)
-            for district_id in {post.district_id for post in held}
-        }
-        await messaging.publisher.publish_many(
-            session,
-            aggregate="post",
-            events=[
-                (
-                    "unscheduled",
-                    str(post.id),
-                    {
-                        **self._identity(post),
-                        "subject_kind": SUBJECT_KIND,
-                        "previous_status": "scheduled",
-                        "district_path": paths[post.district_id],
-                        "title": post.title,
-                        "author": post.author,
-                        "assignee": post.assignee,
-                        "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-                        "approved_hash": post.approved_hash,
-                        "reason": reason,
-                        "reasons": [reason],
-                        "hold": hold,
-                        **cause,
-                    },
-                )
-                for post in held
-            ],
-        )
-        return len(held)
-
-    # Decisions and callbacks (from events) -----------------------------------------------
-
-    async def decide(
-        self,
-        session: AsyncSession,
-        post_id: uuid.UUID,
-        outcome: str,
-        *,
-        content_hash_decided: str | None,
-        decided_by: str | None,
-        comment: str | None,
-    ) -> bool:
-        """Apply approvals' decision (approved, changes_requested, rejected; draft when the
-        request expired undecided); False when it is stale (the post moved on or changed)."""
-        post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
-        if post is None or post.status != "in_review":
-            return False
-        if content_hash_decided is not None and content_hash_decided != post.content_hash:
-            return False
-        actor = decided_by or "approvals"
-        await self.apply_status(session, post, outcome, actor, reason=comment)
-        if outcome == "approved":
-            await self.schedule_or_hold(session, post, actor)
-        elif outcome == "draft":
-            post.status_reason = comment
-            await session.flush()
-        return True
-
-    async def record_publication(
-        self,
-        session: AsyncSession,
-        post_id: uuid.UUID,
-        account_id: uuid.UUID,
-        *,
-        external_id: str | None,
-        permalink: str | None,
-        published_at: datetime | None,
-        error: str | None,
-    ) -> bool:
-        """The scheduler published (or failed to publish) the post on one account."""
-        post = await session.scalar(select(Post).where(Post.id == post_id).with_for_update())
-        if post is None:
-            return False
-        target = await session.get(PostTarget, (post_id, account_id), with_for_update=True)
-        if target is None:
-            return False
-        failed = error is not None
-        if target.publication_status == "published" and not failed:
-            return False  # the same callback again
-        target.publication_status = "failed" if failed else "published"
-        target.external_id = external_id or target.external_id
-        target.permalink = permalink or target.permalink
-        target.published_at = None if failed else (published_at or datetime.now(UTC))
-        target.error = error
-        await session.flush()
-        actor = "scheduler"
-        if failed:
-            if "publish_failed" in TRANSITIONS[post.status]:
-                await self.apply_status(
-                    session,
-                    post,
-                    "publish_failed",
-                    actor,
-                    reason=error,
-                    details={"account_id": str(account_id), "error": error},
-                )
-            return True
-        await self._publish(
-            session,
-            post,
-            "published",
-            {
-                **self._identity(post),
-                "account_id": str(account_id),
-                "platform": target.platform,
-                "external_id": target.external_id,
-                "permalink": target.permalink,
-                "published_at": target.published_at.isoformat() if target.published_at else None,
-                "campaign_id": str(post.campaign_id) if post.campaign_id else None,
-            },
-        )
-        pending = await session.scalar(
-            select(func.count())
-            .select_from(PostTarget)
-            .where(PostTarget.post_id == post_id, PostTarget.publication_status != "published")
-        )
-        if not pending and "published" in TRANSITIONS[post.status]:
-            post.published_at = target.published_at
-            await self.apply_status(session, post, "published", actor)
-        return True
 
 
 posts = PostService()

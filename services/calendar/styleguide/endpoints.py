@@ -10,15 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
-from chassis.pagination import InvalidCursor, Page, PageDep, encode_cursor
-from chassis.principal import PrincipalDep
-from services.calendar.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.styleguide.schemas import (
     DISTRICT_ID_PATTERN,
     LintReport,
     LintRequest,
-    RuleKind,
     StyleRuleCreate,
     StyleRuleOut,
     StyleRuleUpdate,
@@ -29,6 +27,7 @@ from services.calendar.styleguide.service import (
     UnknownAccounts,
     style_guide,
 )
+from services.calendar.vocabulary import RuleKind
 
 router = APIRouter(tags=["styleguide"])
 
@@ -40,7 +39,7 @@ router = APIRouter(tags=["styleguide"])
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_style_rule(
-    data: StyleRuleCreate, session: SessionDep, principal: PrincipalDep
+    data: StyleRuleCreate, session: SessionDep, scope: ScopeDep
 ) -> StyleRuleOut:
     """Add a rule to the style guide of a district (it applies there and below), or to the
     company-wide guide when `district_id` is null. `params` depend on `kind`:
@@ -57,7 +56,6 @@ async def create_style_rule(
     `platform` limits the rule to one platform. Severity defaults to warning for
     `min_spacing`, error otherwise; errors refuse submission. Needs a manager role on the
     district; company-wide rules need the central team."""
-    scope = await scope_of(session, principal)
     return await style_guide.create(session, scope, data)
 
 
@@ -68,7 +66,7 @@ async def create_style_rule(
 )
 async def list_style_rules(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: PageDep,
     district_id: Annotated[
         str | None,
@@ -81,11 +79,7 @@ async def list_style_rules(
     kind: RuleKind | None = None,
 ) -> Page[StyleRuleOut]:
     """The rules of a district's style guide, disabled ones included, oldest first."""
-    scope = await scope_of(session, principal)
-    items, last = await style_guide.list_applying(
-        session, scope, page, district_id=district_id, kind=kind
-    )
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await style_guide.list_applying(session, scope, page, district_id=district_id, kind=kind)
 
 
 @router.get(
@@ -93,11 +87,8 @@ async def list_style_rules(
     response_model=StyleRuleOut,
     responses=problem_responses(StyleRuleNotFound),
 )
-async def get_style_rule(
-    rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> StyleRuleOut:
+async def get_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> StyleRuleOut:
     """One rule; 404 unless it applies to a district the caller reads."""
-    scope = await scope_of(session, principal)
     return await style_guide.get(session, scope, rule_id)
 
 
@@ -107,11 +98,10 @@ async def get_style_rule(
     responses=problem_responses(StyleRuleNotFound, Forbidden, InvalidRuleParams),
 )
 async def update_style_rule(
-    rule_id: uuid.UUID, data: StyleRuleUpdate, session: SessionDep, principal: PrincipalDep
+    rule_id: uuid.UUID, data: StyleRuleUpdate, session: SessionDep, scope: ScopeDep
 ) -> StyleRuleOut:
     """Change a rule's severity, params (replaced as a whole, checked against its kind),
     description, platform or whether it is enabled. Its kind and district stay."""
-    scope = await scope_of(session, principal)
     return await style_guide.update(session, scope, rule_id, data)
 
 
@@ -120,11 +110,8 @@ async def update_style_rule(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(StyleRuleNotFound, Forbidden),
 )
-async def delete_style_rule(
-    rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> None:
+async def delete_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> None:
     """Remove a rule from the style guide (disabling it keeps it for later instead)."""
-    scope = await scope_of(session, principal)
     await style_guide.delete(session, scope, rule_id)
 
 
@@ -133,12 +120,11 @@ async def delete_style_rule(
     response_model=LintReport,
     responses=problem_responses(DistrictNotFound, Forbidden, UnknownAccounts),
 )
-async def lint(data: LintRequest, session: SessionDep, principal: PrincipalDep) -> LintReport:
+async def lint(data: LintRequest, session: SessionDep, scope: ScopeDep) -> LintReport:
     """Check content against the style guide in force for `district_id` (null: the
     company-wide calendar), the platforms' own length limits, blackouts (when `publish_at` is
     given) and crowding on the accounts. Each violation names its rule (null for the built-in
     `platform_limit` and `blackout`), severity and position: the field and, in a text, the
     character span [start, end). Errors refuse submission; warnings do not. The accounts must
     be ones the post could target."""
-    scope = await scope_of(session, principal)
     return await style_guide.lint_request(session, scope, data)

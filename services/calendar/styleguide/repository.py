@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import applies_to
+from services.calendar.access import tree
 from services.calendar.models import Account, Asset, Post, PostTarget, StyleRule, districts
 
 # Posts that will not go out do not crowd anyone.
@@ -28,7 +28,7 @@ async def rules_applying(
 ) -> list[StyleRule]:
     """Rules that apply to the district at `path` (company-wide, its ancestors' and its own;
     company-wide only for None), oldest first."""
-    query = select(StyleRule).where(applies_to(StyleRule.district_id, path))
+    query = select(StyleRule).where(tree.applies_to(StyleRule.district_id, path))
     if enabled_only:
         query = query.where(StyleRule.enabled)
     if kind is not None:
@@ -75,7 +75,7 @@ async def rights_ending(
     rows = await session.execute(
         select(Asset.id, Asset.title, Asset.rights_expire_at).where(
             Asset.id.in_(list(set(asset_ids))),
-            applies_to(Asset.district_id, path),
+            tree.applies_to(Asset.district_id, path),
             Asset.rights_expire_at <= at,
         )
     )

@@ -15,17 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from chassis.instants import in_range
 from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
+from services.calendar.vocabulary import RuleKind, Severity
 
-RuleKind = Literal[
-    "banned_term",
-    "required_disclosure",
-    "hashtag_limit",
-    "length_limit",
-    "link_domains",
-    "alt_text_required",
-    "min_spacing",
-]
-Severity = Literal["error", "warning"]
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DistrictId = Annotated[str, Field(pattern=DISTRICT_ID_PATTERN)]
 
@@ -120,37 +111,37 @@ class _RuleCreate(BaseModel):
 
 
 class BannedTermRule(_RuleCreate):
-    kind: Literal["banned_term"]
+    kind: Literal[RuleKind.BANNED_TERM]
     params: BannedTermParams
 
 
 class RequiredDisclosureRule(_RuleCreate):
-    kind: Literal["required_disclosure"]
+    kind: Literal[RuleKind.REQUIRED_DISCLOSURE]
     params: RequiredDisclosureParams
 
 
 class HashtagLimitRule(_RuleCreate):
-    kind: Literal["hashtag_limit"]
+    kind: Literal[RuleKind.HASHTAG_LIMIT]
     params: HashtagLimitParams
 
 
 class LengthLimitRule(_RuleCreate):
-    kind: Literal["length_limit"]
+    kind: Literal[RuleKind.LENGTH_LIMIT]
     params: LengthLimitParams
 
 
 class LinkDomainsRule(_RuleCreate):
-    kind: Literal["link_domains"]
+    kind: Literal[RuleKind.LINK_DOMAINS]
     params: LinkDomainsParams
 
 
 class AltTextRequiredRule(_RuleCreate):
-    kind: Literal["alt_text_required"]
+    kind: Literal[RuleKind.ALT_TEXT_REQUIRED]
     params: AltTextRequiredParams = Field(default_factory=AltTextRequiredParams)
 
 
 class MinSpacingRule(_RuleCreate):
-    kind: Literal["min_spacing"]
+    kind: Literal[RuleKind.MIN_SPACING]
     params: MinSpacingParams
 
 
@@ -259,7 +250,7 @@ class Violation(BaseModel):
         description="The rule kind (banned_term, ...), or a built-in check: platform_limit, "
         "blackout, asset_rights_expired"
     )
-    severity: Literal["error", "warning"]
+    severity: Severity
     message: str
     platform: str | None = None
     position: Position

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from chassis.database import SessionDep
+from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import problem_responses
 from chassis.instants import Instant
-from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
-from chassis.principal import PrincipalDep
-from services.calendar.access import DistrictNotFound, scope_of
+from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor
 from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
 from services.calendar.views.schemas import PostStatus, PostSummary
@@ -49,7 +48,7 @@ def range_page(
 )
 async def posts_in_range(
     session: SessionDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     page: Annotated[PageRequest, Depends(range_page)],
     start: Annotated[
         Instant,
@@ -81,7 +80,6 @@ async def posts_in_range(
     """The posts that publish in [`from`, `to`) and that the caller can see (their districts'
     and the company-wide calendar's), ordered by publication time, with filters that combine.
     A range spans at most 400 days (422). Posts without a publication time are not listed."""
-    scope = await scope_of(session, principal)
     filters = RangeFilters(
         district_id=district_id,
         calendar_id=calendar_id,
@@ -90,5 +88,4 @@ async def posts_in_range(
         statuses=tuple(dict.fromkeys(status or ())),
         assignee=assignee,
     )
-    items, last = await range_view.posts(session, scope, start, end, filters, page)
-    return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+    return await range_view.posts(session, scope, start, end, filters, page)

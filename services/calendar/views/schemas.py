@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-PostStatus = Literal[
-    "draft",
-    "in_review",
-    "changes_requested",
-    "approved",
-    "scheduled",
-    "published",
-    "publish_failed",
-    "rejected",
-    "cancelled",
-]
+from services.calendar.vocabulary import PostStatus
+
+__all__ = ["PostStatus", "PostSummary"]
 
 
 class PostSummary(BaseModel):

@@ -1,0 +1,130 @@
+"""Every query of the range view: the summary columns of a range's posts, walked along the
+``(publish_at, id)`` index, and their target accounts in one more query."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.calendar.models import Post, PostTarget, districts
+
+SUMMARY_COLUMNS = (
+    Post.id,
+    Post.calendar_id,
+    Post.district_id,
+    Post.title,
+    Post.status,
+    Post.publish_at,
+    Post.timezone,
+    Post.campaign_id,
+    Post.author,
+    Post.assignee,
+    Post.due_at,
+    Post.version,
+)
+
+
+@dataclass(frozen=True)
+class RangeQuery:
+    """What the range's posts are filtered by, every id already checked as visible."""
+
+    start: datetime
+    end: datetime
+    district_ids: Sequence[str]
+    include_company: bool
+    calendar_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = None
+    account_ids: Sequence[uuid.UUID] = ()
+    statuses: Sequence[str] = ()
+    assignee: str | None = None
+
+
+def in_subtree(district_column: Any, path: str) -> ColumnElement[bool]:
+    """SQL: rows of the district at `path` or below it."""
+    return district_column.in_(  # type: ignore[no-any-return]
+        select(districts.c.id).where(
+            text("districts.path <@ CAST(:subtree_root AS ltree)").bindparams(subtree_root=path)
+        )
+    )
+
+
+async def list_district_ids(session: AsyncSession, roots: Sequence[str]) -> list[str]:
+    """The ids of the districts at or below any of `roots` (ltree paths)."""
+    rows = await session.execute(
+        select(districts.c.id).where(
+            text("districts.path <@ CAST(:roots AS ltree[])").bindparams(roots=list(roots))
+        )
+    )
+    return list(rows.scalars())
+
+
+def _any_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    # One array parameter, not one per value: the same statement whatever the count.
+    clause: ColumnElement[bool] = column == any_(literal(list(values), ARRAY(Text)))
+    return clause
+
+
+async def list_range_summaries(
+    session: AsyncSession,
+    where: RangeQuery,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    fetch: int,
+) -> Sequence[Row[Any]]:
+    """The summary columns of the posts publishing in ``[where.start, where.end)`` that match
+    `where`, by (publish_at, id) after the keyset `after`."""
+    where_district = _any_of(Post.district_id, where.district_ids)
+    if where.include_company:
+        where_district = or_(Post.district_id.is_(None), where_district)
+    query = select(*SUMMARY_COLUMNS).where(
+        Post.publish_at >= where.start, Post.publish_at < where.end, where_district
+    )
+    if where.calendar_id is not None:
+        query = query.where(Post.calendar_id == where.calendar_id)
+    if where.campaign_id is not None:
+        query = query.where(Post.campaign_id == where.campaign_id)
+    if where.account_ids:
+        # post_targets keeps the post's publish_at (the posts module keeps it in step), so
+        # the account's index range finds the month's posts without visiting the others.
+        query = query.where(
+            Post.id.in_(
+                select(PostTarget.post_id).where(
+                    PostTarget.account_id.in_(list(where.account_ids)),
+                    PostTarget.publish_at >= where.start,
+                    PostTarget.publish_at < where.end,
+                )
+            )
+        )
+    if where.statuses:
+        query = query.where(Post.status.in_(list(where.statuses)))
+    if where.assignee is not None:
+        query = query.where(Post.assignee == where.assignee)
+    if after is not None:
+        query = query.where(tuple_(Post.publish_at, Post.id) > tuple_(*after))
+    query = query.order_by(Post.publish_at, Post.id).limit(fetch)
+    rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
+    return rows
+
+
+async def targets_of(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The target accounts of each post, by account id."""
+    if not post_ids:
+        return {}
+    rows = await session.execute(
+        select(PostTarget.post_id, PostTarget.account_id)
+        .where(PostTarget.post_id.in_(list(post_ids)))
+        .order_by(PostTarget.post_id, PostTarget.account_id)
+    )
+    found: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for post_id, account_id in rows:
+        found.setdefault(post_id, []).append(account_id)
+    return found
