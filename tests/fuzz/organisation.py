@@ -268,7 +268,12 @@ async def seed_approvals(service: RunningService) -> Known:
         params={"district_id": "fr"},
         json={
             "steps": [
-                {"key": "manager", "name": "District manager", "role": "district_manager"},
+                {
+                    "key": "manager",
+                    "name": "District manager",
+                    "role": "district_manager",
+                    "outside_review": {},  # advisory answers, so the invite routes are reached
+                },
                 {"key": "legal", "name": "Legal", "role": "legal"},
             ]
         },
