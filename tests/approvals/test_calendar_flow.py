@@ -11,8 +11,8 @@ import pytest
 
 from tests.approvals.factories import FR_MANAGER
 from tests.approvals.factories import seed_districts as seed_approvals
-from tests.calendar.conftest import FR_WRITER, seed_accounts
-from tests.calendar.conftest import seed_districts as seed_calendar
+from tests.calendar.factories import FR_WRITER, seed_accounts
+from tests.calendar.factories import seed_districts as seed_calendar
 from tests.chassis.kit import eventually
 from tests.conftest import Infrastructure
 from tests.kit import running_service

@@ -29,7 +29,7 @@ from bench.benchkit import (
 from bench.outbox import PhaseResult, report, wait_drained
 from chassis.observability import configure_logging
 from tests.conftest import Infrastructure
-from tests.inventory.conftest import HQ_ADMIN, seed_districts
+from tests.inventory.factories import HQ_ADMIN, seed_districts
 from tests.kit import RunningService, running_service
 
 

@@ -8,13 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from tests.calendar.factories import FR_WRITER, Accounts, seed_accounts, seed_districts
+from tests.calendar.factories import Accounts, seed_accounts, seed_districts
 from tests.conftest import Infrastructure
 from tests.kit import RunningService, running_service
-
-# Other services' tests (tests/approvals, tests/chassis) still import these from here; the
-# factories themselves live in factories.py.
-__all__ = ["FR_WRITER", "Accounts", "accounts", "calendar", "seed_accounts", "seed_districts"]
 
 
 @pytest_asyncio.fixture

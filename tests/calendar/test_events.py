@@ -19,8 +19,8 @@ from services.calendar.models import districts
 from tests.calendar.factories import FR_MANAGER, FR_WRITER, seed_accounts, seed_districts
 from tests.chassis.kit import eventually, read_topic
 from tests.conftest import Infrastructure
-from tests.inventory.conftest import HQ_ADMIN
-from tests.inventory.conftest import seed_districts as seed_inventory
+from tests.inventory.factories import HQ_ADMIN
+from tests.inventory.factories import seed_districts as seed_inventory
 from tests.kit import RunningService, running_service, send
 
 pytestmark = pytest.mark.asyncio

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.calendar.conftest import FR_WRITER
-from tests.calendar.conftest import seed_districts as seed_calendar_districts
+from tests.calendar.factories import FR_WRITER
+from tests.calendar.factories import seed_districts as seed_calendar_districts
 from tests.conftest import Infrastructure, migrated_database
 from tests.gateway.kit import raw_exchange, serve
-from tests.inventory.conftest import seed_districts as seed_inventory_districts
+from tests.inventory.factories import seed_districts as seed_inventory_districts
 from tests.kit import as_user, build_app, running_service
 
 pytestmark = pytest.mark.asyncio

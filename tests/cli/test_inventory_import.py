@@ -21,7 +21,7 @@ from gateway.auth import issue_dev_token
 from gateway.settings import GatewaySettings
 from tests.conftest import INTERNAL_KEY, Infrastructure
 from tests.gateway.kit import serve
-from tests.inventory.conftest import HQ_ADMIN
+from tests.inventory.factories import HQ_ADMIN
 from tests.kit import RunningService, running_service
 
 pytestmark = pytest.mark.asyncio

@@ -5,12 +5,8 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 
 from tests.conftest import Infrastructure
-from tests.inventory.factories import DISTRICTS, HQ_ADMIN, seed_districts
+from tests.inventory.factories import seed_districts
 from tests.kit import RunningService, running_service
-
-# Tests of other folders (chassis, cli, calendar) still import these from here; the factories
-# live in tests/inventory/factories.py.
-__all__ = ["DISTRICTS", "HQ_ADMIN", "inventory", "inventory_worker", "seed_districts"]
 
 
 @pytest_asyncio.fixture
