@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import Table, text
+from sqlalchemy import MetaData, Table, text
 
-from chassis.consumer import Handler, IdempotentConsumer
+from chassis.consumer import Handler, IdempotentConsumer, inbox_table
 from chassis.database import (
     CommitConflict,
     DatabaseUnavailable,
@@ -37,7 +37,7 @@ from chassis.guard import PayloadTooLarge, RepeatedHeader, RequestGuard
 from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
-from chassis.outbox import OutboxPublisher, OutboxRelay
+from chassis.outbox import OutboxPublisher, OutboxRelay, outbox_table
 from chassis.principal import PUBLIC_PREFIX, PrincipalDep, require_principal
 from chassis.settings import ServiceSettings, events_topic
 
@@ -67,6 +67,17 @@ class Messaging:
     outbox: Table
     inbox: Table
     publisher: OutboxPublisher
+
+    @classmethod
+    def of(cls, metadata: MetaData, service_name: str) -> Messaging:
+        """The outbox and inbox tables of a service, added to its metadata (so its Alembic
+        migrations know them), and its publisher."""
+        outbox = outbox_table(metadata)
+        return cls(
+            outbox=outbox,
+            inbox=inbox_table(metadata),
+            publisher=OutboxPublisher(service_name, outbox),
+        )
 
 
 @dataclass

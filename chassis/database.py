@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -75,6 +76,11 @@ def create_engine(
         pool_recycle=1800,
         connect_args={"server_settings": server_settings} if server_settings else {},
     )
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> str:
+    """A check constraint's text: `column` holds one of the vocabulary's values."""
+    return f"{column} IN ({', '.join(repr(member.value) for member in vocabulary)})"
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

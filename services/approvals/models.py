@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -37,10 +36,8 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chassis.app import Messaging
-from chassis.consumer import inbox_table
-from chassis.database import new_metadata
+from chassis.database import new_metadata, one_of
 from chassis.districts import district_replica_table
-from chassis.outbox import OutboxPublisher, outbox_table
 from services.approvals.vocabulary import (
     Outcome,
     OutsideReviewMode,
@@ -55,15 +52,8 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
 districts = district_replica_table(Base.metadata)
-messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("approvals", outbox))
-
-
-def _in(column: str, vocabulary: type[StrEnum]) -> str:
-    """A check constraint: `column` holds one of the vocabulary's values."""
-    return f"{column} IN ({', '.join(repr(str(v)) for v in vocabulary)})"
+messaging = Messaging.of(Base.metadata, "approvals")
 
 
 class Policy(Base):
@@ -81,7 +71,7 @@ class Policy(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("subject_kind", SubjectKind), name="subject_kind"),
+        CheckConstraint(one_of("subject_kind", SubjectKind), name="subject_kind"),
         UniqueConstraint(
             "district_id",
             "subject_kind",
@@ -128,8 +118,8 @@ class ApprovalRequest(Base):
     version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __table_args__ = (
-        CheckConstraint(_in("subject_kind", SubjectKind), name="subject_kind"),
-        CheckConstraint(_in("status", RequestStatus), name="status"),
+        CheckConstraint(one_of("subject_kind", SubjectKind), name="subject_kind"),
+        CheckConstraint(one_of("status", RequestStatus), name="status"),
         # One open request per subject: a newer submission supersedes the open one first.
         Index(
             "uq_requests_open_subject",
@@ -181,9 +171,9 @@ class RequestStep(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("status", StepStatus), name="status"),
+        CheckConstraint(one_of("status", StepStatus), name="status"),
         CheckConstraint("quorum_count >= 1", name="quorum_count"),
-        CheckConstraint(_in("outside_review", OutsideReviewMode), name="outside_review"),
+        CheckConstraint(one_of("outside_review", OutsideReviewMode), name="outside_review"),
         # "My pending approvals": the active steps by role.
         Index(
             "ix_request_steps_active",
@@ -226,8 +216,8 @@ class Decision(Base):
             ["request_steps.request_id", "request_steps.position"],
             ondelete="CASCADE",
         ),
-        CheckConstraint(_in("outcome", Outcome), name="outcome"),
-        CheckConstraint(_in("via", Via), name="via"),
+        CheckConstraint(one_of("outcome", Outcome), name="outcome"),
+        CheckConstraint(one_of("via", Via), name="via"),
         # One decision per person per step.
         UniqueConstraint("request_id", "position", "decider", name="uq_decisions_step_decider"),
         Index("ix_decisions_request", "request_id", "id"),
@@ -317,6 +307,6 @@ class ReviewInvite(Base):
             ["request_steps.request_id", "request_steps.position"],
             ondelete="CASCADE",
         ),
-        CheckConstraint(f"outcome IS NULL OR {_in('outcome', Outcome)}", name="outcome"),
+        CheckConstraint(f"outcome IS NULL OR {one_of('outcome', Outcome)}", name="outcome"),
         Index("ix_review_invites_request", "request_id", "position"),
     )

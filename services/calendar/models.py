@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -37,10 +36,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chassis.app import Messaging
-from chassis.consumer import inbox_table
-from chassis.database import new_metadata
+from chassis.database import new_metadata, one_of
 from chassis.districts import district_replica_table
-from chassis.outbox import OutboxPublisher, outbox_table
 from services.calendar.vocabulary import PostStatus, PublicationStatus, RuleKind, Severity
 
 
@@ -48,15 +45,8 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
 districts = district_replica_table(Base.metadata)
-messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("calendar", outbox))
-
-
-def _in(column: str, vocabulary: type[StrEnum]) -> str:
-    """The check constraint that keeps `column` within the vocabulary's values."""
-    return f"{column} IN ({', '.join(repr(member.value) for member in vocabulary)})"
+messaging = Messaging.of(Base.metadata, "calendar")
 
 
 class Account(Base):
@@ -162,7 +152,7 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("status", PostStatus), name="status"),
+        CheckConstraint(one_of("status", PostStatus), name="status"),
         Index("ix_posts_publish_at", "publish_at", "id"),
         Index("ix_posts_district_publish_at", "district_id", "publish_at", "id"),
         Index("ix_posts_calendar_publish_at", "calendar_id", "publish_at", "id"),
@@ -192,7 +182,7 @@ class PostTarget(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint(_in("publication_status", PublicationStatus), name="publication_status"),
+        CheckConstraint(one_of("publication_status", PublicationStatus), name="publication_status"),
         Index("ix_post_targets_account", "account_id", "publish_at"),
     )
 
@@ -282,8 +272,8 @@ class StyleRule(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("kind", RuleKind), name="kind"),
-        CheckConstraint(_in("severity", Severity), name="severity"),
+        CheckConstraint(one_of("kind", RuleKind), name="kind"),
+        CheckConstraint(one_of("severity", Severity), name="severity"),
         Index("ix_style_rules_district", "district_id"),
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -34,10 +33,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chassis.app import Messaging
-from chassis.consumer import inbox_table
-from chassis.database import new_metadata
+from chassis.database import new_metadata, one_of
 from chassis.districts import LTree
-from chassis.outbox import OutboxPublisher, outbox_table
 from services.inventory.vocabularies import (
     AccountStatus,
     DistrictKind,
@@ -51,13 +48,7 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
-messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("inventory", outbox))
-
-
-def _in(column: str, vocabulary: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(member.value) for member in vocabulary)})"
+messaging = Messaging.of(Base.metadata, "inventory")
 
 
 class District(Base):
@@ -72,7 +63,7 @@ class District(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("kind", DistrictKind), name="kind"),
+        CheckConstraint(one_of("kind", DistrictKind), name="kind"),
         Index("ix_districts_path", "path", postgresql_using="gist"),
     )
 
@@ -126,7 +117,7 @@ class Account(Base):
 
     __table_args__ = (
         UniqueConstraint("platform", "handle_key", name="uq_accounts_platform_handle"),
-        CheckConstraint(_in("status", AccountStatus), name="status"),
+        CheckConstraint(one_of("status", AccountStatus), name="status"),
         CheckConstraint(
             "(status = 'duplicate') = (duplicate_of IS NOT NULL)", name="duplicate_has_original"
         ),
@@ -162,7 +153,7 @@ class AccountOwner(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
     __table_args__ = (
-        CheckConstraint(_in("role", OwnerRole), name="role"),
+        CheckConstraint(one_of("role", OwnerRole), name="role"),
         Index("ix_account_owners_person", "person"),
     )
 
@@ -217,7 +208,7 @@ class AccountRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("status", RequestStatus), name="status"),
+        CheckConstraint(one_of("status", RequestStatus), name="status"),
         # One open request per handle, whatever races the requests run.
         Index(
             "uq_account_requests_open",
@@ -245,7 +236,7 @@ class TakedownCase(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_in("status", TakedownStatus), name="status"),
+        CheckConstraint(one_of("status", TakedownStatus), name="status"),
         Index("ix_takedown_cases_account", "account_id"),
         # At most one case under way per account, whatever races the requests run.
         Index(

@@ -5,15 +5,11 @@ from __future__ import annotations
 from sqlalchemy.orm import DeclarativeBase
 
 from chassis.app import Messaging
-from chassis.consumer import inbox_table
 from chassis.database import new_metadata
-from chassis.outbox import OutboxPublisher, outbox_table
 
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
-messaging = Messaging(outbox=outbox, inbox=inbox, publisher=OutboxPublisher("webhooks", outbox))
+messaging = Messaging.of(Base.metadata, "webhooks")
