@@ -87,7 +87,9 @@ def platform_app(state: FakePlatforms) -> web.Application:
         return web.Response(text="too late")
 
     async def hold(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.1)
+        # Long enough for probes to overlap, short enough that three rounds end well inside
+        # the check's deadline (2 x PROBE_TIMEOUT) on a loaded machine.
+        await asyncio.sleep(0.05)
         return web.Response(text="a profile, slowly")
 
     async def to_login(request: web.Request) -> web.Response:
