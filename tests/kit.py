@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.consumer import IdempotentConsumer
+from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.events import CloudEvent
 from chassis.principal import PRINCIPAL_HEADER, sign_principal
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
@@ -68,7 +69,7 @@ class RunningService:
 
     async def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         """The events this service wrote to its outbox, oldest first."""
-        outbox = import_module(f"services.{self.name}.models").outbox
+        outbox = import_module(f"services.{self.name}.models").messaging.outbox
         async with self.sessions() as session:
             rows = (await session.execute(select(outbox.c.payload).order_by(outbox.c.id))).all()
         found = [json.loads(payload) for (payload,) in rows]
@@ -116,3 +117,27 @@ def consumer_of(service: RunningService, name: str) -> IdempotentConsumer:
     [consumer] = [c for c in service.app.state.runtime.consumers if c.name.endswith("." + name)]
     assert isinstance(consumer, IdempotentConsumer)
     return consumer
+
+
+# The organisation most tests run in, as inventory's district events describe it:
+# hq (region) > fr (district) > fr-paris (team); hq > de (district).
+DISTRICTS: tuple[dict[str, str], ...] = (
+    {"id": "hq", "name": "Headquarters", "kind": "region", "path": "hq"},
+    {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq", "path": "hq.fr"},
+    {
+        "id": "fr-paris",
+        "name": "Paris",
+        "kind": "team",
+        "parent_id": "fr",
+        "path": "hq.fr.fr-paris",
+    },
+    {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq", "path": "hq.de"},
+)
+
+
+async def replicate_districts(service: RunningService, table: Any) -> None:
+    """A service's district replica (`table`) as inventory's events would leave it."""
+    replica = DistrictReplica(table)
+    async with service.sessions.begin() as session:
+        for district in DISTRICTS:
+            await replica.apply(session, DistrictEvent.model_validate(district))

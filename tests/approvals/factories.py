@@ -8,25 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.events import CloudEvent
 from services.approvals.models import districts
 from services.approvals.requests.handlers import CALENDAR_HANDLERS, INVENTORY_HANDLERS
-from tests.kit import RunningService, as_user
-
-# hq (region) > fr (district) > fr-paris (team); hq > de (district).
-DISTRICTS = (
-    {"id": "hq", "name": "Headquarters", "kind": "region", "path": "hq"},
-    {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq", "path": "hq.fr"},
-    {
-        "id": "fr-paris",
-        "name": "Paris",
-        "kind": "team",
-        "parent_id": "fr",
-        "path": "hq.fr.fr-paris",
-    },
-    {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq", "path": "hq.de"},
-)
+from tests.kit import RunningService, as_user, replicate_districts
 
 CENTRAL = as_user("regina", hq="regional_manager")
 FR_MANAGER = as_user("francois", fr="district_manager")
@@ -41,10 +26,7 @@ FR_VIEWER = as_user("victor", fr="viewer")
 
 
 async def seed_districts(service: RunningService) -> None:
-    replica = DistrictReplica(districts)
-    async with service.sessions.begin() as session:
-        for district in DISTRICTS:
-            await replica.apply(session, DistrictEvent.model_validate(district))
+    await replicate_districts(service, districts)
 
 
 def submitted(post_id: uuid.UUID | None = None, **data: Any) -> CloudEvent:

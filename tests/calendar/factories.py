@@ -11,25 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from chassis.districts import DistrictEvent, DistrictReplica
 from services.calendar.accounts.service import AccountEvent, apply_account
 from services.calendar.calendars.service import calendar_for
 from services.calendar.models import Campaign, Post, PostTarget, districts
-from tests.kit import RunningService, as_user
-
-# hq (region) > fr (district) > fr-paris (team); hq > de (district).
-DISTRICTS = (
-    {"id": "hq", "name": "Headquarters", "kind": "region", "path": "hq"},
-    {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq", "path": "hq.fr"},
-    {
-        "id": "fr-paris",
-        "name": "Paris",
-        "kind": "team",
-        "parent_id": "fr",
-        "path": "hq.fr.fr-paris",
-    },
-    {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq", "path": "hq.de"},
-)
+from tests.kit import RunningService, as_user, replicate_districts
 
 CENTRAL = as_user("regina", hq="regional_manager")
 FR_MANAGER = as_user("francois", fr="district_manager")
@@ -52,10 +37,7 @@ class Accounts:
 
 
 async def seed_districts(service: RunningService) -> None:
-    replica = DistrictReplica(districts)
-    async with service.sessions.begin() as session:
-        for district in DISTRICTS:
-            await replica.apply(session, DistrictEvent.model_validate(district))
+    await replicate_districts(service, districts)
 
 
 async def seed_account(

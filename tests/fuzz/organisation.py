@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from chassis.districts import DistrictEvent, DistrictReplica
 from chassis.events import CloudEvent
 from chassis.principal import ROLES
 from tests.conftest import Infrastructure
-from tests.kit import RunningService, as_user, build_app
+from tests.kit import DISTRICTS, RunningService, as_user, build_app, replicate_districts
 
 Known = dict[str, list[Any]]
 
@@ -31,19 +30,6 @@ Known = dict[str, list[Any]]
 FUZZER = {"sub": "fuzzer", "grants": {"hq": sorted(ROLES)}}
 SEEDER = as_user("regina", hq=sorted(ROLES))
 
-# hq (region) > fr (district) > fr-paris (team); hq > de (district).
-DISTRICTS = (
-    {"id": "hq", "name": "Headquarters", "kind": "region", "path": "hq"},
-    {"id": "fr", "name": "France", "kind": "district", "parent_id": "hq", "path": "hq.fr"},
-    {
-        "id": "fr-paris",
-        "name": "Paris",
-        "kind": "team",
-        "parent_id": "fr",
-        "path": "hq.fr.fr-paris",
-    },
-    {"id": "de", "name": "Germany", "kind": "district", "parent_id": "hq", "path": "hq.de"},
-)
 DISTRICT_IDS = [d["id"] for d in DISTRICTS]
 PLATFORMS = ["x", "instagram", "facebook", "linkedin", "youtube", "tiktok", "mastodon"]
 
@@ -68,14 +54,6 @@ async def seeding_app(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield RunningService(app, client)
-
-
-async def replicate_districts(service: RunningService, table: Any) -> None:
-    """The district replica as inventory's district events leave it."""
-    replica = DistrictReplica(table)
-    async with service.sessions.begin() as session:
-        for district in DISTRICTS:
-            await replica.apply(session, DistrictEvent.model_validate(district))
 
 
 async def seed_inventory(service: RunningService) -> Known:
