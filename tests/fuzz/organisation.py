@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from chassis.events import CloudEvent
 from chassis.principal import ROLES
 from tests.conftest import Infrastructure
 from tests.kit import DISTRICTS, RunningService, as_user, build_app, replicate_districts
@@ -294,31 +293,10 @@ async def seed_approvals(service: RunningService) -> Known:
 async def open_request(service: RunningService) -> str:
     """An approval request, opened as calendar's post.submitted event opens one."""
     from services.approvals.requests.handlers import CALENDAR_HANDLERS
+    from tests.approvals.factories import submitted as post_submitted
 
     post_id = uuid.uuid4()
-    submitted = CloudEvent(
-        source="/services/calendar",
-        type="chorus.calendar.post.submitted",
-        subject=str(post_id),
-        data={
-            "id": str(post_id),
-            "subject_kind": "post",
-            "kind": "post",
-            "district_id": "fr",
-            "district_path": "hq.fr",
-            "title": "Spring launch",
-            "text": "Our spring collection is here.",
-            "variants": [],
-            "platforms": ["x"],
-            "account_ids": [str(uuid.uuid4())],
-            "campaign_tags": [],
-            "publish_at": later(days=3),
-            "timezone": "Europe/Paris",
-            "author": "fanny",
-            "content_hash": uuid.uuid4().hex * 2,
-            "version": 2,
-        },
-    )
+    submitted = post_submitted(post_id)
     async with service.sessions.begin() as session:
         await CALENDAR_HANDLERS[submitted.type](session, submitted)
     opened = await created(service.client, "GET", "/requests", params={"subject_id": str(post_id)})
