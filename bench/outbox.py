@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.benchkit import QUICK, Figure, embedded_stack, print_figures, quiet_logs
 from chassis.consumer import IdempotentConsumer, inbox_table
 from chassis.database import create_engine, create_session_factory
-from chassis.events import CloudEvent
+from chassis.events import CloudEvent, EventCatalog, EventData
 from chassis.kafka import create_producer, ensure_topics
 from chassis.migrations import NOTIFY_FUNCTION_SQL, NOTIFY_TRIGGER_SQL
 from chassis.outbox import NOTIFY_CHANNEL, OutboxPublisher, OutboxRelay, asyncpg_dsn, outbox_table
@@ -77,6 +77,13 @@ class Pipeline:
 
 CHASSIS = Pipeline("chassis", "benchsource", "benchsink")
 BARE = Pipeline("bare", "benchfloor", "benchfloorsink")
+
+
+class ThingChanged(EventData):
+    """The bench's one event: the i-th write."""
+
+    published_as = "thing.changed"
+    i: int
 
 
 def tables() -> tuple[MetaData, Table, Table, Table]:
@@ -139,7 +146,7 @@ class ChassisWriter:
         self.pipeline = pipeline
         self.engine = create_engine(url, pool_size=WRITER_POOL)
         self.sessions = create_session_factory(self.engine)
-        self.publisher = OutboxPublisher(pipeline.producer, outbox)
+        self.publisher = OutboxPublisher(EventCatalog(pipeline.producer, [ThingChanged]), outbox)
         self.kafka = create_producer(
             bootstrap, client_id=pipeline.producer, enable_idempotence=False
         )
@@ -153,9 +160,7 @@ class ChassisWriter:
             await session.execute(
                 text("UPDATE things SET n = n + 1 WHERE id = :id"), {"id": subject}
             )
-            event = await self.publisher.publish(
-                session, aggregate="thing", verb="changed", subject=subject, data={"i": i}
-            )
+            event = await self.publisher.publish(session, ThingChanged(i=i), subject=subject)
         return str(event.id), time.time()
 
     async def start_relay(self) -> asyncio.Task[None]:
@@ -327,7 +332,7 @@ async def chassis_consumer(
         handlers={pipeline.event_type: handle},
         session_factory=sessions,
         inbox=inbox,
-        publisher=OutboxPublisher(pipeline.consumer, outbox),
+        publisher=OutboxPublisher(EventCatalog(pipeline.consumer, []), outbox),
         dead_letter_topic=f"chorus.{pipeline.consumer}.dlq",
         bootstrap_servers=bootstrap,
         on_committed=committed,

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import MetaData, Table, text
 
+from chassis.asyncapi import asyncapi_document
 from chassis.consumer import Handler, IdempotentConsumer, inbox_table
 from chassis.database import (
     CommitConflict,
@@ -32,7 +33,7 @@ from chassis.database import (
 )
 from chassis.districts import DistrictTree
 from chassis.errors import Problem, install_problem_handlers, problem_response, problem_responses
-from chassis.events import CloudEvent
+from chassis.events import CloudEvent, EventCatalog
 from chassis.guard import PayloadTooLarge, RepeatedHeader, RequestGuard
 from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
@@ -44,8 +45,8 @@ from chassis.settings import ServiceSettings, events_topic
 log = logging.getLogger("chassis.app")
 
 # Routes a service serves without a principal: probes and scraping by the platform, and the
-# schema the gateway merges. Everything else needs the gateway-signed principal.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+# documents the gateway merges. Everything else needs the gateway-signed principal.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json"})
 READINESS_TIMEOUT_SECONDS = 2.0
 TOPIC_PARTITIONS = 6
 
@@ -69,14 +70,14 @@ class Messaging:
     publisher: OutboxPublisher
 
     @classmethod
-    def of(cls, metadata: MetaData, service_name: str) -> Messaging:
+    def of(cls, metadata: MetaData, published: EventCatalog) -> Messaging:
         """The outbox and inbox tables of a service, added to its metadata (so its Alembic
-        migrations know them), and its publisher."""
+        migrations know them), and its publisher of the events its catalog declares."""
         outbox = outbox_table(metadata)
         return cls(
             outbox=outbox,
             inbox=inbox_table(metadata),
-            publisher=OutboxPublisher(service_name, outbox),
+            publisher=OutboxPublisher(published, outbox),
         )
 
 
@@ -211,6 +212,7 @@ def create_service_app(
     # Added last, so it runs first: refusals by the guard are logged with a request id too.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))
+    app.include_router(_event_document_router(messaging.publisher.catalog, description, version))
     app.include_router(router, dependencies=[Depends(require_principal)])
     app.include_router(_caller_router(settings), dependencies=[Depends(require_principal)])
     if public_router is not None:
@@ -276,6 +278,19 @@ def _caller_router(settings: ServiceSettings) -> APIRouter:
         )
 
     return callers
+
+
+def _event_document_router(catalog: EventCatalog, description: str, version: str) -> APIRouter:
+    documents = APIRouter(tags=["operations"])
+    document = asyncapi_document(catalog, description=description, version=version)
+
+    @documents.get("/asyncapi.json", summary="AsyncAPI document of the events published")
+    async def asyncapi() -> dict[str, Any]:
+        """AsyncAPI 3.0: the Kafka topic this service publishes to, each event type it may
+        emit there as a CloudEvent, and the JSON Schema of each type's data."""
+        return document
+
+    return documents
 
 
 def _operations_router(

@@ -26,7 +26,6 @@ import logging
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -50,7 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.database import copy_records
-from chassis.events import CloudEvent, event_source, event_type
+from chassis.events import CloudEvent, EventCatalog, EventData
 from chassis.kafka import CLOUDEVENTS_CONTENT_TYPE, CONTENT_TYPE_HEADER
 from chassis.observability import traceparent_var
 from chassis.settings import events_topic
@@ -91,59 +90,40 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class OutboxPublisher:
-    """Writes a service's events into its outbox, inside the caller's transaction."""
+    """Writes a service's events into its outbox, inside the caller's transaction. It takes
+    only the event models its catalog declares (``chassis.events.EventCatalog``)."""
 
-    def __init__(self, service_name: str, table: Table) -> None:
-        self.service_name = service_name
+    def __init__(self, catalog: EventCatalog, table: Table) -> None:
+        self.catalog = catalog
+        self.service_name = catalog.service
         self.table = table
-        self.topic = events_topic(service_name)
+        self.topic = events_topic(catalog.service)
         self._statement: TextClause | None = None
 
     async def publish(
         self,
         session: AsyncSession,
+        data: EventData,
         *,
-        aggregate: str,
-        verb: str,
         subject: str,
-        data: Mapping[str, Any],
         traceparent: str | None = None,
     ) -> CloudEvent:
-        event = CloudEvent(
-            source=event_source(self.service_name),
-            type=event_type(self.service_name, aggregate, verb),
-            subject=subject,
-            data=dict(data),
-            # The request's trace context travels on with the event it caused.
-            traceparent=traceparent or traceparent_var.get(),
-        )
+        # The request's trace context travels on with the event it caused.
+        event = self.catalog.envelope(subject, data, traceparent or traceparent_var.get())
         await self.enqueue(
             session, event_id=event.id, topic=self.topic, key=subject, payload=event.to_json()
         )
         return event
 
     async def publish_many(
-        self,
-        session: AsyncSession,
-        *,
-        aggregate: str,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+        self, session: AsyncSession, events: Sequence[tuple[str, EventData]]
     ) -> list[CloudEvent]:
-        """Many events, (verb, subject, data) each, in one COPY: the same envelopes and outbox
+        """Many events, (subject, data) each, in one COPY: the same envelopes and outbox
         rows as `publish`, without its per-aggregate lock (thousands of those would exhaust
         PostgreSQL's lock table). So the caller must hold its aggregates itself: rows it
         created in this transaction, or rows it locked FOR UPDATE, as a bulk import does."""
         traceparent = traceparent_var.get()
-        built = [
-            CloudEvent(
-                source=event_source(self.service_name),
-                type=event_type(self.service_name, aggregate, verb),
-                subject=subject,
-                data=dict(data),
-                traceparent=traceparent,
-            )
-            for verb, subject, data in events
-        ]
+        built = [self.catalog.envelope(subject, data, traceparent) for subject, data in events]
         await copy_records(
             session,
             self.table.name,

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chassis.app import create_service_app
 from services.metrics.api import router
-from services.metrics.events import consumers
+from services.metrics.consumers import consumers
 from services.metrics.models import messaging
 from services.metrics.settings import MetricsSettings, get_settings
 

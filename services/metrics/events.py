@@ -1,7 +1,11 @@
-"""Events the metrics service publishes, and the handlers of those it consumes."""
+"""Events the metrics service publishes on `chorus.metrics.events`: none yet.
+
+Each event it will publish is declared here as a `chassis.events.EventData` model and listed
+in `catalog`; `/asyncapi.json` documents them.
+"""
 
 from __future__ import annotations
 
-from chassis.app import ConsumerSpec
+from chassis.events import EventCatalog
 
-consumers: list[ConsumerSpec] = []
+catalog = EventCatalog("metrics", [])

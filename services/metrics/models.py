@@ -6,10 +6,11 @@ from sqlalchemy.orm import DeclarativeBase
 
 from chassis.app import Messaging
 from chassis.database import new_metadata
+from services.metrics.events import catalog
 
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-messaging = Messaging.of(Base.metadata, "metrics")
+messaging = Messaging.of(Base.metadata, catalog)

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chassis.app import create_service_app
 from services.webhooks.api import router
-from services.webhooks.events import consumers
+from services.webhooks.consumers import consumers
 from services.webhooks.models import messaging
 from services.webhooks.settings import WebhooksSettings, get_settings
 

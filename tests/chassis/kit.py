@@ -15,18 +15,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ConfigDict
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chassis.consumer import Handler, IdempotentConsumer, inbox_table
 from chassis.database import create_engine, create_session_factory
-from chassis.events import CloudEvent
+from chassis.events import CloudEvent, EventCatalog, EventData
 from chassis.kafka import create_producer, ensure_topics
 from chassis.migrations import NOTIFY_FUNCTION_SQL, NOTIFY_TRIGGER_SQL
 from chassis.outbox import OutboxPublisher, OutboxRelay, RelayHook, outbox_table
 from chassis.settings import events_topic
 from tests.conftest import Infrastructure
+
+
+class ThingChanged(EventData):
+    """A thing of a test service changed; its data is whatever the test gives."""
+
+    model_config = ConfigDict(extra="allow")
+    published_as = "thing.changed"
 
 
 @dataclass
@@ -95,9 +103,7 @@ class MiniService:
         return task
 
     async def publish(self, session: AsyncSession, subject: str, **data: object) -> CloudEvent:
-        return await self.publisher.publish(
-            session, aggregate="thing", verb="changed", subject=subject, data=data
-        )
+        return await self.publisher.publish(session, ThingChanged(**data), subject=subject)
 
     async def effect_rows(self) -> list[dict[str, object]]:
         async with self.sessions() as session:
@@ -168,7 +174,7 @@ async def make_service(infrastructure: Infrastructure, role: str) -> MiniService
         sessions=create_session_factory(engine),
         outbox=outbox,
         inbox=inbox,
-        publisher=OutboxPublisher(name, outbox),
+        publisher=OutboxPublisher(EventCatalog(name, [ThingChanged]), outbox),
         effects=effects,
         bootstrap=infrastructure.bootstrap_servers,
         idempotence=infrastructure.idempotence,

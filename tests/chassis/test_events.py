@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from chassis.events import CloudEvent, event_type
+from chassis.events import CloudEvent, EventData, UndeclaredEvent, event_type
 from chassis.observability import traceparent_var
 from tests.chassis.kit import make_service
 from tests.conftest import Infrastructure
@@ -64,3 +64,31 @@ def test_event_type_names_are_checked() -> None:
     assert event_type("inventory", "account", "registered") == "chorus.inventory.account.registered"
     with pytest.raises(ValueError, match="not a Chorus event type"):
         event_type("inventory", "Account", "registered!")
+
+
+class ThingVanished(EventData):
+    """Declared by no catalog of the tests."""
+
+    published_as = "thing.vanished"
+    id: str
+
+
+@pytest.mark.asyncio
+async def test_the_publisher_refuses_an_event_its_catalog_does_not_declare(
+    infrastructure: Infrastructure,
+) -> None:
+    """What a service can emit is what its AsyncAPI document lists: nothing else gets in."""
+    service = await make_service(infrastructure, "undeclared")
+    try:
+        async with service.sessions() as session, session.begin():
+            with pytest.raises(UndeclaredEvent, match="ThingVanished"):
+                await service.publisher.publish(session, ThingVanished(id="t-1"), subject="t-1")
+        async with service.sessions() as session:
+            assert (await session.execute(select(service.outbox))).all() == []
+    finally:
+        await service.stop()
+
+
+def test_an_event_refuses_fields_its_model_does_not_declare() -> None:
+    with pytest.raises(ValidationError, match="colour"):
+        ThingVanished(id="t-1", colour="red")  # type: ignore[call-arg]

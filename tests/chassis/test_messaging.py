@@ -17,6 +17,7 @@ from chassis.settings import events_topic
 from tests.chassis.kit import (
     EVENT_TYPE_SUFFIX,
     MiniService,
+    ThingChanged,
     count,
     effect_handler,
     eventually,
@@ -223,9 +224,7 @@ async def test_every_record_carries_the_cloudevents_content_type(
         async with producer.sessions() as session, session.begin():
             await session.execute(text("INSERT INTO things (id) VALUES ('thing-2'), ('thing-3')"))
             many = await producer.publisher.publish_many(
-                session,
-                aggregate="thing",
-                events=[("changed", "thing-2", {"version": 1}), ("changed", "thing-3", {})],
+                session, [("thing-2", ThingChanged(version=1)), ("thing-3", ThingChanged())]
             )
         records = await read_topic(infrastructure.bootstrap_servers, events_topic(producer.name), 3)
         assert len(records) == 3

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 from collections.abc import AsyncIterator
+from importlib import import_module
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from chassis.app import PUBLIC_PATHS, route_table
 from chassis.principal import PRINCIPAL_HEADER, PUBLIC_PREFIX, sign_principal
+from tests.asyncapi import specification_errors
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
 from tests.kit import build_app
 
@@ -206,3 +208,22 @@ async def test_nul_characters_and_oversized_json_are_refused_at_the_edge(
     huge = await client.post("/me", content=b'{"x": "' + b"a" * 2_000_000 + b'"}', headers=headers)
     assert huge.status_code == 413
     assert huge.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_asyncapi_document_is_valid_and_lists_the_catalog(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    """Served without a principal, valid by the official AsyncAPI 3.0.0 schema, and naming
+    exactly the events the service's publisher accepts."""
+    name, _app, client = service
+    response = await client.get("/asyncapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert specification_errors(document) == []
+    assert document["channels"]["events"]["address"] == f"chorus.{name}.events"
+    catalog = import_module(f"services.{name}.models").messaging.publisher.catalog
+    declared = {catalog.type_of_model(model) for model in catalog}
+    messages = document["components"]["messages"]
+    assert {message["name"] for message in messages.values()} == declared
+    sent = document["operations"].get("publish", {}).get("messages", [])
+    assert len(sent) == len(declared)

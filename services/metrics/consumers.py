@@ -1,0 +1,7 @@
+"""The consumers of the metrics service: which services' events it reads, and a handler each."""
+
+from __future__ import annotations
+
+from chassis.app import ConsumerSpec
+
+consumers: list[ConsumerSpec] = []
