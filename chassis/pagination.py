@@ -43,6 +43,10 @@ class PageRequest(BaseModel):
         """How many rows a query reads: one more than a page, to know whether another follows."""
         return self.limit + 1
 
+    def after_key(self, *kinds: type) -> tuple[Any, ...] | None:
+        """The sort key the cursor carries, parsed as ``cursor_key`` does; None on page one."""
+        return None if self.after is None else cursor_key(self.after, *kinds)
+
 
 class InvalidCursor(BadRequest):
     type_slug = "invalid-cursor"

@@ -21,10 +21,12 @@ An object the caller cannot read does not exist for them (404), so ids cannot be
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chassis.districts import MANAGER_ROLES, DistrictTree, Scope, require_role
 from services.calendar.models import districts
 
-__all__ = ["WRITER_ROLES", "require_manage", "require_write", "tree"]
+__all__ = ["WRITER_ROLES", "require_manage", "require_manage_district", "require_write", "tree"]
 
 WRITER_ROLES = frozenset({"contributor"}) | MANAGER_ROLES
 
@@ -41,3 +43,13 @@ def require_write(scope: Scope, path: str | None, what: str) -> None:
 
 def require_manage(scope: Scope, path: str | None, what: str) -> None:
     require_role(scope, path, MANAGER_ROLES, what)
+
+
+async def require_manage_district(
+    session: AsyncSession, scope: Scope, district_id: str | None, what: str
+) -> str | None:
+    """The path of the district a new object goes to (None: company-wide), once the caller is
+    known to manage it; a district the caller cannot read is 404."""
+    path = None if district_id is None else await tree.district_path(session, scope, district_id)
+    require_manage(scope, path, what)
+    return path

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, is_central
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from chassis.principal import Principal
 from services.approvals.access import tree
 from services.approvals.delegations import repository
@@ -230,7 +230,7 @@ class DelegationService:
             direction=direction,
             managed=managed,
             include_revoked=include_revoked,
-            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(

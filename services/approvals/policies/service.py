@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, is_central, reaches, within
 from chassis.errors import Forbidden, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.approvals.access import require_manage, tree
 from services.approvals.models import Policy, PolicyVersion
 from services.approvals.policies import matching, repository
@@ -481,7 +481,7 @@ class PolicyService:
             district_id=district_id,
             subject_kind=subject_kind,
             include_retired=include_retired,
-            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(

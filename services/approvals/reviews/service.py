@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import MANAGER_ROLES, Scope
 from chassis.errors import Conflict, Forbidden, NotFound, Problem
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.approvals.access import tree
 from services.approvals.models import ApprovalRequest, RequestHistory, RequestStep, ReviewInvite
 from services.approvals.requests import repository as requests_repository
@@ -236,7 +236,7 @@ class ReviewService:
             session,
             request.id,
             position=position,
-            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(

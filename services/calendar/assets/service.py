@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, reaches
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import require_write, tree
 from services.calendar.assets import repository
 from services.calendar.assets.repository import AssetFilters
@@ -230,7 +230,7 @@ class AssetService:
         )
         if not scope.read_paths:
             return Page[AssetOut](items=[])
-        after = _decode_after(page.after) if page.after is not None else None
+        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.search(session, scope, filters, after, page.fetch)
         now = datetime.now(UTC)
         return keyset_page(
@@ -290,10 +290,6 @@ class AssetService:
             if (asset.district_id is None or path is not None) and reaches(scope, path):
                 return asset, path
         raise AssetNotFound(f"No asset {asset_id}.")
-
-
-def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(after, datetime, uuid.UUID)
 
 
 assets = AssetService()

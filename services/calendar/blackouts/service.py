@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, can_read
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import require_manage, tree
+from chassis.pagination import Page, PageRequest, keyset_page
+from services.calendar.access import require_manage, require_manage_district, tree
 from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
@@ -47,19 +46,14 @@ class InvalidWindow(Unprocessable):
     title = "The window ends before it starts"
 
 
-def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(after, datetime, uuid.UUID)
-
-
 class BlackoutService:
     async def create(
         self, session: AsyncSession, scope: Scope, data: BlackoutCreate
     ) -> BlackoutCreated:
         """Declare the blackout and put on hold the posts already scheduled inside it."""
-        path = None
-        if data.district_id is not None:
-            path = await tree.district_path(session, scope, data.district_id)
-        require_manage(scope, path, "Declaring a blackout")
+        path = await require_manage_district(
+            session, scope, data.district_id, "Declaring a blackout"
+        )
         blackout = Blackout(
             id=uuid.uuid4(),
             district_id=data.district_id,
@@ -97,7 +91,7 @@ class BlackoutService:
             path = await tree.district_path(session, scope, district_id)
         elif not can_read(scope, None):
             return Page[BlackoutOut](items=[])
-        after = None if page.after is None else _decode_after(page.after)
+        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.list_applying(
             session, path, start=start, end=end, after=after, fetch=page.fetch
         )

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import DistrictNotFound, Scope, within
 from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import require_manage, tree
+from chassis.pagination import Page, PageRequest, keyset_page
+from services.calendar.access import require_manage, require_manage_district, tree
 from services.calendar.calendars import repository
 from services.calendar.calendars.schemas import (
     CalendarOut,
@@ -119,7 +118,7 @@ class CalendarService:
         if not scope.read_paths:
             return Page[CalendarOut](items=[])
         await repository.ensure_readable_calendars(session, scope)
-        after = None if page.after is None else _decode_calendar_after(page.after)
+        after = page.after_key(str, uuid.UUID)
         rows = await repository.list_readable_calendars(
             session, scope, after=after, fetch=page.fetch
         )
@@ -148,10 +147,7 @@ class CampaignService:
     async def create(
         self, session: AsyncSession, scope: Scope, data: CampaignCreate
     ) -> CampaignOut:
-        path = None
-        if data.district_id is not None:
-            path = await tree.district_path(session, scope, data.district_id)
-        require_manage(scope, path, "Creating a campaign")
+        await require_manage_district(session, scope, data.district_id, "Creating a campaign")
         campaign = Campaign(
             id=uuid.uuid4(),
             district_id=data.district_id,
@@ -232,7 +228,7 @@ class CampaignService:
         applying_to = None
         if district_id is not None:
             applying_to = await tree.district_path(session, scope, district_id)
-        after = None if page.after is None else _decode_campaign_after(page.after)
+        after = page.after_key(date, uuid.UUID)
         rows = await repository.list_reaching_campaigns(
             session,
             scope,
@@ -245,14 +241,6 @@ class CampaignService:
         return keyset_page(
             rows, page, key=lambda c: (c.starts_on, c.id), item=CampaignOut.model_validate
         )
-
-
-def _decode_calendar_after(after: list[Any]) -> tuple[str, uuid.UUID]:
-    return cursor_key(after, str, uuid.UUID)
-
-
-def _decode_campaign_after(after: list[Any]) -> tuple[date, uuid.UUID]:
-    return cursor_key(after, date, uuid.UUID)
 
 
 calendars = CalendarService()

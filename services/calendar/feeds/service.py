@@ -42,14 +42,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, can_read, is_central
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import tree
 from services.calendar.calendars.service import get_visible
 from services.calendar.feeds import ical, repository
@@ -230,7 +229,7 @@ class FeedService:
         """The calendar's tokens, newest first: all of them for a manager of the calendar,
         the caller's own for anyone else."""
         found, path = await get_visible(session, scope, calendar_id)
-        after = _decode_after(page.after) if page.after is not None else None
+        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.list_calendar_tokens(
             session,
             found.id,
@@ -288,7 +287,7 @@ class FeedService:
             company = is_central(scope)
             if not roots and not company:
                 raise Forbidden("Listing feed tokens needs a manager role.")
-        after = _decode_after(page.after) if page.after is not None else None
+        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.managed_tokens(
             session,
             roots=roots,
@@ -418,10 +417,6 @@ class FeedService:
             )
             for r in rows
         ]
-
-
-def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(after, datetime, uuid.UUID)
 
 
 feeds = FeedService()

@@ -41,8 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, can_read
 from chassis.errors import Forbidden, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import require_manage, tree
+from chassis.pagination import Page, PageRequest, keyset_page
+from services.calendar.access import require_manage, require_manage_district, tree
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.styleguide import lint, repository
@@ -72,20 +72,13 @@ class UnknownAccounts(Unprocessable):
     title = "Lint was given accounts the post cannot target"
 
 
-def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(after, datetime, uuid.UUID)
-
-
 class StyleGuide:
     # --- rules ---------------------------------------------------------------------------
 
     async def create(
         self, session: AsyncSession, scope: Scope, data: StyleRuleCreate
     ) -> StyleRuleOut:
-        path = None
-        if data.district_id is not None:
-            path = await tree.district_path(session, scope, data.district_id)
-        require_manage(scope, path, "Changing the style guide")
+        await require_manage_district(session, scope, data.district_id, "Changing the style guide")
         severity = data.severity or ("warning" if data.kind == "min_spacing" else "error")
         rule = StyleRule(
             id=uuid.uuid4(),
@@ -124,7 +117,7 @@ class StyleGuide:
             path,
             enabled_only=False,
             kind=kind,
-            after=_decode_after(page.after) if page.after is not None else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(

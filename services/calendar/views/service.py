@@ -14,13 +14,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from chassis.errors import Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import tree
 from services.calendar.calendars.service import campaigns, get_visible
 from services.calendar.views import repository
@@ -85,7 +84,7 @@ class RangeView:
             await get_visible(session, scope, filters.calendar_id)
         if filters.campaign_id is not None:
             await campaigns.get_visible(session, scope, filters.campaign_id)
-        after = None if page.after is None else _decode_after(page.after)
+        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.list_range_summaries(
             session,
             repository.RangeQuery(
@@ -123,10 +122,6 @@ class RangeView:
                 version=row.version,
             ),
         )
-
-
-def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(after, datetime, uuid.UUID)
 
 
 range_view = RangeView()
