@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chassis.app import create_service_app
 from services.inventory.api import router
-from services.inventory.events import consumers
+from services.inventory.consumers import consumers
 from services.inventory.jobs import periodic_jobs
 from services.inventory.models import District, messaging
 from services.inventory.settings import InventorySettings, get_settings

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.events import EventData
 from chassis.observability import request_id_var
 from services.inventory.models import AuditEntry, messaging
 
@@ -44,12 +45,10 @@ async def record_and_publish(
     action: str,
     actor: str,
     changes: dict[str, Any],
-    aggregate: str,
-    verb: str,
-    data: dict[str, Any],
+    event: EventData,
 ) -> None:
-    """Audit a change and publish its event (``chorus.inventory.<aggregate>.<verb>``, its
-    subject the entity's id) in the same transaction."""
+    """Audit a change and publish its event (one of ``events.catalog``, its subject the
+    entity's id) in the same transaction."""
     await record(
         session,
         entity_type=entity_type,
@@ -58,9 +57,7 @@ async def record_and_publish(
         actor=actor,
         changes=changes,
     )
-    await messaging.publisher.publish(
-        session, aggregate=aggregate, verb=verb, subject=str(entity_id), data=data
-    )
+    await messaging.publisher.publish(session, event, subject=str(entity_id))
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from chassis.app import Messaging
 from chassis.database import new_metadata, one_of
 from chassis.districts import LTree
+from services.inventory.events import catalog
 from services.inventory.vocabularies import (
     AccountStatus,
     DistrictKind,
@@ -48,7 +49,7 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-messaging = Messaging.of(Base.metadata, "inventory")
+messaging = Messaging.of(Base.metadata, catalog)
 
 
 class District(Base):

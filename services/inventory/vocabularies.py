@@ -51,3 +51,12 @@ class TakedownStatus(StrEnum):
     REMOVED = "removed"
     KEPT = "kept"
     TRANSFERRED = "transferred"
+
+
+class FlagReason(StrEnum):
+    """What detection found on an account (one open flag per account and reason, and other
+    account for near duplicates)."""
+
+    NEAR_DUPLICATE = "near_duplicate"
+    DORMANT = "dormant"
+    ORPHANED = "orphaned"

@@ -8,6 +8,7 @@ Every change is audited and published (`account.registered`, `account.updated`,
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func
@@ -32,6 +33,12 @@ from services.inventory.accounts.schemas import (
     SummaryRow,
 )
 from services.inventory.districts.service import districts
+from services.inventory.events import (
+    AccountRegistered,
+    AccountSnapshot,
+    AccountStatusChanged,
+    AccountUpdated,
+)
 from services.inventory.models import Account
 from services.inventory.platforms import Registry, load_registry
 from services.inventory.vocabularies import AccountStatus
@@ -78,24 +85,29 @@ def search_text(handle_key: str, display_name: str | None) -> str:
     return f"{handle_key} {display_name or ''}".strip().lower()
 
 
-def snapshot(account: Account, owners: list[Owner]) -> dict[str, Any]:
-    """The account as events carry it."""
-    return {
-        "id": str(account.id),
-        "platform": account.platform,
-        "handle": account.handle,
-        "profile_url": account.profile_url,
-        "display_name": account.display_name,
-        "district_id": account.district_id,
-        "status": account.status,
-        "duplicate_of": str(account.duplicate_of) if account.duplicate_of else None,
-        "purpose": account.purpose,
-        "language": account.language,
-        "country": account.country,
-        "tags": list(account.tags),
-        "owners": [o.model_dump() for o in owners],
-        "version": account.version,
-    }
+def snapshot(account: Account, owners: Sequence[Owner]) -> AccountSnapshot:
+    """The account as its events carry it, and as its audit trail compares it."""
+    return AccountSnapshot(
+        id=account.id,
+        platform=account.platform,
+        handle=account.handle,
+        profile_url=account.profile_url,
+        display_name=account.display_name,
+        district_id=account.district_id,
+        status=account.status,
+        duplicate_of=account.duplicate_of,
+        purpose=account.purpose,
+        language=account.language,
+        country=account.country,
+        tags=list(account.tags),
+        owners=[o.model_dump() for o in owners],
+        version=account.version,
+    )
+
+
+def audit_state(account: Account, owners: Sequence[Owner]) -> dict[str, Any]:
+    """What an account's audit trail compares across a change: its snapshot and its notes."""
+    return {**snapshot(account, owners).model_dump(mode="json"), "notes": account.notes}
 
 
 class AccountService:
@@ -243,10 +255,8 @@ class AccountService:
             entity_id=account.id,
             action="registered",
             actor=scope.principal.sub,
-            changes=state,
-            aggregate="account",
-            verb="registered",
-            data=state,
+            changes=state.model_dump(mode="json"),
+            event=AccountRegistered(**state.model_dump()),
         )
         return account
 
@@ -284,7 +294,7 @@ class AccountService:
             for o in (await repository.owners_of(session, [account.id])).get(account.id, [])
         ]
         # Notes stay out of events (they are internal) but their changes are audited.
-        before = {**snapshot(account, owners_before), "notes": account.notes}
+        before = audit_state(account, owners_before)
         given = data.model_dump(exclude_unset=True)
         if "district_id" in given and given["district_id"] != account.district_id:
             target = await districts.get_visible(session, scope, given["district_id"])
@@ -299,7 +309,7 @@ class AccountService:
             await repository.replace_owners(
                 session, account.id, [o.model_dump() for o in data.owners]
             )
-        after = {**snapshot(account, owners_after), "notes": account.notes}
+        after = audit_state(account, owners_after)
         changes = audit.diff(before, after)
         if not changes:
             return await self.out_one(session, account)
@@ -315,9 +325,9 @@ class AccountService:
             action="updated",
             actor=scope.principal.sub,
             changes=changes,
-            aggregate="account",
-            verb="updated",
-            data={**snapshot(account, owners_after), "changed": sorted(changes)},
+            event=AccountUpdated(
+                **snapshot(account, owners_after).model_dump(), changed=sorted(changes)
+            ),
         )
         return await self.out_one(session, account)
 
@@ -379,19 +389,17 @@ class AccountService:
             action="status_changed",
             actor=actor,
             changes=change,
-            aggregate="account",
-            verb="status_changed",
-            data={
-                "id": str(account.id),
-                "platform": account.platform,
-                "handle": account.handle,
-                "district_id": account.district_id,
-                "status": status,
-                "previous_status": previous,
-                "duplicate_of": str(account.duplicate_of) if account.duplicate_of else None,
-                "reason": reason,
-                "version": account.version,
-            },
+            event=AccountStatusChanged(
+                id=account.id,
+                platform=account.platform,
+                handle=account.handle,
+                district_id=account.district_id,
+                status=status,
+                previous_status=previous,
+                duplicate_of=account.duplicate_of,
+                reason=reason,
+                version=account.version,
+            ),
         )
         return account
 

@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.inventory.vocabularies import FlagReason
+
 # Two-key advisory lock namespace of the detection scans (the outbox uses 0x0B0C).
 SCAN_LOCK_NAMESPACE = 0x0DE7
 
@@ -239,7 +241,7 @@ async def reconcile_near_duplicates(
             due["name_similarities"].append(name_similarity)
     return await _reconcile(
         session,
-        reason="near_duplicate",
+        reason=FlagReason.NEAR_DUPLICATE,
         due=NEAR_DUPLICATES_DUE,
         params={"platform": platform, **due},
         paths=paths,
@@ -249,14 +251,14 @@ async def reconcile_near_duplicates(
 
 async def reconcile_dormant(session: AsyncSession, paths: Sequence[str] | None) -> list[FlagChange]:
     due = DORMANT_DUE.format(scope_where=_scope("d", paths))
-    return await _reconcile(session, reason="dormant", due=due, params={}, paths=paths)
+    return await _reconcile(session, reason=FlagReason.DORMANT, due=due, params={}, paths=paths)
 
 
 async def reconcile_orphaned(
     session: AsyncSession, paths: Sequence[str] | None
 ) -> list[FlagChange]:
     due = ORPHANED_DUE.format(scope_where=_scope("d", paths))
-    return await _reconcile(session, reason="orphaned", due=due, params={}, paths=paths)
+    return await _reconcile(session, reason=FlagReason.ORPHANED, due=due, params={}, paths=paths)
 
 
 async def record_activity(session: AsyncSession, account_id: uuid.UUID, at: datetime) -> None:

@@ -30,6 +30,7 @@ from services.inventory.detection import repository
 from services.inventory.detection.repository import FlagChange
 from services.inventory.detection.schemas import Check, CheckCounts, DetectionRun
 from services.inventory.districts.service import districts
+from services.inventory.events import AccountFlagChange, AccountFlagged, AccountFlagResolved
 from services.inventory.settings import InventorySettings
 
 DETECTION_ACTOR = "detection"
@@ -162,35 +163,38 @@ async def _lock(session: AsyncSession, reason: str, wait: float | None) -> None:
 
 
 async def _publish(session: AsyncSession, changes: Sequence[FlagChange]) -> CheckCounts:
+    """Audit and publish each flag raised (`account.flagged`) or resolved
+    (`account.flag_resolved`) on its account."""
     flagged = resolved = 0
     for change in changes:
-        data = {
-            "flag_id": change.flag_id,
-            "account_id": str(change.account_id),
-            "district_id": change.district_id,
-            "platform": change.platform,
-            "handle": change.handle,
-            "reason": change.reason,
-            "score": change.score,
-            "details": change.details,
-        }
+        model: type[AccountFlagChange]
         if change.outcome == "flagged":
             flagged += 1
-            verb = "flagged"
+            action, model = "flagged", AccountFlagged
         else:
             resolved += 1
-            verb = "flag_resolved"
+            action, model = "flag_resolved", AccountFlagResolved
         await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=change.account_id,
-            action=verb,
+            action=action,
             actor=DETECTION_ACTOR,
             changes={
-                k: v for k, v in data.items() if k in ("flag_id", "reason", "score", "details")
+                "flag_id": change.flag_id,
+                "reason": change.reason,
+                "score": change.score,
+                "details": change.details,
             },
-            aggregate="account",
-            verb=verb,
-            data=data,
+            event=model(
+                flag_id=change.flag_id,
+                account_id=change.account_id,
+                district_id=change.district_id,
+                platform=change.platform,
+                handle=change.handle,
+                reason=change.reason,
+                score=change.score,
+                details=change.details,
+            ),
         )
     return CheckCounts(flagged=flagged, resolved=resolved)

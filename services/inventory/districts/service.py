@@ -21,6 +21,12 @@ from services.inventory.districts.schemas import (
     DistrictOut,
     DistrictRename,
 )
+from services.inventory.events import (
+    DistrictCreated,
+    DistrictMoved,
+    DistrictRenamed,
+    DistrictSnapshot,
+)
 from services.inventory.models import District
 from services.inventory.vocabularies import DistrictKind
 
@@ -40,14 +46,15 @@ class InvalidTree(Unprocessable):
     title = "The district tree does not allow this"
 
 
-def snapshot(district: District) -> dict[str, object]:
-    return {
-        "id": district.id,
-        "name": district.name,
-        "kind": district.kind,
-        "parent_id": district.parent_id,
-        "path": district.path,
-    }
+def snapshot(district: District) -> DistrictSnapshot:
+    """The district as its events carry it (and its creation's audit entry records it)."""
+    return DistrictSnapshot(
+        id=district.id,
+        name=district.name,
+        kind=district.kind,
+        parent_id=district.parent_id,
+        path=district.path,
+    )
 
 
 class DistrictService:
@@ -78,16 +85,15 @@ class DistrictService:
         session.add(district)
         await session.flush()
         await session.refresh(district)
+        state = snapshot(district)
         await audit.record_and_publish(
             session,
             entity_type="district",
             entity_id=district.id,
             action="created",
             actor=scope.principal.sub,
-            changes=snapshot(district),
-            aggregate="district",
-            verb="created",
-            data=snapshot(district),
+            changes=state.model_dump(mode="json"),
+            event=DistrictCreated(**state.model_dump()),
         )
         return district
 
@@ -110,9 +116,7 @@ class DistrictService:
             action="renamed",
             actor=scope.principal.sub,
             changes={"name": [previous, data.name]},
-            aggregate="district",
-            verb="renamed",
-            data={**snapshot(district), "previous_name": previous},
+            event=DistrictRenamed(**snapshot(district).model_dump(), previous_name=previous),
         )
         return district
 
@@ -140,13 +144,11 @@ class DistrictService:
             action="moved",
             actor=scope.principal.sub,
             changes={"parent_id": [previous_parent, parent.id], "path": [old_path, new_path]},
-            aggregate="district",
-            verb="moved",
-            data={
-                **snapshot(district),
-                "previous_parent_id": previous_parent,
-                "previous_path": old_path,
-            },
+            event=DistrictMoved(
+                **snapshot(district).model_dump(),
+                previous_parent_id=previous_parent,
+                previous_path=old_path,
+            ),
         )
         return district
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.districts import Scope, within
 from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.inventory import audit
+from services.inventory import audit, events
 from services.inventory.access import REQUESTER_ROLES, taken
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
@@ -44,6 +44,7 @@ from services.inventory.vocabularies import AccountStatus, OwnerRole, RequestSta
 
 log = logging.getLogger("inventory.requests")
 
+# How approvals knows an account request among the subjects it decides (`subject_kind`).
 SUBJECT_KIND = "account_request"
 # Who the audit trail names for what a decision of the approvals service changed.
 APPROVALS_ACTOR = "approvals"
@@ -64,24 +65,26 @@ class AccountRequestClosed(Conflict):
     title = "The request is no longer open"
 
 
-def request_snapshot(request: AccountRequest, profile_url: str) -> dict[str, Any]:
+def request_snapshot(request: AccountRequest, profile_url: str) -> events.RequestedAccount:
     """What the approvers approve: the account as it will be registered."""
-    return {
-        "district_id": request.district_id,
-        "platform": request.platform,
-        "handle": request.handle,
-        "profile_url": profile_url,
-        "display_name": request.display_name,
-        "purpose": request.purpose,
-        "language": request.language,
-        "country": request.country,
-        "requested_by": request.requested_by,
-    }
+    return events.RequestedAccount(
+        district_id=request.district_id,
+        platform=request.platform,
+        handle=request.handle,
+        profile_url=profile_url,
+        display_name=request.display_name,
+        purpose=request.purpose,
+        language=request.language,
+        country=request.country,
+        requested_by=request.requested_by,
+    )
 
 
-def content_hash(content: dict[str, Any]) -> str:
+def content_hash(content: events.RequestedAccount) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of `content`."""
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        content.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -178,24 +181,21 @@ class AccountRequestService:
             entity_id=request.id,
             action="requested",
             actor=scope.principal.sub,
-            changes=content,
-            aggregate="account",
-            verb="requested",
-            data={
-                "request_id": str(request.id),
-                "district_id": request.district_id,
-                "subject_kind": SUBJECT_KIND,
-                "platform": request.platform,
-                "handle": request.handle,
-                "profile_url": content["profile_url"],
-                "display_name": request.display_name,
-                "purpose": request.purpose,
-                "language": request.language,
-                "country": request.country,
-                "requested_by": request.requested_by,
-                "snapshot": content,
-                "content_hash": content_hash(content),
-            },
+            changes=content.model_dump(mode="json"),
+            event=events.AccountRequested(
+                request_id=request.id,
+                district_id=request.district_id,
+                platform=request.platform,
+                handle=request.handle,
+                profile_url=content.profile_url,
+                display_name=request.display_name,
+                purpose=request.purpose,
+                language=request.language,
+                country=request.country,
+                requested_by=request.requested_by,
+                snapshot=content,
+                content_hash=content_hash(content),
+            ),
         )
         return AccountRequestOut.model_validate(request)
 
@@ -330,17 +330,17 @@ class AccountRequestService:
             session, account.id, [o.model_dump() for o in owners]
         )
         await session.refresh(account)
-        state = {**snapshot(account, owners), "request_id": str(request.id)}
+        registered = events.AccountRegistered(
+            **snapshot(account, owners).model_dump(), request_id=request.id
+        )
         await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="registered",
             actor=APPROVALS_ACTOR,
-            changes=state,
-            aggregate="account",
-            verb="registered",
-            data=state,
+            changes=registered.model_dump(mode="json"),
+            event=registered,
         )
         return account
 
@@ -376,20 +376,17 @@ class AccountRequestService:
             action=status,
             actor=actor,
             changes=changes,
-            aggregate="account",
-            verb="request_closed",
-            data={
-                "request_id": str(request.id),
-                "subject_kind": SUBJECT_KIND,
-                "district_id": request.district_id,
-                "platform": request.platform,
-                "handle": request.handle,
-                "requested_by": request.requested_by,
-                "status": status,
-                "account_id": str(account_id) if account_id else None,
-                "decision_comment": comment,
-                "decided_by": decided_by,
-            },
+            event=events.AccountRequestClosed(
+                request_id=request.id,
+                district_id=request.district_id,
+                platform=request.platform,
+                handle=request.handle,
+                requested_by=request.requested_by,
+                status=status,
+                account_id=account_id,
+                decision_comment=comment,
+                decided_by=decided_by,
+            ),
         )
 
     async def _require_requester(

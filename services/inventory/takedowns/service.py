@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ from services.inventory.accounts.schemas import AccountCreate
 from services.inventory.accounts.service import TRANSITIONS as ACCOUNT_TRANSITIONS
 from services.inventory.accounts.service import accounts
 from services.inventory.districts.service import districts
+from services.inventory.events import TakedownCaseChange, TakedownOpened, TakedownUpdated
 from services.inventory.models import Account, TakedownCase, TakedownNote
 from services.inventory.platforms import Registry, load_registry
 from services.inventory.takedowns import repository
@@ -67,6 +68,8 @@ ACCOUNT_EFFECTS: dict[str, AccountStatus] = {
 }
 # Plain notes per case; status changes are bounded by the case's own life.
 MAX_NOTES_PER_CASE = 1000
+
+CaseEvent = TypeVar("CaseEvent", bound=TakedownCaseChange)
 
 
 class TakedownNotFound(NotFound):
@@ -111,21 +114,22 @@ class FoundPage:
     case: TakedownDetail | None
 
 
-def _event_data(
-    case: TakedownCase, account: Account, previous_status: str | None
-) -> dict[str, Any]:
-    return {
-        "id": str(case.id),
-        "account_id": str(case.account_id),
-        "district_id": case.district_id,
-        "status": case.status,
-        "previous_status": previous_status,
-        "platform_reference": case.platform_reference,
-        "platform": account.platform,
-        "handle": account.handle,
-        "profile_url": account.profile_url,
-        "account_status": account.status,
-    }
+def _event(
+    model: type[CaseEvent], case: TakedownCase, account: Account, previous_status: str | None
+) -> CaseEvent:
+    """The case's event of type `model`: the case and its account as they are now."""
+    return model(
+        id=case.id,
+        account_id=case.account_id,
+        district_id=case.district_id,
+        status=case.status,
+        previous_status=previous_status,
+        platform_reference=case.platform_reference,
+        platform=account.platform,
+        handle=account.handle,
+        profile_url=account.profile_url,
+        account_status=account.status,
+    )
 
 
 def _out(case: TakedownCase, account: Account) -> TakedownOut:
@@ -312,9 +316,7 @@ class TakedownService:
                 "evidence": evidence,
                 "note": note,
             },
-            aggregate="takedown",
-            verb="opened",
-            data=_event_data(case, account, None),
+            event=_event(TakedownOpened, case, account, None),
         )
         return await self._detail(session, case, account)
 
@@ -366,9 +368,7 @@ class TakedownService:
             action="status_changed",
             actor=scope.principal.sub,
             changes=changes,
-            aggregate="takedown",
-            verb="updated",
-            data=_event_data(case, account, previous_status),
+            event=_event(TakedownUpdated, case, account, previous_status),
         )
         return await self._detail(session, case, account)
 

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chassis.districts import MANAGER_ROLES, Scope
 from chassis.errors import Conflict, Forbidden, Unprocessable
+from chassis.events import EventData
 from chassis.observability import request_id_var
 from chassis.principal import Principal
 from services.inventory import audit
@@ -47,10 +48,12 @@ from services.inventory.accounts.service import (
     EDITABLE,
     TRANSITIONS,
     accounts,
+    audit_state,
     search_text,
     snapshot,
 )
 from services.inventory.districts.service import districts
+from services.inventory.events import AccountRegistered, AccountStatusChanged, AccountUpdated
 from services.inventory.models import Account, messaging
 from services.inventory.platforms import load_registry
 from services.inventory.transfer import csv_format, repository
@@ -478,10 +481,7 @@ def _change(
             )
     before = Account(**stored)
     after = Account(**{**stored, **details, "district_id": candidate.district_id})
-    changes = audit.diff(
-        {**snapshot(before, owners_before), "notes": before.notes},
-        {**snapshot(after, owners), "notes": after.notes},
-    )
+    changes = audit.diff(audit_state(before, owners_before), audit_state(after, owners))
     if changes:
         after.version = before.version + 1
         after.search_text = search_text(after.handle_key, after.display_name)
@@ -503,7 +503,7 @@ async def _write_creations(
     rows: list[tuple[Any, ...]] = []
     owners: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
-    events: list[tuple[str, str, dict[str, Any]]] = []
+    events: list[tuple[str, EventData]] = []
     for creation in creations:
         account = Account(**creation.values)
         rows.append(tuple(getattr(account, column) for column in repository.ACCOUNT_COLUMNS))
@@ -511,8 +511,10 @@ async def _write_creations(
             (account.id, o.person, o.role, o.name, o.email, o.active) for o in creation.owners
         )
         state = snapshot(account, creation.owners)
-        entries.append(_entry(account.id, "registered", actor, request_id, state))
-        events.append(("registered", str(account.id), state))
+        entries.append(
+            _entry(account.id, "registered", actor, request_id, state.model_dump(mode="json"))
+        )
+        events.append((str(account.id), AccountRegistered(**state.model_dump())))
     try:
         await repository.insert_accounts(session, rows)
     except asyncpg.UniqueViolationError as exc:
@@ -522,7 +524,7 @@ async def _write_creations(
         ) from exc
     await repository.insert_owners(session, owners)
     await repository.insert_audit(session, entries)
-    await messaging.publisher.publish_many(session, aggregate="account", events=events)
+    await messaging.publisher.publish_many(session, events)
 
 
 async def _write_changes(
@@ -532,14 +534,16 @@ async def _write_changes(
     replaced: list[uuid.UUID] = []
     owners: list[tuple[Any, ...]] = []
     entries: list[tuple[Any, ...]] = []
-    events: list[tuple[str, str, dict[str, Any]]] = []
+    events: list[tuple[str, EventData]] = []
     for change in changes:
         after, subject = change.after, str(change.after.id)
         version = after.version
         if change.changes:
             entries.append(_entry(after.id, "updated", actor, request_id, change.changes))
-            data = {**snapshot(after, change.owners), "changed": sorted(change.changes)}
-            events.append(("updated", subject, data))
+            state = snapshot(after, change.owners)
+            events.append(
+                (subject, AccountUpdated(**state.model_dump(), changed=sorted(change.changes)))
+            )
         duplicate_of = after.duplicate_of
         if change.status != change.before["status"]:
             # As accounts.apply_status: its own version, audit entry and event.
@@ -556,19 +560,18 @@ async def _write_changes(
             )
             events.append(
                 (
-                    "status_changed",
                     subject,
-                    {
-                        "id": subject,
-                        "platform": after.platform,
-                        "handle": after.handle,
-                        "district_id": after.district_id,
-                        "status": change.status,
-                        "previous_status": previous,
-                        "duplicate_of": None,
-                        "reason": IMPORT_REASON,
-                        "version": version,
-                    },
+                    AccountStatusChanged(
+                        id=after.id,
+                        platform=after.platform,
+                        handle=after.handle,
+                        district_id=after.district_id,
+                        status=change.status,
+                        previous_status=previous,
+                        duplicate_of=None,
+                        reason=IMPORT_REASON,
+                        version=version,
+                    ),
                 )
             )
         updates.append(
@@ -596,7 +599,7 @@ async def _write_changes(
     await repository.delete_owners(session, replaced)
     await repository.insert_owners(session, owners)
     await repository.insert_audit(session, entries)
-    await messaging.publisher.publish_many(session, aggregate="account", events=events)
+    await messaging.publisher.publish_many(session, events)
 
 
 def _entry(
