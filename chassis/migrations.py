@@ -1,8 +1,20 @@
 """Alembic helpers shared by every service's migrations.
 
 Each service keeps its own ``migrations/`` (env.py and versions); this module holds what they
-share: running migrations online on the async engine, creating the outbox and inbox with the
-NOTIFY trigger, creating the service's database if it is missing, and ``upgrade``.
+share: running migrations online on the async engine, the DDL the chassis owns (the outbox and
+inbox with the NOTIFY trigger, the job queue, the replica of inventory's district tree), the
+column shapes the services' tables have in common, creating the service's database if it is
+missing, and ``upgrade``.
+
+Released migrations call these helpers, and the chassis's DDL is built from the chassis's own
+tables (``outbox_table``, ``inbox_table``, ``district_replica_table``): what a helper creates
+must not change, or databases migrated before and after the change would differ. Changing one of
+those tables takes a new helper and a new revision in every service that has it.
+
+A service's migration names its revision and its parent (``revision``, ``down_revision``;
+Alembic takes ``branch_labels`` and ``depends_on`` as None when a module has none) and its
+``upgrade`` and ``downgrade``; where those are only chassis DDL, they are the helpers themselves
+(``upgrade = create_messaging_tables``).
 """
 
 from __future__ import annotations
@@ -11,17 +23,21 @@ import asyncio
 import re
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.util import await_only
 
 from chassis.consumer import inbox_table
 from chassis.database import new_metadata
+from chassis.districts import district_replica_table
 from chassis.outbox import NOTIFY_CHANNEL, asyncpg_dsn, outbox_table
 
 # NOTIFY inside a transaction is delivered at commit, and never for a rolled-back one; once per
@@ -86,6 +102,35 @@ def _execute_script(sql: str) -> None:
     connection = op.get_bind().connection.driver_connection
     assert connection is not None
     await_only(connection.execute(sql))
+
+
+def create_district_replica() -> None:
+    """Inside a migration's upgrade(): the replica of inventory's district tree
+    (``chassis.districts.district_replica_table``) and the ltree extension its paths need."""
+    op.execute("CREATE EXTENSION IF NOT EXISTS ltree")
+    district_replica_table(new_metadata()).create(op.get_bind())
+
+
+def drop_district_replica() -> None:
+    """The replica's table and its index; the extension stays (other tables may use it)."""
+    district_replica_table(new_metadata()).drop(op.get_bind())
+
+
+def timestamp_default_now(name: str) -> sa.Column[Any]:
+    """``timestamptz NOT NULL DEFAULT now()``: created_at, updated_at, at."""
+    return sa.Column(
+        name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+    )
+
+
+def jsonb_default(name: str, default: str) -> sa.Column[Any]:
+    """``jsonb NOT NULL`` with a constant default, given as JSON text (``"{}"``, ``"[]"``)."""
+    return sa.Column(
+        name,
+        JSONB(astext_type=sa.Text()),
+        server_default=sa.text(f"'{default}'::jsonb"),
+        nullable=False,
+    )
 
 
 # Tables other packages own in the service's database (the job queue's): not in our models.

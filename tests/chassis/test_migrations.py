@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -20,6 +21,16 @@ from tests.conftest import Infrastructure
 pytestmark = pytest.mark.asyncio
 
 SERVICES = ["inventory", "calendar", "approvals", "metrics", "webhooks"]
+
+# Databases already migrated know their revision by these ids: they never change, and each
+# new revision is appended to its service's chain.
+REVISION_CHAINS = {
+    "inventory": [f"inventory_000{n}" for n in range(1, 7)],
+    "calendar": [f"calendar_000{n}" for n in range(1, 4)],
+    "approvals": [f"approvals_000{n}" for n in range(1, 5)],
+    "metrics": ["metrics_0001"],
+    "webhooks": ["webhooks_0001"],
+}
 
 
 async def tables_and_triggers(url: str) -> tuple[set[str], set[str]]:
@@ -41,6 +52,16 @@ async def tables_and_triggers(url: str) -> tuple[set[str], set[str]]:
         return tables, triggers
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_revisions_keep_their_ids_and_chain(service: str) -> None:
+    config = alembic_config(service, "postgresql+asyncpg://unused/unused")
+    scripts = list(ScriptDirectory.from_config(config).walk_revisions())  # head first
+    chain = REVISION_CHAINS[service]
+    assert [script.revision for script in reversed(scripts)] == chain
+    assert [script.down_revision for script in reversed(scripts)] == [None, *chain[:-1]]
+    assert all(callable(s.module.upgrade) and callable(s.module.downgrade) for s in scripts)
 
 
 @pytest.mark.parametrize("service", SERVICES)

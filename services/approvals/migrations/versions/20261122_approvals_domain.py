@@ -1,40 +1,32 @@
 """The approvals domain: versioned policies, requests with their planned steps, decisions and
 history (append-only), delegations, the approver roster, outside reviewers' invites, and the
 district replica.
-
-Revision ID: approvals_0002
-Revises: approvals_0001
-Create Date: 2026-11-22 05:21:17.966566
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from chassis.districts import LTree
+from chassis.migrations import (
+    create_district_replica,
+    drop_district_replica,
+    jsonb_default,
+    timestamp_default_now,
+)
 
-revision: str = "approvals_0002"
-down_revision: str | None = "approvals_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "approvals_0002"
+down_revision = "approvals_0001"
 
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS ltree")
+    create_district_replica()
     op.create_table(
         "approver_roster",
         sa.Column("district_id", sa.Text(), nullable=False),
         sa.Column("role", sa.Text(), nullable=False),
         sa.Column("person", sa.Text(), nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.PrimaryKeyConstraint("district_id", "role", "person", name=op.f("pk_approver_roster")),
     )
     op.create_table(
@@ -46,12 +38,7 @@ def upgrade() -> None:
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("delegate <> delegator", name=op.f("ck_delegations_not_self")),
         sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_delegations_period_ordered")),
@@ -62,24 +49,6 @@ def upgrade() -> None:
         "ix_delegations_delegator", "delegations", ["delegator", "ends_at"], unique=False
     )
     op.create_table(
-        "districts",
-        sa.Column("id", sa.Text(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("parent_id", sa.Text(), nullable=True),
-        sa.Column("path", LTree(), nullable=False),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_districts")),
-    )
-    op.create_index(
-        "ix_districts_path", "districts", ["path"], unique=False, postgresql_using="gist"
-    )
-    op.create_table(
         "policies",
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("district_id", sa.Text(), nullable=True),
@@ -87,12 +56,7 @@ def upgrade() -> None:
         sa.Column("current_version", sa.Integer(), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.CheckConstraint(
             "subject_kind IN ('post', 'account_request')", name=op.f("ck_policies_subject_kind")
         ),
@@ -119,9 +83,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), server_default="open", nullable=False),
         sa.Column("current_position", sa.Integer(), nullable=True),
         sa.Column("source_event_id", sa.UUID(), nullable=True),
-        sa.Column(
-            "opened_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        timestamp_default_now("opened_at"),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.CheckConstraint(
@@ -160,12 +122,7 @@ def upgrade() -> None:
         sa.Column("steps", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.ForeignKeyConstraint(
             ["policy_id"], ["policies.id"], name=op.f("fk_policy_versions_policy_id_policies")
         ),
@@ -177,15 +134,8 @@ def upgrade() -> None:
         sa.Column("request_id", sa.UUID(), nullable=False),
         sa.Column("action", sa.Text(), nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
-        sa.Column(
-            "details",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        jsonb_default("details", "{}"),
+        timestamp_default_now("at"),
         sa.ForeignKeyConstraint(
             ["request_id"],
             ["requests.id"],
@@ -213,12 +163,7 @@ def upgrade() -> None:
         sa.Column("escalate_to_district_id", sa.Text(), nullable=True),
         sa.Column("request_author", sa.Text(), nullable=False),
         sa.Column("request_opened_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "reasons",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_default("reasons", "[]"),
         sa.Column("status", sa.Text(), server_default="waiting", nullable=False),
         sa.Column("approvals", sa.Integer(), server_default="0", nullable=False),
         sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
@@ -272,12 +217,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.Text(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("idempotency_key", sa.Text(), nullable=True),
-        sa.Column(
-            "decided_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("decided_at"),
         sa.CheckConstraint(
             "outcome IN ('approve', 'reject', 'request_changes')", name=op.f("ck_decisions_outcome")
         ),
@@ -307,12 +247,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.ForeignKeyConstraint(
             ["request_id", "position"],
             ["request_steps.request_id", "request_steps.position"],
@@ -346,44 +281,17 @@ def downgrade() -> None:
     for table in ("decisions", "request_history"):
         op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     op.execute("DROP FUNCTION IF EXISTS approvals_append_only()")
-    op.drop_index("ix_review_invites_request", table_name="review_invites")
-    op.drop_table("review_invites")
-    op.drop_index("ix_decisions_request", table_name="decisions")
-    op.drop_table("decisions")
-    op.drop_index(
-        "ix_request_steps_escalated",
-        table_name="request_steps",
-        postgresql_where=sa.text("status = 'active' AND escalated_at IS NOT NULL"),
-    )
-    op.drop_index(
-        "ix_request_steps_due",
-        table_name="request_steps",
-        postgresql_where=sa.text("status = 'active'"),
-    )
-    op.drop_index(
-        "ix_request_steps_active",
-        table_name="request_steps",
-        postgresql_where=sa.text("status = 'active'"),
-    )
-    op.drop_table("request_steps")
-    op.drop_index("ix_request_history_request", table_name="request_history")
-    op.drop_table("request_history")
-    op.drop_table("policy_versions")
-    op.drop_index(
-        "uq_requests_open_subject",
-        table_name="requests",
-        postgresql_where=sa.text("status = 'open'"),
-    )
-    op.drop_index("ix_requests_subject", table_name="requests")
-    op.drop_index(
-        "ix_requests_expiry", table_name="requests", postgresql_where=sa.text("status = 'open'")
-    )
-    op.drop_index("ix_requests_district", table_name="requests")
-    op.drop_table("requests")
-    op.drop_table("policies")
-    op.drop_index("ix_districts_path", table_name="districts", postgresql_using="gist")
-    op.drop_table("districts")
-    op.drop_index("ix_delegations_delegator", table_name="delegations")
-    op.drop_index("ix_delegations_delegate", table_name="delegations")
-    op.drop_table("delegations")
-    op.drop_table("approver_roster")
+    # A table goes with its indexes and constraints; children go before their parents.
+    for table in (
+        "review_invites",
+        "decisions",
+        "request_steps",
+        "request_history",
+        "policy_versions",
+        "requests",
+        "policies",
+        "delegations",
+        "approver_roster",
+    ):
+        op.drop_table(table)
+    drop_district_replica()

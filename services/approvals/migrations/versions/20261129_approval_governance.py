@@ -3,21 +3,13 @@ outside reviewers and whether their answers count (``outside_review``); an invit
 answer given through it, so advisory answers (which are not decisions) are shown on the
 request. A delegation records who revoked it (the delegator, or now a manager of their
 district or the central team).
-
-Revision ID: approvals_0004
-Revises: approvals_0003
-Create Date: 2026-11-29
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "approvals_0004"
-down_revision: str | None = "approvals_0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "approvals_0004"
+down_revision = "approvals_0003"
 
 
 def upgrade() -> None:

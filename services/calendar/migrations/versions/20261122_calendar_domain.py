@@ -1,28 +1,25 @@
 """The calendar domain: calendars (the company-wide one seeded), campaigns, posts with their
 targets, assets and history, the asset library, the style guide, blackouts, feed tokens, and
 the read models of the inventory (the district replica and the accounts).
-
-Revision ID: calendar_0002
-Revises: calendar_0001
-Create Date: 2026-11-22 04:42:11.946266
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from chassis.districts import LTree
+from chassis.migrations import (
+    create_district_replica,
+    drop_district_replica,
+    jsonb_default,
+    timestamp_default_now,
+)
 
-revision: str = "calendar_0002"
-down_revision: str | None = "calendar_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "calendar_0002"
+down_revision = "calendar_0001"
 
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS ltree")
+    create_district_replica()
     op.create_table(
         "accounts",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -33,12 +30,7 @@ def upgrade() -> None:
         sa.Column("district_id", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("updated_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
     )
     op.create_index("ix_accounts_district", "accounts", ["district_id"], unique=False)
@@ -57,18 +49,8 @@ def upgrade() -> None:
         sa.Column("usage_rights", sa.Text(), nullable=True),
         sa.Column("rights_expire_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
         sa.UniqueConstraint(
             "district_id",
@@ -87,12 +69,7 @@ def upgrade() -> None:
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_blackouts_period_ordered")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_blackouts")),
     )
@@ -102,12 +79,7 @@ def upgrade() -> None:
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("district_id", sa.Text(), nullable=True),
         sa.Column("name", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendars")),
         sa.UniqueConstraint(
             "district_id", name="uq_calendars_district", postgresql_nulls_not_distinct=True
@@ -121,49 +93,16 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("starts_on", sa.Date(), nullable=False),
         sa.Column("ends_on", sa.Date(), nullable=False),
-        sa.Column(
-            "goals",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_default("goals", "[]"),
         sa.Column("tags", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.CheckConstraint("ends_on >= starts_on", name=op.f("ck_campaigns_dates_ordered")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
     )
     op.create_index(
         "ix_campaigns_district", "campaigns", ["district_id", "starts_on"], unique=False
-    )
-    op.create_table(
-        "districts",
-        sa.Column("id", sa.Text(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("parent_id", sa.Text(), nullable=True),
-        sa.Column("path", LTree(), nullable=False),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_districts")),
-    )
-    op.create_index(
-        "ix_districts_path", "districts", ["path"], unique=False, postgresql_using="gist"
     )
     op.create_table(
         "style_rules",
@@ -172,27 +111,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("severity", sa.Text(), server_default="error", nullable=False),
         sa.Column("platform", sa.Text(), nullable=True),
-        sa.Column(
-            "params",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_default("params", "{}"),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.CheckConstraint(
             "kind IN ('banned_term', 'required_disclosure', 'hashtag_limit', 'length_limit"
             "', 'link_domains', 'alt_text_required', 'min_spacing')",
@@ -212,12 +136,7 @@ def upgrade() -> None:
         sa.Column("label", sa.Text(), nullable=True),
         sa.Column("include_subtree", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -236,18 +155,8 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), server_default="", nullable=False),
         sa.Column("link", sa.Text(), nullable=True),
-        sa.Column(
-            "media",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "variants",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_default("media", "[]"),
+        jsonb_default("variants", "[]"),
         sa.Column("publish_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("timezone", sa.Text(), server_default="UTC", nullable=False),
         sa.Column("campaign_id", sa.UUID(), nullable=True),
@@ -262,18 +171,8 @@ def upgrade() -> None:
         sa.Column("approved_hash", sa.Text(), nullable=True),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.CheckConstraint(
             "status IN ('draft', 'in_review', 'changes_requested', 'approved', 'scheduled"
             "', 'published', 'publish_failed', 'rejected', 'cancelled')",
@@ -317,15 +216,8 @@ def upgrade() -> None:
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("from_status", sa.Text(), nullable=True),
         sa.Column("to_status", sa.Text(), nullable=True),
-        sa.Column(
-            "details",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        jsonb_default("details", "{}"),
+        timestamp_default_now("at"),
         sa.ForeignKeyConstraint(
             ["post_id"],
             ["posts.id"],
@@ -368,31 +260,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_post_targets_account", table_name="post_targets")
-    op.drop_table("post_targets")
-    op.drop_index("ix_post_history_post", table_name="post_history")
-    op.drop_table("post_history")
-    op.drop_index("ix_post_assets_asset", table_name="post_assets")
-    op.drop_table("post_assets")
-    op.drop_index("ix_posts_publish_at", table_name="posts")
-    op.drop_index("ix_posts_district_publish_at", table_name="posts")
-    op.drop_index("ix_posts_campaign", table_name="posts")
-    op.drop_index("ix_posts_calendar_publish_at", table_name="posts")
-    op.drop_index("ix_posts_assignee", table_name="posts")
-    op.drop_table("posts")
-    op.drop_index("ix_feed_tokens_calendar", table_name="feed_tokens")
-    op.drop_table("feed_tokens")
-    op.drop_index("ix_style_rules_district", table_name="style_rules")
-    op.drop_table("style_rules")
-    op.drop_index("ix_districts_path", table_name="districts", postgresql_using="gist")
-    op.drop_table("districts")
-    op.drop_index("ix_campaigns_district", table_name="campaigns")
-    op.drop_table("campaigns")
-    op.drop_table("calendars")
-    op.drop_index("ix_blackouts_period", table_name="blackouts")
-    op.drop_table("blackouts")
-    op.drop_index("ix_assets_tags", table_name="assets", postgresql_using="gin")
-    op.drop_index("ix_assets_rights_expire_at", table_name="assets")
-    op.drop_table("assets")
-    op.drop_index("ix_accounts_district", table_name="accounts")
-    op.drop_table("accounts")
+    # A table goes with its indexes and constraints; children go before their parents.
+    for table in (
+        "post_targets",
+        "post_history",
+        "post_assets",
+        "posts",
+        "feed_tokens",
+        "style_rules",
+        "campaigns",
+        "calendars",
+        "blackouts",
+        "assets",
+        "accounts",
+    ):
+        op.drop_table(table)
+    drop_district_replica()

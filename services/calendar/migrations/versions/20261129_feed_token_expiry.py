@@ -1,21 +1,13 @@
 """Feed tokens expire and can be renewed: ``expires_at`` (tokens made before get the default
 90 days from the day of this migration, so no subscription breaks at deploy time), the
 token's first characters, who renewed it and when, and an index to list tokens newest first.
-
-Revision ID: calendar_0003
-Revises: calendar_0002
-Create Date: 2026-11-29
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "calendar_0003"
-down_revision: str | None = "calendar_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "calendar_0003"
+down_revision = "calendar_0002"
 
 
 def upgrade() -> None:

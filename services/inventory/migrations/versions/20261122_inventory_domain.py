@@ -1,29 +1,18 @@
 """The inventory domain: districts, platforms, accounts, owners, flags, account requests,
 takedown cases and the audit trail.
-
-Revision ID: inventory_0002
-Revises: inventory_0001
-Create Date: 2026-11-22 02:35:04.999071
 """
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "inventory_0002"
-down_revision: str | None = "inventory_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from chassis.districts import LTree
+from chassis.migrations import jsonb_default, timestamp_default_now
 
-
-class LTree(sa.types.UserDefinedType[str]):
-    cache_ok = True
-
-    def get_col_spec(self, **kw: object) -> str:
-        return "LTREE"
+revision = "inventory_0002"
+down_revision = "inventory_0001"
 
 
 _USER = r"(?P<user>[A-Za-z0-9_]{1,30})"
@@ -121,15 +110,8 @@ def upgrade() -> None:
         sa.Column("action", sa.Text(), nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("request_id", sa.Text(), nullable=True),
-        sa.Column(
-            "changes",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        jsonb_default("changes", "{}"),
+        timestamp_default_now("at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index(
@@ -142,18 +124,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("parent_id", sa.Text(), nullable=True),
         sa.Column("path", LTree(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.CheckConstraint(
             "kind IN ('region', 'district', 'team')", name=op.f("ck_districts_kind")
         ),
@@ -198,18 +170,8 @@ def upgrade() -> None:
         sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("created_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.CheckConstraint(
             "(status = 'duplicate') = (duplicate_of IS NOT NULL)",
             name=op.f("ck_accounts_duplicate_has_original"),
@@ -257,18 +219,8 @@ def upgrade() -> None:
         sa.Column("account_id", sa.UUID(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("score", sa.Float(), nullable=True),
-        sa.Column(
-            "details",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
-        ),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        jsonb_default("details", "{}"),
+        timestamp_default_now("created_at"),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -317,12 +269,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), server_default="open", nullable=False),
         sa.Column("decision_comment", sa.Text(), nullable=True),
         sa.Column("account_id", sa.UUID(), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('open', 'approved', 'rejected', 'cancelled')",
@@ -348,25 +295,10 @@ def upgrade() -> None:
         sa.Column("district_id", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), server_default="open", nullable=False),
         sa.Column("platform_reference", sa.Text(), nullable=True),
-        sa.Column(
-            "evidence",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+        jsonb_default("evidence", "[]"),
         sa.Column("opened_by", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
+        timestamp_default_now("updated_at"),
         sa.CheckConstraint(
             "status IN ('open', 'reported', 'escalated', 'removed', 'kept', 'transferred')",
             name=op.f("ck_takedown_cases_status"),
@@ -387,12 +319,7 @@ def upgrade() -> None:
         sa.Column("author", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        timestamp_default_now("created_at"),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["takedown_cases.id"],
@@ -434,35 +361,16 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
-    op.drop_index("ix_takedown_notes_case", table_name="takedown_notes")
-    op.drop_table("takedown_notes")
-    op.drop_index("ix_takedown_cases_account", table_name="takedown_cases")
-    op.drop_table("takedown_cases")
-    op.drop_table("account_requests")
-    op.drop_table("account_owners")
-    op.drop_index(
-        "uq_account_flags_open",
-        table_name="account_flags",
-        postgresql_where=sa.text("resolved_at IS NULL"),
-    )
-    op.drop_table("account_flags")
-    op.drop_index("ix_accounts_status", table_name="accounts")
-    op.drop_index(
-        "ix_accounts_search_trgm",
-        table_name="accounts",
-        postgresql_using="gin",
-        postgresql_ops={"search_text": "gin_trgm_ops"},
-    )
-    op.drop_index(
-        "ix_accounts_handle_trgm",
-        table_name="accounts",
-        postgresql_using="gin",
-        postgresql_ops={"handle_key": "gin_trgm_ops"},
-    )
-    op.drop_index("ix_accounts_district", table_name="accounts")
-    op.drop_table("accounts")
-    op.drop_table("platforms")
-    op.drop_index("ix_districts_path", table_name="districts", postgresql_using="gist")
-    op.drop_table("districts")
-    op.drop_index("ix_audit_log_entity", table_name="audit_log")
-    op.drop_table("audit_log")
+    # A table goes with its indexes and constraints; children go before their parents.
+    for table in (
+        "takedown_notes",
+        "takedown_cases",
+        "account_requests",
+        "account_owners",
+        "account_flags",
+        "accounts",
+        "platforms",
+        "districts",
+        "audit_log",
+    ):
+        op.drop_table(table)

@@ -1,23 +1,9 @@
-"""The job queue (procrastinate) for the scheduled detection scans.
-
-Revision ID: inventory_0003
-Revises: inventory_0002
-Create Date: 2026-11-22
-"""
-
-from collections.abc import Sequence
+"""The job queue (procrastinate) for the scheduled detection scans."""
 
 from chassis.migrations import create_job_queue_schema, drop_job_queue_schema
 
-revision: str = "inventory_0003"
-down_revision: str | None = "inventory_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "inventory_0003"
+down_revision = "inventory_0002"
 
-
-def upgrade() -> None:
-    create_job_queue_schema()
-
-
-def downgrade() -> None:
-    drop_job_queue_schema()
+upgrade = create_job_queue_schema
+downgrade = drop_job_queue_schema

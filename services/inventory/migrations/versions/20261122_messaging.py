@@ -1,23 +1,9 @@
-"""The outbox and inbox of the inventory service.
-
-Revision ID: inventory_0001
-Revises:
-Create Date: 2026-11-22
-"""
-
-from collections.abc import Sequence
+"""The outbox and inbox of the inventory service."""
 
 from chassis.migrations import create_messaging_tables, drop_messaging_tables
 
-revision: str = "inventory_0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "inventory_0001"
+down_revision = None
 
-
-def upgrade() -> None:
-    create_messaging_tables()
-
-
-def downgrade() -> None:
-    drop_messaging_tables()
+upgrade = create_messaging_tables
+downgrade = drop_messaging_tables

@@ -1,19 +1,10 @@
-"""Owner lookups by person; one active takedown case per account.
-
-Revision ID: inventory_0004
-Revises: inventory_0003
-Create Date: 2026-11-22
-"""
-
-from collections.abc import Sequence
+"""Owner lookups by person; one active takedown case per account."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "inventory_0004"
-down_revision: str | None = "inventory_0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "inventory_0004"
+down_revision = "inventory_0003"
 
 
 def upgrade() -> None:
