@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chassis.app import create_service_app
 from services.approvals.api import public_router, router
-from services.approvals.events import consumers
+from services.approvals.consumers import consumers
 from services.approvals.jobs import periodic_jobs
 from services.approvals.models import districts, messaging
 from services.approvals.settings import ApprovalsSettings, get_settings

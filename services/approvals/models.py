@@ -38,6 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from chassis.app import Messaging
 from chassis.database import new_metadata, one_of
 from chassis.districts import district_replica_table
+from services.approvals.events import catalog
 from services.approvals.vocabulary import (
     Outcome,
     OutsideReviewMode,
@@ -53,7 +54,7 @@ class Base(DeclarativeBase):
 
 
 districts = district_replica_table(Base.metadata)
-messaging = Messaging.of(Base.metadata, "approvals")
+messaging = Messaging.of(Base.metadata, catalog)
 
 
 class Policy(Base):

@@ -108,6 +108,9 @@ class TestOpening:
             ),
         )
         assert (await get(approvals, request["id"]))["status"] == "withdrawn"
+        [withdrawn] = await approvals.events("chorus.approvals.approval.withdrawn")
+        assert withdrawn["data"]["request_id"] == request["id"]
+        assert withdrawn["data"]["reason"] == "edited after submission"
 
     async def test_an_account_request_opens_one_too(self, approvals: RunningService) -> None:
         request_id = str(uuid.uuid4())

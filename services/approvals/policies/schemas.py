@@ -28,6 +28,7 @@ APPROVER_ROLES = ("regional_manager", "district_manager", "approver", "brand", "
 # itself, the district owning the policy, the subject district's parent, or the top of the tree.
 ResolveAt = Literal["subject", "policy", "parent", "root"]
 StepKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+QuorumMode = Literal["any", "all", "count"]
 
 
 class Quorum(BaseModel):
@@ -36,7 +37,7 @@ class Quorum(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["any", "all", "count"] = "any"
+    mode: QuorumMode = "any"
     count: int | None = Field(default=None, ge=1, le=50)
 
 

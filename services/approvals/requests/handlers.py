@@ -9,10 +9,9 @@ status cancelled withdraws it. Consumers ignore fields they do not know.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.consumer import Handler
@@ -49,7 +48,8 @@ class PostSubmitted(BaseModel):
     variants: list[VariantText] = Field(default_factory=list)
     platforms: list[str] = Field(default_factory=list)
     campaign_tags: list[str] = Field(default_factory=list)
-    publish_at: datetime | None = None
+    # The request's expiry: an instant, as approval.requested carries it on.
+    publish_at: AwareDatetime | None = None
     content_hash: str
 
 

@@ -10,7 +10,9 @@ request in flight. A newer submission of the same subject supersedes the open re
 Steps run in order; the active one completes when its quorum of approvals is reached, and the
 next one starts. A rejection or a request for changes closes the request at once. Each
 decision is one row (append-only) and one ``approval.step_decided`` event; closing publishes
-``approval.granted`` / ``approval.rejected`` / ``approval.changes_requested``.
+``approval.granted`` / ``approval.rejected`` / ``approval.changes_requested``. A request closes
+only through ``close``, with the event that says why (``Closing``): the request takes its
+status, the history its details, and the outbox the event.
 
 Deciding takes the request's row lock, so two approvers deciding at once are serialised: the
 second sees the first's effect (a closed request is 409, a completed step moves the decision
@@ -41,6 +43,19 @@ from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.approvals.access import tree
 from services.approvals.delegations.service import delegations, standing_in_for
+from services.approvals.events import (
+    ApprovalChangesRequested,
+    ApprovalEvent,
+    ApprovalExpired,
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ApprovalStep,
+    ApprovalStepDecided,
+    ApprovalSuperseded,
+    ApprovalWithdrawn,
+    StepQuorum,
+)
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -71,11 +86,24 @@ from services.approvals.vocabulary import (
     Via,
 )
 
-# What closes a request, and the status it and its step take.
-OUTCOME_TO_STATUS = {
-    Outcome.REJECT: (RequestStatus.REJECTED, StepStatus.REJECTED),
-    Outcome.REQUEST_CHANGES: (RequestStatus.CHANGES_REQUESTED, StepStatus.CHANGES_REQUESTED),
+# The events that close a request; each one's status is the request's from then on.
+Closing = (
+    ApprovalGranted
+    | ApprovalRejected
+    | ApprovalChangesRequested
+    | ApprovalExpired
+    | ApprovalSuperseded
+    | ApprovalWithdrawn
+)
+# A decision that closes a request: the event it closes with, and the status its step takes.
+OUTCOME_CLOSES_WITH: dict[
+    Outcome, tuple[type[ApprovalRejected | ApprovalChangesRequested], StepStatus]
+] = {
+    Outcome.REJECT: (ApprovalRejected, StepStatus.REJECTED),
+    Outcome.REQUEST_CHANGES: (ApprovalChangesRequested, StepStatus.CHANGES_REQUESTED),
 }
+# An event's fields about its request; the history keeps what the event says besides them.
+REQUEST_IDENTITY = set(ApprovalEvent.model_fields)
 SYSTEM = "approvals"
 
 
@@ -141,18 +169,31 @@ class Opening:
     source_event_id: uuid.UUID | None
 
 
-def step_data(step: RequestStep) -> dict[str, Any]:
+def request_identity(request: ApprovalRequest) -> dict[str, Any]:
+    """The request's fields every approval event carries (``ApprovalEvent``); the status is
+    the event type's own."""
     return {
-        "position": step.position,
-        "key": step.key,
-        "name": step.name,
-        "role": step.role,
-        "district_id": step.district_id,
-        "quorum": {"mode": step.quorum_mode, "count": step.quorum_count},
-        "due_at": step.due_at.isoformat() if step.due_at else None,
-        "reasons": step.reasons,
-        "outside_review": step.outside_review,
+        "request_id": request.id,
+        "subject_kind": request.subject_kind,
+        "subject_id": request.subject_id,
+        "district_id": request.district_id,
+        "content_hash": request.content_hash,
     }
+
+
+def approval_step(step: RequestStep) -> ApprovalStep:
+    """A planned step as events and the request's history show it."""
+    return ApprovalStep(
+        position=step.position,
+        key=step.key,
+        name=step.name,
+        role=step.role,
+        district_id=step.district_id,
+        quorum=StepQuorum(mode=step.quorum_mode, count=step.quorum_count),
+        due_at=step.due_at,
+        reasons=step.reasons,
+        outside_review=step.outside_review,
+    )
 
 
 class RequestService:
@@ -253,9 +294,8 @@ class RequestService:
             await self.close(
                 session,
                 current,
-                RequestStatus.SUPERSEDED,
+                ApprovalSuperseded(**request_identity(current), superseded_by=request.id),
                 SYSTEM,
-                {"superseded_by": str(request.id)},
             )
         session.add(request)
         await session.flush()
@@ -296,16 +336,15 @@ class RequestService:
         )
         await self.publish(
             session,
-            request,
-            "requested",
-            {
-                "title": request.title,
-                "author": request.author,
-                "expires_at": request.expires_at.isoformat() if request.expires_at else None,
-                "steps": [step_data(s) for s in steps],
-                "policy_versions": request.policy_versions,
-                "supersedes": str(current.id) if current is not None else None,
-            },
+            ApprovalRequested(
+                **request_identity(request),
+                title=request.title,
+                author=request.author,
+                expires_at=request.expires_at,
+                steps=[approval_step(s) for s in steps],
+                policy_versions=request.policy_versions,
+                supersedes=current.id if current is not None else None,
+            ),
         )
         return request
 
@@ -317,7 +356,12 @@ class RequestService:
             session, subject_kind, subject_id, lock=True
         )
         if current is not None:
-            await self.close(session, current, RequestStatus.WITHDRAWN, SYSTEM, {"reason": reason})
+            await self.close(
+                session,
+                current,
+                ApprovalWithdrawn(**request_identity(current), reason=reason),
+                SYSTEM,
+            )
         return current
 
     def _activate(self, request: ApprovalRequest, step: RequestStep) -> None:
@@ -331,21 +375,21 @@ class RequestService:
         self,
         session: AsyncSession,
         request: ApprovalRequest,
-        status: RequestStatus,
+        closing: Closing,
         actor: str,
-        details: dict[str, Any],
         *,
         step_status: StepStatus = StepStatus.CLOSED,
     ) -> None:
-        """Close the request with `status` (the verb of the event it publishes), its steps
-        still waiting or active with `step_status`."""
-        request.status = status
+        """Close the request with the status of `closing` (also the history's action), its
+        steps still waiting or active with `step_status`, and publish `closing`."""
+        request.status = closing.status
         request.closed_at = datetime.now(UTC)
         request.version += 1
         await repository.close_open_steps(session, request.id, step_status)
         await session.flush()
-        await self.record(session, request, status, actor, details)
-        await self.publish(session, request, status, details)
+        details = closing.model_dump(mode="json", exclude=REQUEST_IDENTITY)
+        await self.record(session, request, closing.status, actor, details)
+        await self.publish(session, closing)
 
     # Deciding --------------------------------------------------------------------------------
 
@@ -498,34 +542,40 @@ class RequestService:
             raise AlreadyDecided(
                 f"{decider.person} has already decided step {step.position}."
             ) from exc
-        details = {
-            "position": step.position,
-            "step": step.key,
-            "decider": decider.person,
-            "via": decider.via,
-            "acting_for": decider.acting_for,
-            "outcome": outcome,
-            "comment": comment,
-        }
-        await self.record(session, request, "decided", decider.person, details)
         if outcome == Outcome.APPROVE:
             step.approvals += 1
-        await self.publish(
-            session,
-            request,
-            "step_decided",
-            {**details, "approvals": step.approvals, "quorum": step.quorum_count},
+        decided = ApprovalStepDecided(
+            **request_identity(request),
+            position=step.position,
+            step=step.key,
+            decider=decider.person,
+            via=decider.via,
+            acting_for=decider.acting_for,
+            outcome=outcome,
+            comment=comment,
+            approvals=step.approvals,
+            quorum=step.quorum_count,
         )
+        # The history keeps the decision; the step's tally is in the step itself.
+        details = decided.model_dump(
+            mode="json", exclude=REQUEST_IDENTITY | {"approvals", "quorum"}
+        )
+        await self.record(session, request, "decided", decider.person, details)
+        await self.publish(session, decided)
         if outcome != Outcome.APPROVE:
-            status, step_status = OUTCOME_TO_STATUS[outcome]
+            closing, step_status = OUTCOME_CLOSES_WITH[outcome]
             step.status = step_status
             step.completed_at = datetime.now(UTC)
             await self.close(
                 session,
                 request,
-                status,
+                closing(
+                    **request_identity(request),
+                    decided_by=decider.person,
+                    comment=comment,
+                    step=step.key,
+                ),
                 decider.person,
-                {"decided_by": decider.person, "comment": comment, "step": step.key},
             )
             return decision
         if step.approvals >= step.quorum_count:
@@ -536,14 +586,16 @@ class RequestService:
                 self._activate(request, following)
                 request.version += 1
                 await session.flush()
-                await self.record(session, request, "step_started", SYSTEM, step_data(following))
+                details = approval_step(following).model_dump(mode="json")
+                await self.record(session, request, "step_started", SYSTEM, details)
             else:
                 await self.close(
                     session,
                     request,
-                    RequestStatus.GRANTED,
+                    ApprovalGranted(
+                        **request_identity(request), decided_by=decider.person, comment=comment
+                    ),
                     decider.person,
-                    {"decided_by": decider.person, "comment": comment},
                     step_status=StepStatus.APPROVED,
                 )
         await session.flush()
@@ -605,25 +657,9 @@ class RequestService:
         )
         await session.flush()
 
-    async def publish(
-        self, session: AsyncSession, request: ApprovalRequest, verb: str, data: dict[str, Any]
-    ) -> None:
-        """Publish ``approval.<verb>`` through the outbox, with the request's identity."""
-        await messaging.publisher.publish(
-            session,
-            aggregate="approval",
-            verb=verb,
-            subject=str(request.id),
-            data={
-                "request_id": str(request.id),
-                "subject_kind": request.subject_kind,
-                "subject_id": str(request.subject_id),
-                "district_id": request.district_id,
-                "content_hash": request.content_hash,
-                "status": request.status,
-                **data,
-            },
-        )
+    async def publish(self, session: AsyncSession, event: ApprovalEvent) -> None:
+        """Publish an approval event through the outbox; its subject is the request's id."""
+        await messaging.publisher.publish(session, event, subject=str(event.request_id))
 
 
 requests = RequestService()
