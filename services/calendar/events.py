@@ -39,9 +39,6 @@ class EventPart(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# Post events ---------------------------------------------------------------------------------
-
-
 class PostEvent(EventData):
     """The post's identity, first in every calendar event."""
 

@@ -105,7 +105,7 @@ EDITABLE = frozenset(
 # Leaving these for draft withdraws what approvals holds or has approved.
 UNDER_APPROVAL = frozenset({S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PUBLISH_FAILED})
 # The event of each status whose change tells no more than the change itself. Submission,
-# scheduling and a failed publication carry more (``status_event``); draft is a withdrawal
+# scheduling and a failed publication carry more (``_status_event``); draft is a withdrawal
 # when it leaves UNDER_APPROVAL, and published has one ``post.published`` per account instead.
 CHANGE_EVENTS: dict[PostStatus, type[PostStatusChanged]] = {
     S.APPROVED: PostApproved,
@@ -492,13 +492,13 @@ class PostService:
         await self.record(
             session, post, "status_changed", actor, previous, status, {"reason": reason}
         )
-        event = await self.status_event(
+        event = await self._status_event(
             session, post, S(previous), reason=reason, failed_account=failed_account
         )
         if event is not None:
             await self.publish(session, event)
 
-    async def status_event(
+    async def _status_event(
         self,
         session: AsyncSession,
         post: Post,
