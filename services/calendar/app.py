@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from chassis.app import create_service_app
 from services.calendar.api import public_router, router
 from services.calendar.assets.storage import install as install_asset_storage
-from services.calendar.events import consumers
+from services.calendar.consumers import consumers
 from services.calendar.models import districts, messaging
 from services.calendar.settings import CalendarSettings, get_settings
 

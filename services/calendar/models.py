@@ -38,6 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from chassis.app import Messaging
 from chassis.database import new_metadata, one_of
 from chassis.districts import district_replica_table
+from services.calendar.events import catalog
 from services.calendar.vocabulary import PostStatus, PublicationStatus, RuleKind, Severity
 
 
@@ -46,7 +47,7 @@ class Base(DeclarativeBase):
 
 
 districts = district_replica_table(Base.metadata)
-messaging = Messaging.of(Base.metadata, "calendar")
+messaging = Messaging.of(Base.metadata, catalog)
 
 
 class Account(Base):

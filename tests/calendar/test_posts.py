@@ -530,7 +530,9 @@ class TestApprovalAndScheduling:
         assert approved["data"]["id"] == post["id"]
         [event] = await calendar.events("chorus.calendar.post.scheduled")
         data = event["data"]
-        assert data["publish_at"] == scheduled["publish_at"].replace("Z", "+00:00")
+        assert datetime.fromisoformat(data["publish_at"]) == datetime.fromisoformat(
+            scheduled["publish_at"]
+        )
         assert data["timezone"] == "Europe/Paris"
         targets = {t["platform"]: t for t in data["targets"]}
         assert targets["instagram"]["text"] == "Spring 🌸"

@@ -9,9 +9,8 @@ is stale and changes nothing. The scheduler's callbacks arrive as the webhooks s
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.consumer import Handler
@@ -49,7 +48,8 @@ class SchedulerCallback(BaseModel):
     account_id: uuid.UUID
     external_id: str | None = Field(default=None, max_length=500)
     permalink: str | None = Field(default=None, max_length=2000)
-    published_at: datetime | None = None
+    # An instant without its offset is ambiguous: such a callback is malformed (dead letter).
+    published_at: AwareDatetime | None = None
     error: str | None = Field(default=None, max_length=2000)
 
 

@@ -30,15 +30,16 @@ from services.calendar.access import tree
 from services.calendar.assets.schemas import AssetOut, AssetUpdate
 from services.calendar.assets.service import assets
 from services.calendar.assets.service import out as asset_out
+from services.calendar.events import (
+    AssetRightsCause,
+    BlackoutCause,
+    PostPublished,
+    PostScheduleBlocked,
+    PostUnscheduled,
+)
 from services.calendar.models import Asset, Blackout, Post, messaging
 from services.calendar.posts import repository
-from services.calendar.posts.service import (
-    SUBJECT_KIND,
-    TRANSITIONS,
-    S,
-    posts,
-    rights_reason,
-)
+from services.calendar.posts.service import TRANSITIONS, S, identity, posts, rights_reason
 
 
 class PublicationService:
@@ -55,9 +56,7 @@ class PublicationService:
         await posts.record(
             session, post, "schedule_blocked", actor, None, None, {"reasons": reasons}
         )
-        await posts.publish(
-            session, post, "schedule_blocked", {**posts.identity(post), "reasons": reasons}
-        )
+        await posts.publish(session, PostScheduleBlocked(**identity(post), reasons=reasons))
 
     async def unschedule_in_blackout(
         self, session: AsyncSession, blackout: Blackout, path: str | None, actor: str
@@ -72,16 +71,7 @@ class PublicationService:
             held,
             actor,
             reason=f"Blackout: {blackout.reason}.",
-            hold="blackout",
-            cause={
-                "blackout": {
-                    "id": str(blackout.id),
-                    "district_id": blackout.district_id,
-                    "starts_at": blackout.starts_at.isoformat(),
-                    "ends_at": blackout.ends_at.isoformat(),
-                    "reason": blackout.reason,
-                }
-            },
+            cause=BlackoutCause.model_validate(blackout, from_attributes=True),
             history={"blackout_id": str(blackout.id)},
         )
 
@@ -112,14 +102,7 @@ class PublicationService:
             held,
             actor,
             reason=rights_reason(asset),
-            hold="asset_rights",
-            cause={
-                "asset": {
-                    "id": str(asset.id),
-                    "title": asset.title,
-                    "rights_expire_at": asset.rights_expire_at.isoformat(),
-                }
-            },
+            cause=AssetRightsCause.model_validate(asset, from_attributes=True),
             history={"asset_id": str(asset.id)},
         )
 
@@ -130,13 +113,12 @@ class PublicationService:
         actor: str,
         *,
         reason: str,
-        hold: str,
-        cause: dict[str, Any],
+        cause: BlackoutCause | AssetRightsCause,
         history: dict[str, Any],
     ) -> int:
         """Put scheduled posts, locked FOR UPDATE by the caller, on hold: scheduled ->
         approved with `reason` as ``status_reason``, a history entry and one
-        ``post.unscheduled`` each (``hold`` names the cause, ``cause`` describes it).
+        ``post.unscheduled`` each (``cause`` describes what holds them).
 
         Why ``post.unscheduled`` rather than ``post.schedule_blocked``: a scheduler already
         holds the publication that ``post.scheduled`` handed it and must drop it, while
@@ -152,6 +134,9 @@ class PublicationService:
         posts, and one aggregate lock per event could exhaust PostgreSQL's lock table."""
         if not held:
             return 0
+        blackout = cause if isinstance(cause, BlackoutCause) else None
+        asset = cause if isinstance(cause, AssetRightsCause) else None
+        hold = "blackout" if blackout else "asset_rights"
         now = datetime.now(UTC)
         for post in held:
             posts.check_transition(post, "approved")
@@ -180,26 +165,24 @@ class PublicationService:
         }
         await messaging.publisher.publish_many(
             session,
-            aggregate="post",
-            events=[
+            [
                 (
-                    "unscheduled",
                     str(post.id),
-                    {
-                        **posts.identity(post),
-                        "subject_kind": SUBJECT_KIND,
-                        "previous_status": "scheduled",
-                        "district_path": paths[post.district_id],
-                        "title": post.title,
-                        "author": post.author,
-                        "assignee": post.assignee,
-                        "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-                        "approved_hash": post.approved_hash,
-                        "reason": reason,
-                        "reasons": [reason],
-                        "hold": hold,
-                        **cause,
-                    },
+                    PostUnscheduled(
+                        **identity(post),
+                        previous_status=S.SCHEDULED,
+                        reason=reason,
+                        district_path=paths[post.district_id],
+                        title=post.title,
+                        author=post.author,
+                        assignee=post.assignee,
+                        publish_at=post.publish_at,
+                        approved_hash=post.approved_hash,
+                        reasons=[reason],
+                        hold=hold,
+                        blackout=blackout,
+                        asset=asset,
+                    ),
                 )
                 for post in held
             ],
@@ -270,22 +253,20 @@ class PublicationService:
                     "publish_failed",
                     actor,
                     reason=error,
-                    details={"account_id": str(account_id), "error": error},
+                    failed_account=account_id,
                 )
             return True
         await posts.publish(
             session,
-            post,
-            "published",
-            {
-                **posts.identity(post),
-                "account_id": str(account_id),
-                "platform": target.platform,
-                "external_id": target.external_id,
-                "permalink": target.permalink,
-                "published_at": target.published_at.isoformat() if target.published_at else None,
-                "campaign_id": str(post.campaign_id) if post.campaign_id else None,
-            },
+            PostPublished(
+                **identity(post),
+                account_id=account_id,
+                platform=target.platform,
+                external_id=target.external_id,
+                permalink=target.permalink,
+                published_at=target.published_at,
+                campaign_id=post.campaign_id,
+            ),
         )
         pending = await repository.count_unpublished_targets(session, post_id)
         if not pending and S.PUBLISHED in TRANSITIONS[S(post.status)]:

@@ -48,6 +48,20 @@ from services.calendar.accounts.service import targetable
 from services.calendar.assets import service as asset_service
 from services.calendar.blackouts.repository import clashes
 from services.calendar.calendars import service as calendar_service
+from services.calendar.events import (
+    PostApproved,
+    PostCancelled,
+    PostChangesRequested,
+    PostEvent,
+    PostPublishFailed,
+    PostRejected,
+    PostScheduled,
+    PostStatusChanged,
+    PostSubmitted,
+    PostWithdrawn,
+    ScheduledMedia,
+    ScheduledTarget,
+)
 from services.calendar.models import (
     Account,
     Asset,
@@ -57,6 +71,7 @@ from services.calendar.models import (
 from services.calendar.posts import repository
 from services.calendar.posts.schemas import (
     HistoryEntry,
+    MediaRef,
     PostContent,
     PostCreate,
     PostOut,
@@ -89,14 +104,14 @@ EDITABLE = frozenset(
 )
 # Leaving these for draft withdraws what approvals holds or has approved.
 UNDER_APPROVAL = frozenset({S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.PUBLISH_FAILED})
-EVENT_OF_STATUS = {
-    S.IN_REVIEW: "submitted",
-    S.APPROVED: "approved",
-    S.SCHEDULED: "scheduled",
-    S.PUBLISH_FAILED: "publish_failed",
-    S.CANCELLED: "cancelled",
-    S.CHANGES_REQUESTED: "changes_requested",
-    S.REJECTED: "rejected",
+# The event of each status whose change tells no more than the change itself. Submission,
+# scheduling and a failed publication carry more (``_status_event``); draft is a withdrawal
+# when it leaves UNDER_APPROVAL, and published has one ``post.published`` per account instead.
+CHANGE_EVENTS: dict[PostStatus, type[PostStatusChanged]] = {
+    S.APPROVED: PostApproved,
+    S.CHANGES_REQUESTED: PostChangesRequested,
+    S.REJECTED: PostRejected,
+    S.CANCELLED: PostCancelled,
 }
 SUBJECT_KIND = "post"
 
@@ -185,6 +200,18 @@ def rights_reason(asset: Asset) -> str:
 
 def _local(at: datetime | None, zone: str) -> str | None:
     return at.astimezone(ZoneInfo(zone)).isoformat() if at else None
+
+
+def identity(post: Post) -> dict[str, Any]:
+    """The post's identity, the fields of ``PostEvent`` every event of the post starts with."""
+    return {
+        "id": post.id,
+        "district_id": post.district_id,
+        "calendar_id": post.calendar_id,
+        "status": post.status,
+        "version": post.version,
+        "content_hash": post.content_hash,
+    }
 
 
 class PostService:
@@ -446,9 +473,11 @@ class PostService:
         actor: str,
         *,
         reason: str | None = None,
-        details: dict[str, Any] | None = None,
+        failed_account: uuid.UUID | None = None,
     ) -> None:
-        """The one place a post's status changes: the rule, the history and the event."""
+        """The one place a post's status changes: the rule, the history and the event.
+        `failed_account`, with publish_failed, is the account whose publication failed
+        (`reason` is the error)."""
         self.check_transition(post, status)
         previous = post.status
         post.status = status
@@ -463,53 +492,47 @@ class PostService:
         await self.record(
             session, post, "status_changed", actor, previous, status, {"reason": reason}
         )
-        if status == "draft":
-            if previous in UNDER_APPROVAL:
-                await self.publish(
-                    session,
-                    post,
-                    "withdrawn",
-                    {
-                        **self.identity(post),
-                        "subject_kind": SUBJECT_KIND,
-                        "previous_status": previous,
-                        "reason": reason,
-                    },
-                )
-            return
-        verb = EVENT_OF_STATUS.get(S(status))
-        if verb is None:
-            return
-        if status == "in_review":
-            data = await self.submission(session, post)
-        elif status == "scheduled":
-            data = await self.schedule_payload(session, post)
-        else:
-            data = {
-                **self.identity(post),
-                "subject_kind": SUBJECT_KIND,
-                "previous_status": previous,
-                "reason": reason,
-                **(details or {}),
-            }
-        await self.publish(session, post, verb, data)
-
-    def identity(self, post: Post) -> dict[str, Any]:
-        return {
-            "id": str(post.id),
-            "district_id": post.district_id,
-            "calendar_id": str(post.calendar_id),
-            "status": post.status,
-            "version": post.version,
-            "content_hash": post.content_hash,
-        }
-
-    async def publish(
-        self, session: AsyncSession, post: Post, verb: str, data: dict[str, Any]
-    ) -> None:
-        await messaging.publisher.publish(
-            session, aggregate="post", verb=verb, subject=str(post.id), data=data
+        event = await self._status_event(
+            session, post, S(previous), reason=reason, failed_account=failed_account
         )
+        if event is not None:
+            await self.publish(session, event)
+
+    async def _status_event(
+        self,
+        session: AsyncSession,
+        post: Post,
+        previous: PostStatus,
+        *,
+        reason: str | None,
+        failed_account: uuid.UUID | None,
+    ) -> PostEvent | None:
+        """The event of the post's new status, coming from `previous` (None: there is none)."""
+        status = S(post.status)
+        if status == S.DRAFT:
+            if previous not in UNDER_APPROVAL:
+                return None
+            return PostWithdrawn(**identity(post), previous_status=previous, reason=reason)
+        if status == S.IN_REVIEW:
+            return await self.submission(session, post)
+        if status == S.SCHEDULED:
+            return await self.scheduling(session, post)
+        if status == S.PUBLISH_FAILED:
+            return PostPublishFailed(
+                **identity(post),
+                previous_status=previous,
+                reason=reason,
+                account_id=failed_account,
+                error=reason,
+            )
+        changed = CHANGE_EVENTS.get(status)
+        if changed is None:
+            return None
+        return changed(**identity(post), previous_status=previous, reason=reason)
+
+    async def publish(self, session: AsyncSession, event: PostEvent) -> None:
+        """Queue the post's event in the outbox, in the caller's transaction."""
+        await messaging.publisher.publish(session, event, subject=str(event.id))
 
     async def record(
         self,
@@ -531,74 +554,74 @@ class PostService:
             details={k: v for k, v in (details or {}).items() if v is not None},
         )
 
-    async def submission(self, session: AsyncSession, post: Post) -> dict[str, Any]:
+    async def submission(self, session: AsyncSession, post: Post) -> PostSubmitted:
         """post.submitted: what approvals needs to route the post and snapshot it."""
         targets = await repository.list_target_platforms(session, post.id)
         campaign_tags: list[str] = []
         if post.campaign_id is not None:
             campaign_tags = await repository.find_campaign_tags(session, post.campaign_id)
-        content = content_of(post)
-        return {
-            **self.identity(post),
-            "subject_kind": SUBJECT_KIND,
-            "kind": post.kind,
-            "district_path": await tree.path_of(session, post.district_id),
-            "title": post.title,
-            "text": post.text,
-            "link": post.link,
-            "variants": content.model_dump(mode="json")["variants"],
-            "media": content.model_dump(mode="json")["media"],
-            "platforms": sorted({p for _, p in targets}),
-            "account_ids": sorted(str(a) for a, _ in targets),
-            "campaign_id": str(post.campaign_id) if post.campaign_id else None,
-            "campaign_tags": campaign_tags,
-            "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-            "timezone": post.timezone,
-            "author": post.author,
-            "submitted_at": datetime.now(UTC).isoformat(),
-        }
+        content = content_of(post).model_dump()
+        return PostSubmitted(
+            **identity(post),
+            kind=post.kind,
+            district_path=await tree.path_of(session, post.district_id),
+            title=post.title,
+            text=post.text,
+            link=post.link,
+            variants=content["variants"],
+            media=content["media"],
+            platforms=sorted({platform for _, platform in targets}),
+            account_ids=sorted(account_id for account_id, _ in targets),
+            campaign_id=post.campaign_id,
+            campaign_tags=campaign_tags,
+            publish_at=post.publish_at,
+            timezone=post.timezone,
+            author=post.author,
+            submitted_at=datetime.now(UTC),
+        )
 
-    async def schedule_payload(self, session: AsyncSession, post: Post) -> dict[str, Any]:
+    async def scheduling(self, session: AsyncSession, post: Post) -> PostScheduled:
         """post.scheduled: everything a scheduler needs to publish, per target account."""
         content = content_of(post)
         targets = await repository.list_targets_with_accounts(session, post.id)
         assets = await repository.find_assets(session, _asset_ids(content))
+
+        def media(use: MediaRef) -> ScheduledMedia:
+            asset = assets.get(use.asset_id)
+            return ScheduledMedia(
+                asset_id=use.asset_id,
+                url=asset_service.content_path(use.asset_id),
+                content_type=asset.content_type if asset else None,
+                sha256=asset.sha256 if asset else None,
+                alt_text=use.alt_text or (asset.alt_text if asset else None),
+            )
+
         out = []
         for target, account in targets:
             resolved = content.resolved(target.platform)
             out.append(
-                {
-                    "account_id": str(target.account_id),
-                    "platform": target.platform,
-                    "handle": account.handle if account else None,
-                    "profile_url": account.profile_url if account else None,
-                    "text": resolved.text,
-                    "link": resolved.link,
-                    "media": [
-                        {
-                            "asset_id": str(m.asset_id),
-                            "url": asset_service.content_path(m.asset_id),
-                            "content_type": assets[m.asset_id].content_type
-                            if m.asset_id in assets
-                            else None,
-                            "sha256": assets[m.asset_id].sha256 if m.asset_id in assets else None,
-                            "alt_text": m.alt_text
-                            or (assets[m.asset_id].alt_text if m.asset_id in assets else None),
-                        }
-                        for m in resolved.media
-                    ],
-                }
+                ScheduledTarget(
+                    account_id=target.account_id,
+                    platform=target.platform,
+                    handle=account.handle if account else None,
+                    profile_url=account.profile_url if account else None,
+                    text=resolved.text,
+                    link=resolved.link,
+                    media=[media(use) for use in resolved.media],
+                )
             )
-        return {
-            **self.identity(post),
-            "title": post.title,
-            "publish_at": post.publish_at.isoformat() if post.publish_at else None,
-            "timezone": post.timezone,
-            "local_publish_at": _local(post.publish_at, post.timezone),
-            "campaign_id": str(post.campaign_id) if post.campaign_id else None,
-            "approved_hash": post.approved_hash,
-            "targets": out,
-        }
+        return PostScheduled(
+            **identity(post),
+            title=post.title,
+            publish_at=post.publish_at,
+            timezone=post.timezone,
+            local_publish_at=post.publish_at.astimezone(ZoneInfo(post.timezone))
+            if post.publish_at
+            else None,
+            campaign_id=post.campaign_id,
+            approved_hash=post.approved_hash,
+            targets=out,
+        )
 
     # Scheduling --------------------------------------------------------------------------
 
