@@ -194,6 +194,16 @@ class RequestStep(Base):
     )
 
 
+def _of_request_step() -> ForeignKeyConstraint:
+    """A row about one step of a request (``request_id``, ``position``): it goes with the step.
+    A new constraint per table, as SQLAlchemy attaches each to one table."""
+    return ForeignKeyConstraint(
+        ["request_id", "position"],
+        ["request_steps.request_id", "request_steps.position"],
+        ondelete="CASCADE",
+    )
+
+
 class Decision(Base):
     """One decider's decision on one step. Append-only."""
 
@@ -212,11 +222,7 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["request_id", "position"],
-            ["request_steps.request_id", "request_steps.position"],
-            ondelete="CASCADE",
-        ),
+        _of_request_step(),
         CheckConstraint(one_of("outcome", Outcome), name="outcome"),
         CheckConstraint(one_of("via", Via), name="via"),
         # One decision per person per step.
@@ -303,11 +309,7 @@ class ReviewInvite(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["request_id", "position"],
-            ["request_steps.request_id", "request_steps.position"],
-            ondelete="CASCADE",
-        ),
+        _of_request_step(),
         CheckConstraint(f"outcome IS NULL OR {one_of('outcome', Outcome)}", name="outcome"),
         Index("ix_review_invites_request", "request_id", "position"),
     )

@@ -190,14 +190,9 @@ def _keyword_matches(
     for text, low in zip(texts, folded, strict=True):
         if needle not in low:
             continue
-        left = budget.left()
-        if left <= 0:
-            return None
-        try:
-            if regex.search(word, text, regex.IGNORECASE, timeout=left, concurrent=True):
-                return True
-        except TimeoutError:
-            return None
+        found = _search(word, text, budget.left())
+        if found is not False:
+            return found
     return False
 
 
@@ -205,12 +200,20 @@ def _pattern_matches(pattern: str, texts: list[str], budget: _Budget) -> bool | 
     """Whether the pattern is found in any text; None when it ran out of time (its own limit
     or the plan's budget)."""
     for text in texts:
-        limit = min(PATTERN_TIMEOUT_SECONDS, budget.left())
-        if limit <= 0:
-            return None
-        try:
-            if regex.search(pattern, text, regex.IGNORECASE, timeout=limit, concurrent=True):
-                return True
-        except TimeoutError:
-            return None
+        found = _search(pattern, text, min(PATTERN_TIMEOUT_SECONDS, budget.left()))
+        if found is not False:
+            return found
     return False
+
+
+def _search(pattern: str, text: str, timeout: float) -> bool | None:
+    """Whether `pattern` is found in `text` (case-insensitive, releasing the GIL); None when
+    the search ran out of `timeout` seconds, or had none left to start with. Anything but
+    False is the answer for all the texts: a match, or no time to look further."""
+    if timeout <= 0:
+        return None
+    try:
+        found = regex.search(pattern, text, regex.IGNORECASE, timeout=timeout, concurrent=True)
+    except TimeoutError:
+        return None
+    return found is not None

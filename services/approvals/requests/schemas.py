@@ -17,6 +17,15 @@ from services.approvals.vocabulary import (
     Via,
 )
 
+# The longest comment a decider, or an outside reviewer, may give.
+MAX_COMMENT = 2000
+
+
+def says_why(outcome: Outcome, comment: str | None) -> bool:
+    """Whether an answer says what it must: a rejection or a request for changes needs a
+    comment that is more than blanks; an approval needs none."""
+    return outcome == Outcome.APPROVE or bool(comment and comment.strip())
+
 
 class StepOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -102,7 +111,7 @@ class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT)
     position: int | None = Field(
         default=None,
         ge=0,
@@ -112,7 +121,7 @@ class DecisionCreate(BaseModel):
 
     @model_validator(mode="after")
     def _why(self) -> DecisionCreate:
-        if self.outcome != Outcome.APPROVE and not (self.comment and self.comment.strip()):
+        if not says_why(self.outcome, self.comment):
             raise ValueError("say why: a rejection or a request for changes needs a comment")
         return self
 

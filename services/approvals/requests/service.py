@@ -196,6 +196,12 @@ def approval_step(step: RequestStep) -> ApprovalStep:
     )
 
 
+def require_open(request: ApprovalRequest) -> None:
+    """409 once the request is closed: nothing more is decided or answered on it."""
+    if request.status != RequestStatus.OPEN:
+        raise RequestClosed(f"The request is {request.status}.", status=request.status)
+
+
 class RequestService:
     # Reading -------------------------------------------------------------------------------
 
@@ -446,8 +452,7 @@ class RequestService:
     async def _active_step(
         self, session: AsyncSession, request: ApprovalRequest, position: int | None
     ) -> RequestStep:
-        if request.status != RequestStatus.OPEN:
-            raise RequestClosed(f"The request is {request.status}.", status=request.status)
+        require_open(request)
         wanted = request.current_position if position is None else position
         step = None if wanted is None else await repository.get_step(session, request.id, wanted)
         if step is None or step.status != StepStatus.ACTIVE:
@@ -524,16 +529,16 @@ class RequestService:
                 f"Step {step.position} counts no outside answers ({step.outside_review}).",
                 outside_review=step.outside_review,
             )
-        decision = Decision(
-            request_id=request.id,
-            position=step.position,
-            decider=decider.person,
-            acting_for=decider.acting_for,
-            via=decider.via,
-            outcome=outcome,
-            comment=comment,
-            idempotency_key=idempotency_key,
-        )
+        # What the decision's row and its event both say.
+        said: dict[str, Any] = {
+            "position": step.position,
+            "decider": decider.person,
+            "acting_for": decider.acting_for,
+            "via": decider.via,
+            "outcome": outcome,
+            "comment": comment,
+        }
+        decision = Decision(request_id=request.id, idempotency_key=idempotency_key, **said)
         try:
             async with session.begin_nested():
                 session.add(decision)
@@ -546,13 +551,8 @@ class RequestService:
             step.approvals += 1
         decided = ApprovalStepDecided(
             **request_identity(request),
-            position=step.position,
+            **said,
             step=step.key,
-            decider=decider.person,
-            via=decider.via,
-            acting_for=decider.acting_for,
-            outcome=outcome,
-            comment=comment,
             approvals=step.approvals,
             quorum=step.quorum_count,
         )

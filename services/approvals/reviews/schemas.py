@@ -16,9 +16,9 @@ from pydantic import (
     model_validator,
 )
 
+from services.approvals.requests.schemas import MAX_COMMENT, says_why
 from services.approvals.vocabulary import Outcome, RequestStatus
 
-MAX_COMMENT = 2000
 # A practical address check (no email-validator dependency): one @, a dot-atom local part, a
 # domain of LDH labels with a dot. Lower-cased: the address names the decider, and nobody
 # means two people by OLIVIA@ and olivia@.
@@ -111,7 +111,7 @@ class ReviewDecisionCreate(BaseModel):
 
     @model_validator(mode="after")
     def _comment_when_not_approving(self) -> ReviewDecisionCreate:
-        if self.outcome != Outcome.APPROVE and not (self.comment and self.comment.strip()):
+        if not says_why(self.outcome, self.comment):
             raise ValueError("a comment is required to reject or request changes")
         return self
 

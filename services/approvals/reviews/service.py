@@ -51,9 +51,9 @@ from services.approvals.models import ApprovalRequest, RequestHistory, RequestSt
 from services.approvals.requests import repository as requests_repository
 from services.approvals.requests.service import (
     Decider,
-    RequestClosed,
     StepNotActive,
     requests,
+    require_open,
 )
 from services.approvals.reviews import repository
 from services.approvals.reviews.schemas import (
@@ -129,6 +129,17 @@ class _Link:
     now: datetime
 
 
+def _require_awaiting(request: ApprovalRequest, step: RequestStep, why_not: str) -> None:
+    """409 unless the request is open and `step` is the one being decided (`why_not` ends the
+    detail when it is not)."""
+    require_open(request)
+    if step.status != StepStatus.ACTIVE:
+        raise StepNotActive(
+            f"Step {step.position} is {step.status}; {why_not}.",
+            current_position=request.current_position,
+        )
+
+
 def _history(
     request_id: uuid.UUID, action: str, actor: str, details: dict[str, Any]
 ) -> RequestHistory:
@@ -151,13 +162,7 @@ class ReviewService:
         step = await requests_repository.get_step(session, request.id, position, lock=True)
         if step is None:
             raise StepNotFound(f"Request {request.id} has no step {position}.")
-        if request.status != RequestStatus.OPEN:
-            raise RequestClosed(f"The request is {request.status}.", status=request.status)
-        if step.status != StepStatus.ACTIVE:
-            raise StepNotActive(
-                f"Step {position} is {step.status}; only the step being decided takes reviewers.",
-                current_position=request.current_position,
-            )
+        _require_awaiting(request, step, "only the step being decided takes reviewers")
         if step.outside_review == OutsideReviewMode.NONE:
             raise NoOutsideReview(
                 f"Step {position} ({step.name!r}) takes no outside reviewers: its policy step "
@@ -349,13 +354,7 @@ class ReviewService:
         older than the rule) takes no answer either."""
         await requests_repository.relock_request(session, request)
         await session.refresh(step)
-        if request.status != RequestStatus.OPEN:
-            raise RequestClosed(f"The request is {request.status}.", status=request.status)
-        if step.status != StepStatus.ACTIVE:
-            raise StepNotActive(
-                f"Step {step.position} is {step.status}; it no longer awaits answers.",
-                current_position=request.current_position,
-            )
+        _require_awaiting(request, step, "it no longer awaits answers")
         if step.outside_review != OutsideReviewMode.ADVISORY:
             raise NoOutsideReview(f"Step {step.position} ({step.name!r}) takes no outside review.")
         now = await repository.database_now(session)
