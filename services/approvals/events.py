@@ -20,10 +20,10 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chassis.events import EventCatalog, EventData
-from services.approvals.policies.schemas import QuorumMode
 from services.approvals.vocabulary import (
     Outcome,
     OutsideReviewMode,
+    QuorumMode,
     RequestStatus,
     SubjectKind,
     Via,

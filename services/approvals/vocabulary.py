@@ -6,6 +6,10 @@ migration and a breaking change of the API."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
+
+# How many of a step's eligible approvers decide it: one, all of them, or a count.
+QuorumMode = Literal["any", "all", "count"]
 
 
 class SubjectKind(StrEnum):

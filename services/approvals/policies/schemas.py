@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.approvals.vocabulary import OutsideReviewMode, SubjectKind
+from services.approvals.vocabulary import OutsideReviewMode, QuorumMode, SubjectKind
 
 # The roles that approve; a step naming another is refused (422).
 APPROVER_ROLES = ("regional_manager", "district_manager", "approver", "brand", "legal")
@@ -28,7 +28,6 @@ APPROVER_ROLES = ("regional_manager", "district_manager", "approver", "brand", "
 # itself, the district owning the policy, the subject district's parent, or the top of the tree.
 ResolveAt = Literal["subject", "policy", "parent", "root"]
 StepKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
-QuorumMode = Literal["any", "all", "count"]
 
 
 class Quorum(BaseModel):

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, can_read
 from chassis.errors import Conflict, Forbidden, NotFound
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.approvals.access import tree
 from services.approvals.delegations.service import delegations, standing_in_for
 from services.approvals.events import (
@@ -253,7 +253,7 @@ class RequestService:
             tree.visible(ApprovalRequest.district_id, scope),
             filters,
             subtree=subtree,
-            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(
@@ -265,7 +265,7 @@ class RequestService:
     ) -> Page[HistoryEntry]:
         """Everything that happened to a request the caller reads, oldest first."""
         await self.get_visible(session, scope, request_id)
-        (after,) = cursor_key(page.after, int) if page.after else (0,)
+        (after,) = page.after_key(int) or (0,)
         rows = await repository.list_history(session, request_id, after=after, limit=page.fetch)
         return keyset_page(rows, page, key=lambda h: (h.id,), item=HistoryEntry.model_validate)
 
@@ -624,7 +624,7 @@ class RequestService:
             session,
             principal.sub,
             reaches,
-            after=cursor_key(page.after, datetime, uuid.UUID) if page.after else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(
