@@ -32,7 +32,7 @@ from services.inventory.platforms import (
     PlatformMismatch,
     UnknownPlatform,
 )
-from services.inventory.vocabularies import AccountStatus
+from services.inventory.vocabulary import AccountStatus
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import AccountStatus, OwnerRole
+from services.inventory.vocabulary import AccountStatus, OwnerRole
 
 Tag = Field(min_length=1, max_length=50, pattern=r"^[^\s,][^,]*$")
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # BCP 47, e.g. fr, pt-BR

@@ -41,7 +41,7 @@ from services.inventory.events import (
 )
 from services.inventory.models import Account
 from services.inventory.platforms import Registry, load_registry
-from services.inventory.vocabularies import AccountStatus
+from services.inventory.vocabulary import AccountStatus
 
 _S = AccountStatus
 # Where each status may go (every status is a key; rows hold it as plain str).

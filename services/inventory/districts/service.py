@@ -28,7 +28,7 @@ from services.inventory.events import (
     DistrictSnapshot,
 )
 from services.inventory.models import District
-from services.inventory.vocabularies import DistrictKind
+from services.inventory.vocabulary import DistrictKind
 
 _LABEL = DISTRICT_ID_PATTERN.removeprefix("^").removesuffix("$")
 _PATH = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")

@@ -27,7 +27,7 @@ from services.inventory.requests.service import (
     AccountRequestNotFound,
     account_requests,
 )
-from services.inventory.vocabularies import RequestStatus
+from services.inventory.vocabulary import RequestStatus
 
 router = APIRouter(prefix="/account-requests", tags=["account requests"])
 

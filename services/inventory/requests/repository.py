@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.models import AccountRequest, District
-from services.inventory.vocabularies import RequestStatus
+from services.inventory.vocabulary import RequestStatus
 
 # Two-key advisory lock namespace for "one open request per platform and handle" (the table
 # has no unique index for it); distinct from the outbox's namespace.

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import RequestStatus
+from services.inventory.vocabulary import RequestStatus
 
 
 class AccountRequestCreate(BaseModel):

@@ -40,7 +40,7 @@ from services.inventory.models import Account, AccountRequest, District
 from services.inventory.platforms import load_registry
 from services.inventory.requests import repository
 from services.inventory.requests.schemas import AccountRequestCreate, AccountRequestOut
-from services.inventory.vocabularies import AccountStatus, OwnerRole, RequestStatus
+from services.inventory.vocabulary import AccountStatus, OwnerRole, RequestStatus
 
 log = logging.getLogger("inventory.requests")
 

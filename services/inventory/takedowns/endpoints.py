@@ -35,7 +35,7 @@ from services.inventory.takedowns.service import (
     TimelineFull,
     takedowns,
 )
-from services.inventory.vocabularies import TakedownStatus
+from services.inventory.vocabulary import TakedownStatus
 
 router = APIRouter(tags=["takedowns"])
 

@@ -44,7 +44,7 @@ from services.inventory.takedowns.schemas import (
     TakedownTransition,
     TimelineEntry,
 )
-from services.inventory.vocabularies import AccountStatus, TakedownStatus
+from services.inventory.vocabulary import AccountStatus, TakedownStatus
 
 _T = TakedownStatus
 # Where each status may go (every status is a key; the final ones go nowhere).

@@ -39,7 +39,7 @@ from services.inventory.transfer.service import (
     ImportRejected,
     transfer,
 )
-from services.inventory.vocabularies import AccountStatus
+from services.inventory.vocabulary import AccountStatus
 
 log = logging.getLogger("services.inventory.transfer")
 

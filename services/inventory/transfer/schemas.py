@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN, Tag
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import AccountStatus
+from services.inventory.vocabulary import AccountStatus
 
 MAX_OWNERS = 20  # as AccountFields.owners
 Person = Annotated[str, Field(min_length=1, max_length=200)]

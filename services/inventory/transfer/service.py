@@ -59,7 +59,7 @@ from services.inventory.platforms import load_registry
 from services.inventory.transfer import csv_format, repository
 from services.inventory.transfer.csv_format import Candidate, ParsedFile, RowFault
 from services.inventory.transfer.schemas import MAX_OWNERS, ImportResult, ImportRow, RowError
-from services.inventory.vocabularies import AccountStatus, OwnerRole
+from services.inventory.vocabulary import AccountStatus, OwnerRole
 
 WRITE_BATCH = 2_000  # accounts per batch of bulk statements, and per progress line
 EXPORT_PAGE = 1_000
