@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chassis.events import EventCatalog, EventData
-from services.inventory.vocabularies import (
+from services.inventory.vocabulary import (
     AccountStatus,
     DistrictKind,
     FlagReason,

@@ -36,7 +36,7 @@ from chassis.app import Messaging
 from chassis.database import new_metadata, one_of
 from chassis.districts import LTree
 from services.inventory.events import catalog
-from services.inventory.vocabularies import (
+from services.inventory.vocabulary import (
     AccountStatus,
     DistrictKind,
     OwnerRole,

@@ -9,9 +9,9 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from services.inventory.accounts.repository import AccountFilters
 from services.inventory.accounts.schemas import (
     AccountCreate,
+    AccountFilters,
     AccountOut,
     AccountUpdate,
     AuditEntryOut,
@@ -25,21 +25,15 @@ from services.inventory.accounts.service import (
     InvalidDuplicate,
     accounts,
 )
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.districts.endpoints import DistrictFilter
 from services.inventory.platforms import (
     InvalidHandle,
     InvalidProfileUrl,
     PlatformMismatch,
     UnknownPlatform,
 )
-from services.inventory.vocabularies import AccountStatus
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
-
-DistrictFilter = Annotated[
-    str | None,
-    Query(pattern=DISTRICT_ID_PATTERN, description="This district and everything below it"),
-]
 
 
 @router.post(
@@ -68,26 +62,9 @@ async def list_accounts(
     session: SessionDep,
     scope: ScopeDep,
     page: PageDep,
-    district: DistrictFilter = None,
-    platform: Annotated[str | None, Query(max_length=50)] = None,
-    status_: Annotated[list[AccountStatus] | None, Query(alias="status")] = None,
-    owner: Annotated[str | None, Query(max_length=200)] = None,
-    flagged: bool | None = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    q: Annotated[
-        str | None, Query(min_length=2, max_length=100, description="Handle or display name")
-    ] = None,
+    filters: Annotated[AccountFilters, Query()],
 ) -> Page[AccountOut]:
     """Accounts the caller can see, filtered, in (platform, handle) order."""
-    filters = AccountFilters(
-        district_id=district,
-        platform=platform.lower() if platform else None,
-        statuses=tuple(status_ or ()),
-        owner=owner,
-        flagged=flagged,
-        tag=tag,
-        text=q,
-    )
     return await accounts.list_visible(session, scope, page, filters)
 
 

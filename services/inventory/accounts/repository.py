@@ -5,47 +5,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Select, delete, exists, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
+from services.inventory.accounts.schemas import AccountFilters
 from services.inventory.models import Account, AccountFlag, AccountOwner, District
+from services.inventory.repository import in_districts
 
-SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
-
-
-@dataclass(frozen=True)
-class AccountFilters:
-    district_id: str | None = None  # this district and below
-    platform: str | None = None
-    statuses: tuple[str, ...] = ()
-    owner: str | None = None
-    flagged: bool | None = None
-    tag: str | None = None
-    text: str | None = None
-
-
-def _in_scope(query: SelectT, paths: Sequence[str]) -> SelectT:
-    return query.join(District, District.id == Account.district_id).where(
-        text("districts.path <@ CAST(:scope_paths AS ltree[])").bindparams(scope_paths=list(paths))
-    )
-
-
-async def get_with_path(
-    session: AsyncSession, account_id: uuid.UUID, *, for_update: bool = False
-) -> tuple[Account, str] | None:
-    query = (
-        select(Account, District.path)
-        .join(District, District.id == Account.district_id)
-        .where(Account.id == account_id)
-    )
-    if for_update:
-        query = query.with_for_update(of=Account)
-    row = (await session.execute(query)).first()
-    return (row[0], row[1]) if row else None
+PerAccountT = TypeVar("PerAccountT", AccountOwner, AccountFlag)
 
 
 async def find_by_key(session: AsyncSession, platform: str, handle_key: str) -> Account | None:
@@ -59,30 +29,36 @@ async def find_by_key(session: AsyncSession, platform: str, handle_key: str) -> 
 async def owners_of(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AccountOwner]]:
-    found: dict[uuid.UUID, list[AccountOwner]] = defaultdict(list)
-    if ids:
-        rows = await session.execute(
-            select(AccountOwner)
-            .where(AccountOwner.account_id.in_(ids))
-            .order_by(AccountOwner.role.desc(), AccountOwner.person)
-        )
-        for owner in rows.scalars():
-            found[owner.account_id].append(owner)
-    return found
+    return await _per_account(
+        session,
+        ids,
+        select(AccountOwner)
+        .where(AccountOwner.account_id.in_(ids))
+        .order_by(AccountOwner.role.desc(), AccountOwner.person),
+    )
 
 
 async def open_flags_of(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AccountFlag]]:
-    found: dict[uuid.UUID, list[AccountFlag]] = defaultdict(list)
+    return await _per_account(
+        session,
+        ids,
+        select(AccountFlag)
+        .where(AccountFlag.account_id.in_(ids), AccountFlag.resolved_at.is_(None))
+        .order_by(AccountFlag.id),
+    )
+
+
+async def _per_account(
+    session: AsyncSession, ids: Sequence[uuid.UUID], query: Select[PerAccountT]
+) -> dict[uuid.UUID, list[PerAccountT]]:
+    """The rows of `query` (rows of the accounts `ids`), in its order, by account; the
+    query runs only when there are accounts to read."""
+    found: dict[uuid.UUID, list[PerAccountT]] = defaultdict(list)
     if ids:
-        rows = await session.execute(
-            select(AccountFlag)
-            .where(AccountFlag.account_id.in_(ids), AccountFlag.resolved_at.is_(None))
-            .order_by(AccountFlag.id)
-        )
-        for flag in rows.scalars():
-            found[flag.account_id].append(flag)
+        for row in (await session.execute(query)).scalars():
+            found[row.account_id].append(row)
     return found
 
 
@@ -108,11 +84,11 @@ async def search(
     # Plans for these filters depend on the values (a text pattern, a rare owner): a generic
     # plan of the prepared statement would walk the ordered index instead of the trigram one.
     await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    query = _in_scope(select(Account), scope.read_paths)
-    if district_path is not None:
-        query = query.where(
-            text("districts.path <@ CAST(:under AS ltree)").bindparams(under=district_path)
-        )
+    query = in_districts(
+        select(Account).join(District, District.id == Account.district_id),
+        scope.read_paths,
+        district_path,
+    )
     if filters.platform:
         query = query.where(Account.platform == filters.platform)
     if filters.statuses:
@@ -148,15 +124,7 @@ async def summary(
 ) -> list[tuple[str, str, str, int]]:
     # The districts first, as ids: the count then reads the covering index
     # (district_id, platform, status) alone, without joining the tree row by row.
-    in_scope = select(District.id).where(
-        text("districts.path <@ CAST(:scope_paths AS ltree[])").bindparams(
-            scope_paths=list(scope.read_paths)
-        )
-    )
-    if district_path is not None:
-        in_scope = in_scope.where(
-            text("districts.path <@ CAST(:under AS ltree)").bindparams(under=district_path)
-        )
+    in_scope = in_districts(select(District.id), scope.read_paths, district_path)
     district_ids = list(await session.scalars(in_scope))
     query = select(Account.district_id, Account.platform, Account.status, func.count()).where(
         Account.district_id.in_(district_ids)

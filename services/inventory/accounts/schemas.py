@@ -2,15 +2,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import AccountStatus, OwnerRole
+from services.inventory.vocabulary import AccountStatus, OwnerRole
 
 Tag = Field(min_length=1, max_length=50, pattern=r"^[^\s,][^,]*$")
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # BCP 47, e.g. fr, pt-BR
 COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
+# An account's details as every input takes them (the API, requests, the CSV import).
+DisplayName = Annotated[str | None, Field(max_length=300)]
+Purpose = Annotated[str | None, Field(max_length=2000)]
+Language = Annotated[str | None, Field(pattern=LANGUAGE_PATTERN)]
+Country = Annotated[str | None, Field(pattern=COUNTRY_PATTERN)]
+Notes = Annotated[str | None, Field(max_length=10_000)]
 
 
 class Owner(BaseModel):
@@ -28,22 +35,18 @@ class AccountFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(default=None, max_length=300)
-    purpose: str | None = Field(default=None, max_length=2000)
-    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
-    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+    display_name: DisplayName = None
+    purpose: Purpose = None
+    language: Language = None
+    country: Country = None
     tags: list[str] = Field(default_factory=list, max_length=50)
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Notes = None
     owners: list[Owner] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _clean(self) -> AccountFields:
-        for tag in self.tags:
-            if not 1 <= len(tag) <= 50 or "," in tag or tag != tag.strip():
-                raise ValueError(f"tag {tag!r}: 1 to 50 characters, no comma, no edge spaces")
-        self.tags = sorted(set(self.tags))
-        if len({o.person for o in self.owners}) != len(self.owners):
-            raise ValueError("a person appears twice among the owners")
+        self.tags = _clean_tags(self.tags)
+        _check_owners(self.owners)
         return self
 
 
@@ -69,12 +72,12 @@ class AccountCreate(AccountFields):
 class AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(default=None, max_length=300)
-    purpose: str | None = Field(default=None, max_length=2000)
-    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
-    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+    display_name: DisplayName = None
+    purpose: Purpose = None
+    language: Language = None
+    country: Country = None
     tags: list[str] | None = Field(default=None, max_length=50)
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Notes = None
     owners: list[Owner] | None = Field(default=None, max_length=20)
     district_id: str | None = Field(
         default=None, pattern=DISTRICT_ID_PATTERN, description="Move it to another district"
@@ -87,11 +90,24 @@ class AccountUpdate(BaseModel):
         if "district_id" in self.model_fields_set and self.district_id is None:
             raise ValueError("district_id cannot be null; leave it out to keep the district")
         if self.tags is not None:
-            AccountFields(tags=self.tags)  # same rules as on creation
-            self.tags = sorted(set(self.tags))
-        if self.owners is not None and len({o.person for o in self.owners}) != len(self.owners):
-            raise ValueError("a person appears twice among the owners")
+            self.tags = _clean_tags(self.tags)
+        if self.owners is not None:
+            _check_owners(self.owners)
         return self
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    """The tags sorted, each once; a tag is 1 to 50 characters, without a comma or spaces at
+    its edges (a rule of creation and update alike)."""
+    for tag in tags:
+        if not 1 <= len(tag) <= 50 or "," in tag or tag != tag.strip():
+            raise ValueError(f"tag {tag!r}: 1 to 50 characters, no comma, no edge spaces")
+    return sorted(set(tags))
+
+
+def _check_owners(owners: list[Owner]) -> None:
+    if len({o.person for o in owners}) != len(owners):
+        raise ValueError("a person appears twice among the owners")
 
 
 class StatusChange(BaseModel):
@@ -136,6 +152,36 @@ class AccountOut(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class AccountFilters(BaseModel):
+    """Which accounts a search reads: the query parameters of `GET /accounts`, which the
+    export takes too (their names are the aliases)."""
+
+    district_id: str | None = Field(
+        default=None,
+        alias="district",
+        pattern=DISTRICT_ID_PATTERN,
+        description="This district and everything below it",
+    )
+    platform: str | None = Field(default=None, max_length=50)
+    statuses: list[AccountStatus] | None = Field(default=None, alias="status")
+    owner: str | None = Field(default=None, max_length=200)
+    flagged: bool | None = None
+    tag: str | None = Field(default=None, max_length=50)
+    text: str | None = Field(
+        default=None,
+        alias="q",
+        min_length=2,
+        max_length=100,
+        description="Handle or display name",
+    )
+
+    @field_validator("platform")
+    @classmethod
+    def _platform_key(cls, platform: str | None) -> str | None:
+        # Platform keys are lower case: the filter matches whatever case it is given in.
+        return platform.lower() if platform else None
 
 
 class AuditEntryOut(BaseModel):

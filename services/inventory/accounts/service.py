@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.inventory import audit
+from chassis.pagination import Page, PageRequest, keyset_page
+from services.inventory import access, audit
 from services.inventory.access import taken
 from services.inventory.accounts import repository
 from services.inventory.accounts.schemas import (
     AccountCreate,
+    AccountFilters,
     AccountOut,
     AccountUpdate,
     AuditEntryOut,
@@ -41,7 +42,8 @@ from services.inventory.events import (
 )
 from services.inventory.models import Account
 from services.inventory.platforms import Registry, load_registry
-from services.inventory.vocabularies import AccountStatus
+from services.inventory.repository import get_with_path
+from services.inventory.vocabulary import AccountStatus
 
 _S = AccountStatus
 # Where each status may go (every status is a key; rows hold it as plain str).
@@ -110,6 +112,31 @@ def audit_state(account: Account, owners: Sequence[Owner]) -> dict[str, Any]:
     return {**snapshot(account, owners).model_dump(mode="json"), "notes": account.notes}
 
 
+def status_changed(
+    account: Account, previous: str, reason: str | None
+) -> tuple[dict[str, Any], AccountStatusChanged]:
+    """What a status change audits and publishes, `account` being as the change leaves it (its
+    status, original and version) and `previous` its status before: the one record of a status
+    change, whether ``apply_status`` or the CSV import makes it."""
+    changes: dict[str, Any] = {"status": [previous, account.status]}
+    if reason:
+        changes["reason"] = reason
+    if account.duplicate_of:
+        changes["duplicate_of"] = str(account.duplicate_of)
+    event = AccountStatusChanged(
+        id=account.id,
+        platform=account.platform,
+        handle=account.handle,
+        district_id=account.district_id,
+        status=account.status,
+        previous_status=previous,
+        duplicate_of=account.duplicate_of,
+        reason=reason,
+        version=account.version,
+    )
+    return changes, event
+
+
 class AccountService:
     async def create(self, session: AsyncSession, scope: Scope, data: AccountCreate) -> AccountOut:
         """Register an account as ``register`` does, shown as the API shows it."""
@@ -125,11 +152,11 @@ class AccountService:
         session: AsyncSession,
         scope: Scope,
         page: PageRequest,
-        filters: repository.AccountFilters,
+        filters: AccountFilters,
     ) -> Page[AccountOut]:
         """One page of the accounts the caller can see, in (platform, handle) order."""
-        district_path = await self._district_path(session, scope, filters.district_id)
-        after = cursor_key(page.after, str, str) if page.after is not None else None
+        district_path = await districts.subtree(session, scope, filters.district_id)
+        after = page.after_key(str, str)
         rows = await repository.search(
             session, scope, filters, after=after, limit=page.fetch, district_path=district_path
         )
@@ -142,7 +169,7 @@ class AccountService:
         self, session: AsyncSession, scope: Scope, district_id: str | None
     ) -> PresenceSummary:
         """Counts of the visible presence per district, platform and status."""
-        district_path = await self._district_path(session, scope, district_id)
+        district_path = await districts.subtree(session, scope, district_id)
         rows = await repository.summary(session, scope, district_path) if scope.read_paths else []
         by_status: dict[str, int] = {}
         by_platform: dict[str, int] = {}
@@ -164,20 +191,11 @@ class AccountService:
     ) -> Page[AuditEntryOut]:
         """Every change to the account, oldest first."""
         await self.get_visible(session, scope, account_id)
-        after_id = 0
-        if page.after is not None:
-            (after_id,) = cursor_key(page.after, int)
+        (after_id,) = page.after_key(int) or (0,)
         rows = await audit.entries(
             session, "account", account_id, after_id=after_id, limit=page.fetch
         )
         return keyset_page(rows, page, key=lambda r: [r.id], item=AuditEntryOut.model_validate)
-
-    async def _district_path(
-        self, session: AsyncSession, scope: Scope, district_id: str | None
-    ) -> str | None:
-        if district_id is None:
-            return None
-        return (await districts.get_visible(session, scope, district_id)).path
 
     async def out_one(self, session: AsyncSession, account: Account) -> AccountOut:
         return (await self.out(session, [account]))[0]
@@ -204,17 +222,26 @@ class AccountService:
         *,
         for_update: bool = False,
     ) -> tuple[Account, str]:
-        found = await repository.get_with_path(session, account_id, for_update=for_update)
-        if found is None or not scope.can_read(found[1]):
-            raise AccountNotFound(f"No account {account_id}.")
-        return found
+        return await access.get_visible(
+            session, scope, Account, account_id, AccountNotFound, for_update=for_update
+        )
+
+    async def get_managed(
+        self, session: AsyncSession, scope: Scope, account_id: uuid.UUID
+    ) -> Account:
+        """The account, locked for a change by a caller who manages its district: 404 when
+        they cannot read it, 403 when they only read it."""
+        account, path = await self.get_visible(session, scope, account_id, for_update=True)
+        scope.require_manage(path, "this account")
+        return account
 
     async def register(
         self, session: AsyncSession, scope: Scope, registry: Registry, data: AccountCreate
     ) -> Account:
         rules, handle, handle_key = registry.resolve(data.platform, data.handle, data.profile_url)
-        district = await districts.get_visible(session, scope, data.district_id)
-        scope.require_manage(district.path, f"accounts of district {district.id!r}")
+        district = await districts.get_managed(
+            session, scope, data.district_id, "accounts of district"
+        )
         await self.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
         if data.status == AccountStatus.DUPLICATE:
             await self._check_original(session, scope, data.duplicate_of, rules.key, None)
@@ -274,7 +301,7 @@ class AccountService:
         existing = await repository.find_by_key(session, platform, handle_key)
         if existing is None:
             return
-        found = await repository.get_with_path(session, existing.id)
+        found = await get_with_path(session, Account, existing.id)
         raise taken(
             AccountExists,
             scope,
@@ -287,8 +314,7 @@ class AccountService:
     async def update(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: AccountUpdate
     ) -> AccountOut:
-        account, path = await self.get_visible(session, scope, account_id, for_update=True)
-        scope.require_manage(path, "this account")
+        account = await self.get_managed(session, scope, account_id)
         owners_before = [
             Owner.model_validate(o)
             for o in (await repository.owners_of(session, [account.id])).get(account.id, [])
@@ -297,8 +323,9 @@ class AccountService:
         before = audit_state(account, owners_before)
         given = data.model_dump(exclude_unset=True)
         if "district_id" in given and given["district_id"] != account.district_id:
-            target = await districts.get_visible(session, scope, given["district_id"])
-            scope.require_manage(target.path, f"accounts of district {target.id!r}")
+            target = await districts.get_managed(
+                session, scope, given["district_id"], "accounts of district"
+            )
             account.district_id = target.id
         for field in EDITABLE:
             if field in given:
@@ -334,8 +361,7 @@ class AccountService:
     async def change_status(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: StatusChange
     ) -> AccountOut:
-        account, path = await self.get_visible(session, scope, account_id, for_update=True)
-        scope.require_manage(path, "this account")
+        account = await self.get_managed(session, scope, account_id)
         account = await self.apply_status(
             session,
             account,
@@ -377,29 +403,15 @@ class AccountService:
         account.updated_at = func.now()
         await session.flush()
         await session.refresh(account)
-        change: dict[str, Any] = {"status": [previous, status]}
-        if reason:
-            change["reason"] = reason
-        if account.duplicate_of:
-            change["duplicate_of"] = str(account.duplicate_of)
+        changes, event = status_changed(account, previous, reason)
         await audit.record_and_publish(
             session,
             entity_type="account",
             entity_id=account.id,
             action="status_changed",
             actor=actor,
-            changes=change,
-            event=AccountStatusChanged(
-                id=account.id,
-                platform=account.platform,
-                handle=account.handle,
-                district_id=account.district_id,
-                status=status,
-                previous_status=previous,
-                duplicate_of=account.duplicate_of,
-                reason=reason,
-                version=account.version,
-            ),
+            changes=changes,
+            event=event,
         )
         return account
 
@@ -415,7 +427,7 @@ class AccountService:
             raise InvalidDuplicate("A duplicate names its original in duplicate_of.")
         if original_id == account_id:
             raise InvalidDuplicate("An account cannot duplicate itself.")
-        found = await repository.get_with_path(session, original_id)
+        found = await get_with_path(session, Account, original_id)
         if found is None or (scope is not None and not scope.can_read(found[1])):
             raise InvalidDuplicate(f"No account {original_id} to be the original.")
         original = found[0]

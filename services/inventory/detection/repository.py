@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory.vocabularies import FlagReason
+from services.inventory.vocabulary import FlagReason
 
 # Two-key advisory lock namespace of the detection scans (the outbox uses 0x0B0C).
 SCAN_LOCK_NAMESPACE = 0x0DE7

@@ -119,8 +119,9 @@ async def run_on_demand(
     """The requested checks over one district's subtree, or over every district the caller
     manages; managing is required."""
     if data.district_id is not None:
-        district = await districts.get_visible(session, scope, data.district_id)
-        scope.require_manage(district.path, f"detection in district {district.id!r}")
+        district = await districts.get_managed(
+            session, scope, data.district_id, "detection in district"
+        )
         paths: list[str] = [district.path]
     elif scope.manage_paths:
         paths = list(scope.manage_paths)

@@ -23,6 +23,12 @@ from services.inventory.districts.service import (
 
 router = APIRouter(prefix="/districts", tags=["districts"])
 
+# The `district` query parameter of the lists of accounts, requests and takedown cases.
+DistrictFilter = Annotated[
+    str | None,
+    Query(pattern=DISTRICT_ID_PATTERN, description="This district and everything below it"),
+]
+
 
 @router.post(
     "",

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.models import District
+from services.inventory.repository import in_districts
 
 
 async def find(session: AsyncSession, district_id: str) -> District | None:
@@ -64,11 +65,7 @@ async def list_in_tree_order(
     limit: int,
 ) -> list[District]:
     """Districts within `read_paths` (and below `under`), in path order after `after`."""
-    query = select(District).where(
-        text("districts.path <@ CAST(:read AS ltree[])").bindparams(read=list(read_paths))
-    )
-    if under is not None:
-        query = query.where(text("districts.path <@ CAST(:under AS ltree)").bindparams(under=under))
+    query = in_districts(select(District), read_paths, under)
     if after is not None:
         query = query.where(text("districts.path > CAST(:after AS ltree)").bindparams(after=after))
     query = query.order_by(District.path).limit(limit)

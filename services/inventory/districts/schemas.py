@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.inventory.vocabularies import DistrictKind
+from services.inventory.vocabulary import DistrictKind
 
 DistrictId = str
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"

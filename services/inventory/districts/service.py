@@ -28,7 +28,7 @@ from services.inventory.events import (
     DistrictSnapshot,
 )
 from services.inventory.models import District
-from services.inventory.vocabularies import DistrictKind
+from services.inventory.vocabulary import DistrictKind
 
 _LABEL = DISTRICT_ID_PATTERN.removeprefix("^").removesuffix("$")
 _PATH = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -64,6 +64,24 @@ class DistrictService:
             raise DistrictNotFound(f"No district {district_id!r}.")
         return district
 
+    async def get_managed(
+        self, session: AsyncSession, scope: Scope, district_id: str, what: str = "district"
+    ) -> District:
+        """A district the caller manages: 404 when they cannot read it, 403 when they only read
+        it. The 403 names what managing it is needed for, as `{what} '<district id>'`."""
+        district = await self.get_visible(session, scope, district_id)
+        scope.require_manage(district.path, f"{what} {district.id!r}")
+        return district
+
+    async def subtree(
+        self, session: AsyncSession, scope: Scope, district_id: str | None
+    ) -> str | None:
+        """The path a list is narrowed to: that of `district_id`, a district the caller reads
+        (404 otherwise); None when the list is not narrowed."""
+        if district_id is None:
+            return None
+        return (await self.get_visible(session, scope, district_id)).path
+
     async def create(self, session: AsyncSession, scope: Scope, data: DistrictCreate) -> District:
         if data.parent_id is None:
             # A root needs a regional manager grant naming it: the organisation's first act.
@@ -73,8 +91,7 @@ class DistrictService:
                 raise InvalidTree("A top-level district is a region.")
             path = data.id
         else:
-            parent = await self.get_visible(session, scope, data.parent_id)
-            scope.require_manage(parent.path, f"district {parent.id!r}")
+            parent = await self.get_managed(session, scope, data.parent_id)
             _check_kinds(parent.kind, data.kind)
             path = f"{parent.path}.{data.id}"
         if await repository.find(session, data.id) is not None:
@@ -100,8 +117,7 @@ class DistrictService:
     async def rename(
         self, session: AsyncSession, scope: Scope, district_id: str, data: DistrictRename
     ) -> District:
-        district = await self.get_visible(session, scope, district_id)
-        scope.require_manage(district.path, f"district {district.id!r}")
+        district = await self.get_managed(session, scope, district_id)
         if district.name == data.name:
             return district
         previous = district.name
@@ -123,10 +139,8 @@ class DistrictService:
     async def move(
         self, session: AsyncSession, scope: Scope, district_id: str, data: DistrictMove
     ) -> District:
-        district = await self.get_visible(session, scope, district_id)
-        scope.require_manage(district.path, f"district {district.id!r}")
-        parent = await self.get_visible(session, scope, data.parent_id)
-        scope.require_manage(parent.path, f"district {parent.id!r}")
+        district = await self.get_managed(session, scope, district_id)
+        parent = await self.get_managed(session, scope, data.parent_id)
         if within(parent.path, district.path):
             raise InvalidTree("A district cannot move under itself or one of its own.")
         _check_kinds(parent.kind, district.kind)
@@ -159,13 +173,10 @@ class DistrictService:
         after = district_cursor(page.after) if page.after is not None else None
         if not scope.read_paths:
             return Page[DistrictOut](items=[])
-        under_path = None
-        if under is not None:
-            under_path = (await self.get_visible(session, scope, under)).path
         rows = await repository.list_in_tree_order(
             session,
             scope.read_paths,
-            under=under_path,
+            under=await self.subtree(session, scope, under),
             after=after,
             limit=page.fetch,
         )

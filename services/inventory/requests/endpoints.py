@@ -10,7 +10,7 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
 from services.inventory.accounts.service import AccountExists
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.districts.endpoints import DistrictFilter
 from services.inventory.platforms import (
     InvalidHandle,
     InvalidProfileUrl,
@@ -27,7 +27,7 @@ from services.inventory.requests.service import (
     AccountRequestNotFound,
     account_requests,
 )
-from services.inventory.vocabularies import RequestStatus
+from services.inventory.vocabulary import RequestStatus
 
 router = APIRouter(prefix="/account-requests", tags=["account requests"])
 
@@ -66,10 +66,7 @@ async def list_account_requests(
     scope: ScopeDep,
     page: PageDep,
     status_: Annotated[list[RequestStatus] | None, Query(alias="status", max_length=4)] = None,
-    district: Annotated[
-        str | None,
-        Query(pattern=DISTRICT_ID_PATTERN, description="This district and everything below it"),
-    ] = None,
+    district: DistrictFilter = None,
 ) -> Page[AccountRequestOut]:
     """The requests of the districts the caller can see, newest first."""
     return await account_requests.list_visible(

@@ -31,33 +31,26 @@ class ApprovalDecided(BaseModel):
     decided_by: str | None = None
 
 
-def _decision(event: CloudEvent) -> ApprovalDecided | None:
-    if event.data.get("subject_kind") != SUBJECT_KIND:
-        return None
-    # A malformed decision on an account request raises: the consumer dead-letters it.
-    return ApprovalDecided.model_validate(event.data)
-
-
 async def on_granted(session: AsyncSession, event: CloudEvent) -> None:
-    decision = _decision(event)
-    if decision is not None:
-        await account_requests.grant(
-            session,
-            decision.subject_id,
-            comment=decision.comment,
-            decided_by=decision.decided_by,
-        )
+    await _decide(session, event, granted=True)
 
 
 async def on_rejected(session: AsyncSession, event: CloudEvent) -> None:
-    decision = _decision(event)
-    if decision is not None:
-        await account_requests.reject(
-            session,
-            decision.subject_id,
-            comment=decision.comment,
-            decided_by=decision.decided_by,
-        )
+    await _decide(session, event, granted=False)
+
+
+async def _decide(session: AsyncSession, event: CloudEvent, *, granted: bool) -> None:
+    if event.data.get("subject_kind") != SUBJECT_KIND:
+        return
+    # A malformed decision on an account request raises: the consumer dead-letters it.
+    decision = ApprovalDecided.model_validate(event.data)
+    await account_requests.decide(
+        session,
+        decision.subject_id,
+        granted=granted,
+        comment=decision.comment,
+        decided_by=decision.decided_by,
+    )
 
 
 HANDLERS: dict[str, Handler] = {GRANTED: on_granted, REJECTED: on_rejected}

@@ -5,9 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN
+from services.inventory.accounts.schemas import Country, DisplayName, Language
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import RequestStatus
+from services.inventory.vocabulary import RequestStatus
 
 
 class AccountRequestCreate(BaseModel):
@@ -21,12 +21,12 @@ class AccountRequestCreate(BaseModel):
     profile_url: str | None = Field(
         default=None, max_length=2048, description="Instead of platform and handle"
     )
-    display_name: str | None = Field(default=None, max_length=300)
+    display_name: DisplayName = None
     purpose: str = Field(
         min_length=1, max_length=2000, description="Why the district needs this account"
     )
-    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
-    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+    language: Language = None
+    country: Country = None
 
     @model_validator(mode="after")
     def _identified(self) -> AccountRequestCreate:

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, within
 from chassis.errors import Conflict, Forbidden, NotFound
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.inventory import audit, events
+from chassis.pagination import Page, PageRequest, keyset_page
+from services.inventory import access, audit, events
 from services.inventory.access import REQUESTER_ROLES, taken
 from services.inventory.accounts import repository as accounts_repository
 from services.inventory.accounts.schemas import Owner
@@ -38,9 +38,10 @@ from services.inventory.districts import repository as districts_repository
 from services.inventory.districts.service import districts
 from services.inventory.models import Account, AccountRequest, District
 from services.inventory.platforms import load_registry
+from services.inventory.repository import get_with_path
 from services.inventory.requests import repository
 from services.inventory.requests.schemas import AccountRequestCreate, AccountRequestOut
-from services.inventory.vocabularies import AccountStatus, OwnerRole, RequestStatus
+from services.inventory.vocabulary import AccountStatus, OwnerRole, RequestStatus
 
 log = logging.getLogger("inventory.requests")
 
@@ -89,19 +90,6 @@ def content_hash(content: events.RequestedAccount) -> str:
 
 
 class AccountRequestService:
-    async def get_visible(
-        self,
-        session: AsyncSession,
-        scope: Scope,
-        request_id: uuid.UUID,
-        *,
-        for_update: bool = False,
-    ) -> tuple[AccountRequest, str]:
-        found = await repository.get_with_path(session, request_id, for_update=for_update)
-        if found is None or not scope.can_read(found[1]):
-            raise AccountRequestNotFound(f"No account request {request_id}.")
-        return found
-
     async def list_visible(
         self,
         session: AsyncSession,
@@ -112,19 +100,14 @@ class AccountRequestService:
         district_id: str | None,
     ) -> Page[AccountRequestOut]:
         """One page of the requests of the caller's districts, newest first."""
-        after: tuple[datetime, uuid.UUID] | None = None
-        if page.after is not None:
-            after = cursor_key(page.after, datetime, uuid.UUID)
+        after = page.after_key(datetime, uuid.UUID)
         if not scope.read_paths:
             return Page[AccountRequestOut](items=[])
-        district_path = None
-        if district_id is not None:
-            district_path = (await districts.get_visible(session, scope, district_id)).path
         rows = await repository.search(
             session,
             scope.read_paths,
             statuses=statuses,
-            district_path=district_path,
+            district_path=await districts.subtree(session, scope, district_id),
             after=after,
             limit=page.fetch,
         )
@@ -184,15 +167,7 @@ class AccountRequestService:
             changes=content.model_dump(mode="json"),
             event=events.AccountRequested(
                 request_id=request.id,
-                district_id=request.district_id,
-                platform=request.platform,
-                handle=request.handle,
-                profile_url=content.profile_url,
-                display_name=request.display_name,
-                purpose=request.purpose,
-                language=request.language,
-                country=request.country,
-                requested_by=request.requested_by,
+                **content.model_dump(),
                 snapshot=content,
                 content_hash=content_hash(content),
             ),
@@ -202,13 +177,17 @@ class AccountRequestService:
     async def read(
         self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
     ) -> AccountRequestOut:
-        request, _ = await self.get_visible(session, scope, request_id)
+        request, _ = await access.get_visible(
+            session, scope, AccountRequest, request_id, AccountRequestNotFound
+        )
         return AccountRequestOut.model_validate(request)
 
     async def cancel(
         self, session: AsyncSession, scope: Scope, request_id: uuid.UUID
     ) -> AccountRequestOut:
-        request, path = await self.get_visible(session, scope, request_id, for_update=True)
+        request, path = await access.get_visible(
+            session, scope, AccountRequest, request_id, AccountRequestNotFound, for_update=True
+        )
         if request.requested_by != scope.principal.sub and not scope.can_manage(path):
             raise Forbidden("Only the requester or a manager of the district may cancel it.")
         if request.status != RequestStatus.OPEN:
@@ -218,77 +197,64 @@ class AccountRequestService:
         await self._close(session, request, RequestStatus.CANCELLED, actor=scope.principal.sub)
         return AccountRequestOut.model_validate(request)
 
-    async def grant(
+    async def decide(
         self,
         session: AsyncSession,
         request_id: uuid.UUID,
         *,
+        granted: bool,
         comment: str | None,
         decided_by: str | None,
     ) -> AccountRequest | None:
-        """Approvals granted the request: the account becomes official. A decision on a request
-        that is unknown or no longer open changes nothing (None)."""
-        request = await self._open_for_decision(session, request_id, "granted")
+        """Approvals decided the request: granted, the account becomes official and the request
+        is approved; rejected, the request is closed. A decision on a request that is unknown
+        or no longer open changes nothing (None)."""
+        request = await self._open_for_decision(
+            session, request_id, "granted" if granted else "rejected"
+        )
         if request is None:
             return None
+        account_id = (await self._approved_account(session, request)).id if granted else None
+        await self._close(
+            session,
+            request,
+            RequestStatus.APPROVED if granted else RequestStatus.REJECTED,
+            actor=APPROVALS_ACTOR,
+            comment=comment,
+            decided_by=decided_by,
+            account_id=account_id,
+        )
+        return request
+
+    async def _approved_account(self, session: AsyncSession, request: AccountRequest) -> Account:
+        """The official account a grant leaves: a new one, or the one registered by hand for
+        the handle while the request waited (that one is approved, and made official where its
+        status transitions allow)."""
         account = await accounts_repository.find_by_key(
             session, request.platform, request.handle_key
         )
         if account is None:
-            account = await self._register_official(session, request)
-        else:
-            # Registered by hand while the request waited: that account is the one approved.
-            locked = await accounts_repository.get_with_path(session, account.id, for_update=True)
-            assert locked is not None
-            account = locked[0]
-            if (
-                account.status != AccountStatus.OFFICIAL
-                and AccountStatus.OFFICIAL in TRANSITIONS[account.status]
-            ):
-                await accounts.apply_status(
-                    session,
-                    account,
-                    AccountStatus.OFFICIAL,
-                    actor=APPROVALS_ACTOR,
-                    reason=f"Account request {request.id} approved",
-                )
-        await self._close(
-            session,
-            request,
-            RequestStatus.APPROVED,
-            actor=APPROVALS_ACTOR,
-            comment=comment,
-            decided_by=decided_by,
-            account_id=account.id,
-        )
-        return request
-
-    async def reject(
-        self,
-        session: AsyncSession,
-        request_id: uuid.UUID,
-        *,
-        comment: str | None,
-        decided_by: str | None,
-    ) -> AccountRequest | None:
-        """Approvals rejected the request: it is closed. Unknown or decided requests: None."""
-        request = await self._open_for_decision(session, request_id, "rejected")
-        if request is None:
-            return None
-        await self._close(
-            session,
-            request,
-            RequestStatus.REJECTED,
-            actor=APPROVALS_ACTOR,
-            comment=comment,
-            decided_by=decided_by,
-        )
-        return request
+            return await self._register_official(session, request)
+        locked = await get_with_path(session, Account, account.id, for_update=True)
+        assert locked is not None
+        account = locked[0]
+        if (
+            account.status != AccountStatus.OFFICIAL
+            and AccountStatus.OFFICIAL in TRANSITIONS[account.status]
+        ):
+            await accounts.apply_status(
+                session,
+                account,
+                AccountStatus.OFFICIAL,
+                actor=APPROVALS_ACTOR,
+                reason=f"Account request {request.id} approved",
+            )
+        return account
 
     async def _open_for_decision(
         self, session: AsyncSession, request_id: uuid.UUID, decision: str
     ) -> AccountRequest | None:
-        found = await repository.get_with_path(session, request_id, for_update=True)
+        found = await get_with_path(session, AccountRequest, request_id, for_update=True)
         if found is None:
             log.warning("approval %s of unknown account request %s ignored", decision, request_id)
             return None

@@ -13,7 +13,7 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
 from services.inventory.accounts.service import AccountNotFound
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from services.inventory.districts.endpoints import DistrictFilter
 from services.inventory.platforms import InvalidHandle, InvalidProfileUrl
 from services.inventory.takedowns.schemas import (
     FoundPageOut,
@@ -35,7 +35,7 @@ from services.inventory.takedowns.service import (
     TimelineFull,
     takedowns,
 )
-from services.inventory.vocabularies import TakedownStatus
+from services.inventory.vocabulary import TakedownStatus
 
 router = APIRouter(tags=["takedowns"])
 
@@ -91,10 +91,7 @@ async def list_takedowns(
     scope: ScopeDep,
     page: PageDep,
     status_: Annotated[list[TakedownStatus] | None, Query(alias="status", max_length=6)] = None,
-    district: Annotated[
-        str | None,
-        Query(pattern=DISTRICT_ID_PATTERN, description="This district and everything below it"),
-    ] = None,
+    district: DistrictFilter = None,
     account_id: uuid.UUID | None = None,
 ) -> Page[TakedownOut]:
     """The takedown cases the caller can see, newest first (without their timelines)."""

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.models import Account, District, TakedownCase, TakedownNote
+from services.inventory.repository import in_districts, newest_first
 
 
 async def find_under_way(
@@ -51,21 +52,6 @@ async def list_notes(session: AsyncSession, case_id: uuid.UUID) -> list[Takedown
     return list(rows.scalars())
 
 
-async def get_with_path(
-    session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False
-) -> tuple[TakedownCase, str] | None:
-    """The case and its district's path."""
-    query = (
-        select(TakedownCase, District.path)
-        .join(District, District.id == TakedownCase.district_id)
-        .where(TakedownCase.id == case_id)
-    )
-    if for_update:
-        query = query.with_for_update(of=TakedownCase)
-    row = (await session.execute(query)).first()
-    return (row[0], row[1]) if row else None
-
-
 async def search(
     session: AsyncSession,
     read_paths: Sequence[str],
@@ -78,25 +64,16 @@ async def search(
 ) -> list[tuple[TakedownCase, Account]]:
     """Cases with their accounts, newest first in (created_at, id) order, within the caller's
     districts."""
-    query = (
+    query = in_districts(
         select(TakedownCase, Account)
         .join(District, District.id == TakedownCase.district_id)
-        .join(Account, Account.id == TakedownCase.account_id)
-        .where(
-            text("districts.path <@ CAST(:scope_paths AS ltree[])").bindparams(
-                scope_paths=list(read_paths)
-            )
-        )
+        .join(Account, Account.id == TakedownCase.account_id),
+        read_paths,
+        district_path,
     )
-    if district_path is not None:
-        query = query.where(
-            text("districts.path <@ CAST(:under AS ltree)").bindparams(under=district_path)
-        )
     if statuses:
         query = query.where(TakedownCase.status.in_(list(statuses)))
     if account_id is not None:
         query = query.where(TakedownCase.account_id == account_id)
-    if after is not None:
-        query = query.where(func.row(TakedownCase.created_at, TakedownCase.id) < func.row(*after))
-    query = query.order_by(TakedownCase.created_at.desc(), TakedownCase.id.desc()).limit(limit)
+    query = newest_first(query, TakedownCase, after=after, limit=limit)
     return [(case, account) for case, account in (await session.execute(query)).all()]

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.inventory.accounts.schemas import AccountOut
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import AccountStatus, TakedownStatus
+from services.inventory.vocabulary import AccountStatus, TakedownStatus
 
 # Where a case can go; "open" is only where it starts.
 TargetStatus = Literal[

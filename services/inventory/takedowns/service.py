@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.inventory import audit
+from chassis.pagination import Page, PageRequest, keyset_page
+from services.inventory import access, audit
 from services.inventory.accounts import repository as account_repository
 from services.inventory.accounts.schemas import AccountCreate
 from services.inventory.accounts.service import TRANSITIONS as ACCOUNT_TRANSITIONS
@@ -34,6 +34,7 @@ from services.inventory.districts.service import districts
 from services.inventory.events import TakedownCaseChange, TakedownOpened, TakedownUpdated
 from services.inventory.models import Account, TakedownCase, TakedownNote
 from services.inventory.platforms import Registry, load_registry
+from services.inventory.repository import get_with_path
 from services.inventory.takedowns import repository
 from services.inventory.takedowns.schemas import (
     FoundPageOut,
@@ -44,7 +45,7 @@ from services.inventory.takedowns.schemas import (
     TakedownTransition,
     TimelineEntry,
 )
-from services.inventory.vocabularies import AccountStatus, TakedownStatus
+from services.inventory.vocabulary import AccountStatus, TakedownStatus
 
 _T = TakedownStatus
 # Where each status may go (every status is a key; the final ones go nowhere).
@@ -175,8 +176,9 @@ class TakedownService:
     ) -> FoundPage:
         rules, raw_handle = registry.parse_url(data.profile_url)
         _, handle_key = rules.normalise(raw_handle)
-        district = await districts.get_visible(session, scope, data.district_id)
-        scope.require_manage(district.path, f"accounts of district {district.id!r}")
+        district = await districts.get_managed(
+            session, scope, data.district_id, "accounts of district"
+        )
         existing = await account_repository.find_by_key(session, rules.key, handle_key)
         registered = existing is None
         if existing is None:
@@ -224,7 +226,7 @@ class TakedownService:
     ) -> Account:
         """The already registered account, moved to the reported classification when its
         transitions allow; one the caller cannot see is only said to exist."""
-        found = await account_repository.get_with_path(session, account_id, for_update=True)
+        found = await get_with_path(session, Account, account_id, for_update=True)
         assert found is not None  # accounts are never deleted
         account, path = found
         if not scope.can_read(path):
@@ -255,8 +257,7 @@ class TakedownService:
     async def open_for_account(
         self, session: AsyncSession, scope: Scope, account_id: uuid.UUID, data: TakedownOpen
     ) -> TakedownDetail:
-        account, path = await accounts.get_visible(session, scope, account_id, for_update=True)
-        scope.require_manage(path, "this account")
+        account = await accounts.get_managed(session, scope, account_id)
         if account.status not in FOUND_PAGE_STATUSES:
             raise NotAFoundPage(
                 f"The account is {account.status}; a takedown case needs one of "
@@ -321,7 +322,7 @@ class TakedownService:
         return await self._detail(session, case, account)
 
     async def get(self, session: AsyncSession, scope: Scope, case_id: uuid.UUID) -> TakedownDetail:
-        case, _ = await self._get_visible(session, scope, case_id)
+        case, _ = await access.get_visible(session, scope, TakedownCase, case_id, TakedownNotFound)
         account = await repository.get_account(session, case.account_id)
         return await self._detail(session, case, account)
 
@@ -332,8 +333,7 @@ class TakedownService:
         case_id: uuid.UUID,
         data: TakedownTransition,
     ) -> TakedownDetail:
-        case, path = await self._get_visible(session, scope, case_id, for_update=True)
-        scope.require_manage(path, "this takedown case")
+        case = await self._get_managed(session, scope, case_id)
         allowed = TRANSITIONS[case.status]
         if data.status not in allowed:
             raise IllegalTakedownTransition(
@@ -396,8 +396,7 @@ class TakedownService:
     async def add_note(
         self, session: AsyncSession, scope: Scope, case_id: uuid.UUID, note_text: str
     ) -> TimelineEntry:
-        case, path = await self._get_visible(session, scope, case_id, for_update=True)
-        scope.require_manage(path, "this takedown case")
+        case = await self._get_managed(session, scope, case_id)
         count = await repository.count_notes(session, case.id)
         if count >= MAX_NOTES_PER_CASE:
             raise TimelineFull(f"A case holds at most {MAX_NOTES_PER_CASE} notes.")
@@ -428,16 +427,13 @@ class TakedownService:
         """One page of the visible cases, newest first (without their timelines)."""
         if not scope.read_paths:
             return Page[TakedownOut](items=[])
-        district_path = None
-        if district_id is not None:
-            district_path = (await districts.get_visible(session, scope, district_id)).path
         rows = await repository.search(
             session,
             scope.read_paths,
-            district_path=district_path,
+            district_path=await districts.subtree(session, scope, district_id),
             statuses=statuses,
             account_id=account_id,
-            after=_decode_after(page.after) if page.after is not None else None,
+            after=page.after_key(datetime, uuid.UUID),
             limit=page.fetch,
         )
         return keyset_page(
@@ -447,18 +443,16 @@ class TakedownService:
             item=lambda row: _out(*row),
         )
 
-    async def _get_visible(
-        self,
-        session: AsyncSession,
-        scope: Scope,
-        case_id: uuid.UUID,
-        *,
-        for_update: bool = False,
-    ) -> tuple[TakedownCase, str]:
-        found = await repository.get_with_path(session, case_id, for_update=for_update)
-        if found is None or not scope.can_read(found[1]):
-            raise TakedownNotFound(f"No takedown case {case_id}.")
-        return found
+    async def _get_managed(
+        self, session: AsyncSession, scope: Scope, case_id: uuid.UUID
+    ) -> TakedownCase:
+        """The case, locked for a change by a caller who manages its district: 404 when they
+        cannot read it, 403 when they only read it."""
+        case, path = await access.get_visible(
+            session, scope, TakedownCase, case_id, TakedownNotFound, for_update=True
+        )
+        scope.require_manage(path, "this takedown case")
+        return case
 
     async def _detail(
         self, session: AsyncSession, case: TakedownCase, account: Account
@@ -468,10 +462,6 @@ class TakedownService:
             **_out(case, account).model_dump(),
             timeline=[TimelineEntry.model_validate(n) for n in notes],
         )
-
-
-def _decode_after(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    return cursor_key(after, datetime, uuid.UUID)
 
 
 takedowns = TakedownService()

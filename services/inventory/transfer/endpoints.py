@@ -21,8 +21,7 @@ from chassis.districts import DistrictNotFound
 from chassis.errors import Problem, problem_body, problem_responses
 from chassis.guard import body_limit
 from chassis.principal import PrincipalDep
-from services.inventory.accounts.endpoints import DistrictFilter
-from services.inventory.accounts.repository import AccountFilters
+from services.inventory.accounts.schemas import AccountFilters
 from services.inventory.settings import InventorySettings
 from services.inventory.transfer import csv_format
 from services.inventory.transfer.csv_format import (
@@ -39,7 +38,6 @@ from services.inventory.transfer.service import (
     ImportRejected,
     transfer,
 )
-from services.inventory.vocabularies import AccountStatus
 
 log = logging.getLogger("services.inventory.transfer")
 
@@ -170,16 +168,9 @@ def _line(data: ImportProgress | dict[str, Any]) -> bytes:
 async def export_accounts(
     request: Request,
     principal: PrincipalDep,
+    *,
     format_: Annotated[Literal["csv", "json"], Query(alias="format")] = "csv",
-    district: DistrictFilter = None,
-    platform: Annotated[str | None, Query(max_length=50)] = None,
-    status_: Annotated[list[AccountStatus] | None, Query(alias="status")] = None,
-    owner: Annotated[str | None, Query(max_length=200)] = None,
-    flagged: bool | None = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    q: Annotated[
-        str | None, Query(min_length=2, max_length=100, description="Handle or display name")
-    ] = None,
+    filters: Annotated[AccountFilters, Query()],
     escape_formulas: Annotated[
         bool,
         Query(
@@ -194,15 +185,6 @@ async def export_accounts(
     them). Read a page at a time, each in its own short transaction: a slow download holds no
     database connection, and the file is not one snapshot (an account changed meanwhile
     appears as its page found it)."""
-    filters = AccountFilters(
-        district_id=district,
-        platform=platform.lower() if platform else None,
-        statuses=tuple(status_ or ()),
-        owner=owner,
-        flagged=flagged,
-        tag=tag,
-        text=q,
-    )
     body, media_type = await transfer.export(
         request.app.state.session_factory,
         principal,

@@ -6,9 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.inventory.accounts.schemas import COUNTRY_PATTERN, LANGUAGE_PATTERN, Tag
+from services.inventory.accounts.schemas import (
+    Country,
+    DisplayName,
+    Language,
+    Notes,
+    Purpose,
+    Tag,
+)
 from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
-from services.inventory.vocabularies import AccountStatus
+from services.inventory.vocabulary import AccountStatus
 
 MAX_OWNERS = 20  # as AccountFields.owners
 Person = Annotated[str, Field(min_length=1, max_length=200)]
@@ -24,16 +31,16 @@ class ImportRow(BaseModel):
     platform: str | None = Field(default=None, max_length=50)
     handle: str | None = Field(default=None, max_length=300)
     profile_url: str | None = Field(default=None, max_length=2048)
-    display_name: str | None = Field(default=None, max_length=300)
+    display_name: DisplayName = None
     district_id: str | None = Field(default=None, pattern=DISTRICT_ID_PATTERN)
     status: AccountStatus | None = None
     owner_primary: list[Person] = Field(default_factory=list, max_length=MAX_OWNERS)
     owner_backup: list[Person] = Field(default_factory=list, max_length=MAX_OWNERS)
-    purpose: str | None = Field(default=None, max_length=2000)
-    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
-    country: str | None = Field(default=None, pattern=COUNTRY_PATTERN)
+    purpose: Purpose = None
+    language: Language = None
+    country: Country = None
     tags: list[Annotated[str, Tag]] = Field(default_factory=list, max_length=50)
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Notes = None
 
 
 class RowError(BaseModel):

@@ -43,7 +43,7 @@ from chassis.principal import Principal
 from services.inventory import audit
 from services.inventory.access import tree
 from services.inventory.accounts import repository as accounts_repository
-from services.inventory.accounts.schemas import Owner
+from services.inventory.accounts.schemas import AccountFilters, Owner
 from services.inventory.accounts.service import (
     EDITABLE,
     TRANSITIONS,
@@ -51,15 +51,16 @@ from services.inventory.accounts.service import (
     audit_state,
     search_text,
     snapshot,
+    status_changed,
 )
 from services.inventory.districts.service import districts
-from services.inventory.events import AccountRegistered, AccountStatusChanged, AccountUpdated
+from services.inventory.events import AccountRegistered, AccountUpdated
 from services.inventory.models import Account, messaging
 from services.inventory.platforms import load_registry
 from services.inventory.transfer import csv_format, repository
 from services.inventory.transfer.csv_format import Candidate, ParsedFile, RowFault
 from services.inventory.transfer.schemas import MAX_OWNERS, ImportResult, ImportRow, RowError
-from services.inventory.vocabularies import AccountStatus, OwnerRole
+from services.inventory.vocabulary import AccountStatus, OwnerRole
 
 WRITE_BATCH = 2_000  # accounts per batch of bulk statements, and per progress line
 EXPORT_PAGE = 1_000
@@ -93,7 +94,9 @@ class Creation:
 @dataclass
 class Change:
     before: dict[str, Any]  # the stored columns
-    after: Account  # transient (never added to the session), as the `updated` event shows it
+    # Transient (never added to the session): as the `updated` event shows it, then (when
+    # writing) as the status change leaves it.
+    after: Account
     owners: list[Owner]
     owners_changed: bool
     changes: dict[str, Any]  # the audit diff of the details; empty when only the status moves
@@ -184,7 +187,7 @@ class TransferService:
         self,
         factory: async_sessionmaker[AsyncSession],
         principal: Principal,
-        filters: accounts_repository.AccountFilters,
+        filters: AccountFilters,
         *,
         format_: str,
         escape_formulas: bool,
@@ -194,11 +197,7 @@ class TransferService:
         later, each on a connection of its own (``_chunks``)."""
         async with factory() as session:
             scope = await tree.scope_of(session, principal)
-            district_path = None
-            if filters.district_id is not None:
-                district_path = (
-                    await districts.get_visible(session, scope, filters.district_id)
-                ).path
+            district_path = await districts.subtree(session, scope, filters.district_id)
         if format_ == "json":
             return self.export_json(factory, scope, filters, district_path), "application/json"
         body = self.export_csv(
@@ -210,7 +209,7 @@ class TransferService:
         self,
         factory: async_sessionmaker[AsyncSession],
         scope: Scope,
-        filters: accounts_repository.AccountFilters,
+        filters: AccountFilters,
         district_path: str | None,
         *,
         escape_formulas: bool = True,
@@ -232,7 +231,7 @@ class TransferService:
         self,
         factory: async_sessionmaker[AsyncSession],
         scope: Scope,
-        filters: accounts_repository.AccountFilters,
+        filters: AccountFilters,
         district_path: str | None,
     ) -> AsyncIterator[bytes]:
         """The accounts as a JSON array of the API's account objects (owners and open flags)."""
@@ -252,7 +251,7 @@ class TransferService:
 async def _chunks(
     factory: async_sessionmaker[AsyncSession],
     scope: Scope,
-    filters: accounts_repository.AccountFilters,
+    filters: AccountFilters,
     district_path: str | None,
     render: Callable[[AsyncSession, list[Account]], Awaitable[bytes]],
 ) -> AsyncIterator[bytes]:
@@ -537,43 +536,20 @@ async def _write_changes(
     events: list[tuple[str, EventData]] = []
     for change in changes:
         after, subject = change.after, str(change.after.id)
-        version = after.version
         if change.changes:
             entries.append(_entry(after.id, "updated", actor, request_id, change.changes))
             state = snapshot(after, change.owners)
             events.append(
                 (subject, AccountUpdated(**state.model_dump(), changed=sorted(change.changes)))
             )
-        duplicate_of = after.duplicate_of
-        if change.status != change.before["status"]:
-            # As accounts.apply_status: its own version, audit entry and event.
-            previous, version = change.before["status"], version + 1
-            duplicate_of = None  # the import never makes a duplicate, so it can only end one
-            entries.append(
-                _entry(
-                    after.id,
-                    "status_changed",
-                    actor,
-                    request_id,
-                    {"status": [previous, change.status], "reason": IMPORT_REASON},
-                )
-            )
-            events.append(
-                (
-                    subject,
-                    AccountStatusChanged(
-                        id=after.id,
-                        platform=after.platform,
-                        handle=after.handle,
-                        district_id=after.district_id,
-                        status=change.status,
-                        previous_status=previous,
-                        duplicate_of=None,
-                        reason=IMPORT_REASON,
-                        version=version,
-                    ),
-                )
-            )
+        previous = change.before["status"]
+        if change.status != previous:
+            # As accounts.apply_status: its own version, audit entry and event. The import never
+            # makes a duplicate, so it can only end one.
+            after.status, after.duplicate_of, after.version = change.status, None, after.version + 1
+            audited, event = status_changed(after, previous, IMPORT_REASON)
+            entries.append(_entry(after.id, "status_changed", actor, request_id, audited))
+            events.append((subject, event))
         updates.append(
             {
                 "id": after.id,
@@ -584,10 +560,10 @@ async def _write_changes(
                 "country": after.country,
                 "tags": list(after.tags),
                 "notes": after.notes,
-                "status": change.status,
-                "duplicate_of": duplicate_of,
+                "status": after.status,
+                "duplicate_of": after.duplicate_of,
                 "search_text": after.search_text,
-                "version": version,
+                "version": after.version,
             }
         )
         if change.owners_changed:

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import pytest
 
-from services.inventory.vocabularies import (
+from services.inventory.vocabulary import (
     AccountStatus,
     DistrictKind,
     OwnerRole,
