@@ -17,6 +17,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy.orm import QueryableAttribute
 
 from chassis.errors import BadRequest
 from chassis.instants import in_range
@@ -25,6 +27,7 @@ DEFAULT_PAGE_SIZE = 50
 
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
+SelectT = TypeVar("SelectT", bound="Select[Any]")
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -120,6 +123,24 @@ def _parse_key_part(value: Any, kind: type) -> Any:
     if kind is date:
         return date.fromisoformat(value)
     raise TypeError(f"no cursor parser for {kind}")
+
+
+def keyset_slice(
+    query: SelectT,
+    columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+    *,
+    after: Sequence[Any] | None,
+    limit: int,
+    descending: bool = False,
+) -> SelectT:
+    """`query` in the order of `columns` (ascending, or all descending), the last of which is
+    unique so the order is total: its first `limit` rows, or those after the key `after` that a
+    page's cursor carries (``PageRequest.after_key``). ``keyset_page`` makes the page of them."""
+    if after is not None:
+        row, key = tuple_(*columns), tuple_(*after)
+        query = query.where(row < key if descending else row > key)
+    order = [column.desc() for column in columns] if descending else list(columns)
+    return query.order_by(*order).limit(limit)
 
 
 def keyset_page(

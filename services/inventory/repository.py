@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import keyset_slice
 from services.inventory.models import Account, AccountRequest, District, TakedownCase
 
 DistrictRowT = TypeVar("DistrictRowT", Account, AccountRequest, TakedownCase)
@@ -59,6 +60,6 @@ def newest_first(
 ) -> SelectT:
     """`query` in (created_at, id) order, newest first: the `limit` rows after the key `after`
     of a page's cursor."""
-    if after is not None:
-        query = query.where(func.row(model.created_at, model.id) < func.row(*after))
-    return query.order_by(model.created_at.desc(), model.id.desc()).limit(limit)
+    return keyset_slice(
+        query, (model.created_at, model.id), after=after, limit=limit, descending=True
+    )

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, select
+from sqlalchemy.dialects import postgresql
 
 from chassis.pagination import (
     InvalidCursor,
@@ -15,6 +17,7 @@ from chassis.pagination import (
     decode_cursor,
     encode_cursor,
     keyset_page,
+    keyset_slice,
 )
 
 
@@ -61,3 +64,29 @@ def test_a_keyset_page_shows_the_limit_and_points_past_its_last_row() -> None:
     assert last.items == [str(rows[3][1])]
     assert last.next_cursor is None
     assert keyset_page([], page, key=lambda r: r, item=str).items == []
+
+
+def _sql(query: Any) -> str:
+    return " ".join(str(query.compile(dialect=postgresql.dialect())).split())
+
+
+def test_a_keyset_slice_reads_after_the_cursor_in_its_order() -> None:
+    things = Table("things", MetaData(), Column("at", DateTime), Column("id", Integer))
+    columns = (things.c.at, things.c.id)
+    first = keyset_slice(select(things), columns, after=None, limit=11)
+    assert _sql(first).endswith("ORDER BY things.at, things.id LIMIT %(param_1)s::INTEGER")
+    assert "WHERE" not in _sql(first)
+    later = keyset_slice(select(things), columns, after=(1, 2), limit=11, descending=True)
+    assert "WHERE (things.at, things.id) < (%(param_1)s::INTEGER, %(param_2)s::INTEGER)" in _sql(
+        later
+    )
+    assert _sql(later).endswith(
+        "ORDER BY things.at DESC, things.id DESC LIMIT %(param_3)s::INTEGER"
+    )
+
+
+def test_page_one_has_no_key_and_an_empty_key_is_not_a_cursor() -> None:
+    assert PageRequest(limit=10, after=None).after_key(int) is None
+    assert PageRequest(limit=10, after=[3]).after_key(int) == (3,)
+    with pytest.raises(InvalidCursor):
+        PageRequest(limit=10, after=[]).after_key(int)

@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, true, tuple_
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import keyset_slice
 from services.approvals.delegations.schemas import Direction
 from services.approvals.models import Delegation
 
@@ -106,9 +107,9 @@ async def list_delegations(
     query = select(Delegation).where(which)
     if not include_revoked:
         query = query.where(Delegation.revoked_at.is_(None))
-    if after is not None:
-        query = query.where(tuple_(Delegation.starts_at, Delegation.id) < tuple_(*after))
-    query = query.order_by(Delegation.starts_at.desc(), Delegation.id.desc()).limit(limit)
+    query = keyset_slice(
+        query, (Delegation.starts_at, Delegation.id), after=after, limit=limit, descending=True
+    )
     return list(await session.scalars(query))
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, tuple_, update
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import keyset_slice
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -104,10 +105,14 @@ async def list_requests(
         query = query.where(ApprovalRequest.subject_kind == filters.subject_kind)
     if filters.subject_id is not None:
         query = query.where(ApprovalRequest.subject_id == filters.subject_id)
-    if after is not None:
-        query = query.where(tuple_(ApprovalRequest.opened_at, ApprovalRequest.id) < after)
-    query = query.order_by(ApprovalRequest.opened_at.desc(), ApprovalRequest.id.desc())
-    return list(await session.scalars(query.limit(limit)))
+    query = keyset_slice(
+        query,
+        (ApprovalRequest.opened_at, ApprovalRequest.id),
+        after=after,
+        limit=limit,
+        descending=True,
+    )
+    return list(await session.scalars(query))
 
 
 async def get_step(
@@ -233,15 +238,10 @@ async def list_pending(
             Decision.decider == decider,
         ),
     )
-    if after is not None:
-        query = query.where(
-            tuple_(RequestStep.request_opened_at, RequestStep.request_id) > tuple_(*after)
-        )
-    steps = list(
-        await session.scalars(
-            query.order_by(RequestStep.request_opened_at, RequestStep.request_id).limit(limit)
-        )
+    query = keyset_slice(
+        query, (RequestStep.request_opened_at, RequestStep.request_id), after=after, limit=limit
     )
+    steps = list(await session.scalars(query))
     by_id = {
         r.id: r
         for r in await session.scalars(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import keyset_slice
 from services.approvals.models import ReviewInvite
 
 
@@ -47,9 +48,9 @@ async def list_invites(
     query = select(ReviewInvite).where(ReviewInvite.request_id == request_id)
     if position is not None:
         query = query.where(ReviewInvite.position == position)
-    if after is not None:
-        query = query.where(tuple_(ReviewInvite.created_at, ReviewInvite.id) < tuple_(*after))
-    query = query.order_by(ReviewInvite.created_at.desc(), ReviewInvite.id.desc()).limit(limit)
+    query = keyset_slice(
+        query, (ReviewInvite.created_at, ReviewInvite.id), after=after, limit=limit, descending=True
+    )
     return list(await session.scalars(query))
 
 
