@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
+from services.calendar.access import tree
 from services.calendar.models import Account, districts
 
 
@@ -60,13 +61,7 @@ async def list_visible_accounts(
     when given."""
     query = _visible(scope)
     if subtree is not None:
-        query = query.where(
-            Account.district_id.in_(
-                select(districts.c.id).where(
-                    text("districts.path <@ CAST(:subtree AS ltree)").bindparams(subtree=subtree)
-                )
-            )
-        )
+        query = query.where(tree.in_subtree(Account.district_id, subtree))
     if platform is not None:
         query = query.where(Account.platform == platform)
     if status is not None:
