@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from chassis.instants import Instant
+from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 
-DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_TAGS = 20
 TAG_MAX_LENGTH = 50
 TITLE_MAX_LENGTH = 300
