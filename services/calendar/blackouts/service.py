@@ -59,14 +59,7 @@ class BlackoutService:
         path = await require_manage_district(
             session, scope, data.district_id, "Declaring a blackout"
         )
-        blackout = Blackout(
-            id=uuid.uuid4(),
-            district_id=data.district_id,
-            starts_at=data.starts_at,
-            ends_at=data.ends_at,
-            reason=data.reason,
-            created_by=scope.principal.sub,
-        )
+        blackout = Blackout(id=uuid.uuid4(), **data.model_dump(), created_by=scope.principal.sub)
         session.add(blackout)
         await session.flush()
         await session.refresh(blackout)
