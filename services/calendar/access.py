@@ -21,8 +21,10 @@ An object the caller cannot read does not exist for them (404), so ids cannot be
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import MANAGER_ROLES, DistrictScoped, DistrictTree, Scope, require_role
@@ -32,6 +34,7 @@ from services.calendar.models import districts
 __all__ = [
     "WRITER_ROLES",
     "delete_managed",
+    "district_ids_under",
     "optional_district_path",
     "require_manage",
     "require_manage_district",
@@ -46,6 +49,15 @@ WRITER_ROLES = frozenset({"contributor"}) | MANAGER_ROLES
 # lookups (``tree.district_path``, ``tree.load_scoped``). The scope of a request comes from
 # ``chassis.districts.ScopeDep`` over the same table.
 tree = DistrictTree(districts)
+
+
+def district_ids_under(roots: Sequence[str]) -> Select[str]:
+    """SQL: the ids of the districts at or below any of `roots` (ltree paths)."""
+    return select(districts.c.id).where(
+        text("districts.path <@ CAST(:subtree_roots AS ltree[])").bindparams(
+            subtree_roots=list(roots)
+        )
+    )
 
 
 def require_write(scope: Scope, path: str | None, what: str) -> None:

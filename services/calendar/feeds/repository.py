@@ -17,7 +17,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
     tuple_,
     update,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import tree
+from services.calendar.access import district_ids_under, tree
 from services.calendar.feeds.schemas import FeedTokenFilter
 from services.calendar.models import Account, Calendar, FeedToken, Post, PostTarget, districts
 
@@ -94,15 +93,7 @@ async def managed_tokens(
     company-wide calendar when `company`, newest first; each with its calendar's district."""
     calendars: list[ColumnElement[bool]] = []
     if roots:
-        calendars.append(
-            Calendar.district_id.in_(
-                select(districts.c.id).where(
-                    text("districts.path <@ CAST(:token_roots AS ltree[])").bindparams(
-                        token_roots=list(roots)
-                    )
-                )
-            )
-        )
+        calendars.append(Calendar.district_id.in_(district_ids_under(roots)))
     if company:
         calendars.append(Calendar.district_id.is_(None))
     query = (

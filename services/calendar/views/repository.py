@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.models import Post, PostTarget, districts
+from services.calendar.access import district_ids_under
+from services.calendar.models import Post, PostTarget
 from services.calendar.views.schemas import RangeFilters
 
 SUMMARY_COLUMNS = (
@@ -47,12 +48,7 @@ class RangeQuery:
 
 async def list_district_ids(session: AsyncSession, roots: Sequence[str]) -> list[str]:
     """The ids of the districts at or below any of `roots` (ltree paths)."""
-    rows = await session.execute(
-        select(districts.c.id).where(
-            text("districts.path <@ CAST(:roots AS ltree[])").bindparams(roots=list(roots))
-        )
-    )
-    return list(rows.scalars())
+    return list(await session.scalars(district_ids_under(roots)))
 
 
 def _any_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
