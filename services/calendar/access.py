@@ -52,7 +52,8 @@ tree = DistrictTree(districts)
 
 
 def district_ids_under(roots: Sequence[str]) -> Select[str]:
-    """SQL: the ids of the districts at or below any of `roots` (ltree paths)."""
+    """SQL for the repositories: the ids of the districts at or below any of `roots` (ltree
+    paths), as ``tree.in_subtree`` is for one root."""
     return select(districts.c.id).where(
         text("districts.path <@ CAST(:subtree_roots AS ltree[])").bindparams(
             subtree_roots=list(roots)
