@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
+from services.calendar.access import district_ids_under, tree
 from services.calendar.models import Account, districts
 
 
@@ -34,15 +35,7 @@ def _visible(scope: Scope) -> Select[Account]:
     """Accounts in districts the caller reads."""
     if not scope.read_paths:
         return select(Account).where(Account.id.is_(None))
-    return select(Account).where(
-        Account.district_id.in_(
-            select(districts.c.id).where(
-                text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
-                    read_paths=list(scope.read_paths)
-                )
-            )
-        )
-    )
+    return select(Account).where(Account.district_id.in_(district_ids_under(scope.read_paths)))
 
 
 async def list_visible_accounts(
@@ -60,13 +53,7 @@ async def list_visible_accounts(
     when given."""
     query = _visible(scope)
     if subtree is not None:
-        query = query.where(
-            Account.district_id.in_(
-                select(districts.c.id).where(
-                    text("districts.path <@ CAST(:subtree AS ltree)").bindparams(subtree=subtree)
-                )
-            )
-        )
+        query = query.where(tree.in_subtree(Account.district_id, subtree))
     if platform is not None:
         query = query.where(Account.platform == platform)
     if status is not None:

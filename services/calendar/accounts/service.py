@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.districts import Scope, within
 from chassis.errors import Unprocessable
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
-from services.calendar.access import tree
+from services.calendar.access import optional_district_path
 from services.calendar.accounts import repository
 from services.calendar.accounts.schemas import AccountOut
 from services.calendar.models import Account
@@ -77,7 +77,7 @@ async def list_accounts(
 ) -> Page[AccountOut]:
     """The accounts the caller reads, by platform and handle; `status` None or ``any`` lists
     every status."""
-    subtree = None if district_id is None else await tree.district_path(session, scope, district_id)
+    subtree = await optional_district_path(session, scope, district_id)
     after = None
     if page.after is not None:
         after = cursor_key(page.after, str, str, uuid.UUID)

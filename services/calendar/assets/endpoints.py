@@ -31,7 +31,6 @@ from services.calendar.access import WRITER_ROLES, tree
 from services.calendar.assets import sniff
 from services.calendar.assets.schemas import (
     CONTENT_TYPE_PREFIX_PATTERN,
-    DISTRICT_ID_PATTERN,
     MAX_TAGS,
     TAG_MAX_LENGTH,
     AssetCreate,
@@ -61,6 +60,7 @@ from services.calendar.assets.upload import (
     check_declared_length,
     receive,
 )
+from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.posts.publication import publication
 from services.calendar.settings import CalendarSettings
 

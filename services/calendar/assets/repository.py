@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from services.calendar.access import tree
-from services.calendar.models import Asset, PostAsset, districts
-
-
-@dataclass(frozen=True)
-class AssetFilters:
-    q: str | None = None
-    tags: tuple[str, ...] = ()
-    # ltree path of a district: assets of it and of the districts below it.
-    under_path: str | None = None
-    # ltree path of a district: assets its posts may use (company-wide, it and its ancestors);
-    # "" stands for the company-wide calendar (company-wide assets only).
-    usable_by_path: str | None = None
-    content_type: str | None = None
-    rights: str | None = None
+from services.calendar.assets.schemas import AssetSearch
+from services.calendar.models import Asset, PostAsset
 
 
 async def lock_content(session: AsyncSession, sha256: str) -> None:
@@ -35,24 +22,6 @@ async def lock_content(session: AsyncSession, sha256: str) -> None:
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"calendar.asset.content:{sha256}"},
     )
-
-
-async def get_with_path(
-    session: AsyncSession, asset_id: uuid.UUID, *, for_update: bool = False
-) -> tuple[Asset, str | None] | None:
-    """The asset and its district's path (None for a company-wide asset or an unknown
-    district)."""
-    query = (
-        select(Asset, districts.c.path)
-        .outerjoin(districts, districts.c.id == Asset.district_id)
-        .where(Asset.id == asset_id)
-    )
-    if for_update:
-        query = query.with_for_update(of=Asset)
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    return row[0], row[1]
 
 
 async def find_by_content(
@@ -82,14 +51,6 @@ async def posts_using(session: AsyncSession, asset_id: uuid.UUID) -> int:
     return count
 
 
-def _in_subtree(root: str) -> ColumnElement[bool]:
-    return Asset.district_id.in_(
-        select(districts.c.id).where(
-            text("districts.path <@ CAST(:under_path AS ltree)").bindparams(under_path=root)
-        )
-    )
-
-
 def _like(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -98,31 +59,38 @@ def _like(value: str) -> str:
 async def search(
     session: AsyncSession,
     scope: Scope,
-    filters: AssetFilters,
+    search: AssetSearch,
+    *,
+    under_path: str | None,
+    usable_by_path: str | None,
     after: tuple[datetime, uuid.UUID] | None,
     fetch: int,
 ) -> list[Asset]:
-    """Visible assets matching the filters, newest first, `fetch` of them after `after`."""
+    """Visible assets matching `search`, whose districts are given as the ltree paths
+    `under_path` (assets of it and below) and `usable_by_path` (assets its posts may use:
+    company-wide, it and its ancestors), newest first, `fetch` of them after `after`."""
     query = select(Asset).where(tree.reaching(Asset.district_id, scope))
-    if filters.under_path is not None:
-        query = query.where(_in_subtree(filters.under_path))
-    if filters.usable_by_path is not None:
-        query = query.where(tree.applies_to(Asset.district_id, filters.usable_by_path or None))
-    if filters.q:
-        pattern = _like(filters.q)
+    if under_path is not None:
+        query = query.where(tree.in_subtree(Asset.district_id, under_path))
+    if usable_by_path is not None:
+        query = query.where(tree.applies_to(Asset.district_id, usable_by_path))
+    if search.q:
+        pattern = _like(search.q)
         query = query.where(
             or_(
                 Asset.title.ilike(pattern, escape="\\"),
                 Asset.filename.ilike(pattern, escape="\\"),
             )
         )
-    if filters.tags:
-        query = query.where(Asset.tags.contains(list(filters.tags)))
-    if filters.content_type:
-        query = query.where(Asset.content_type.startswith(filters.content_type, autoescape=True))
-    if filters.rights == "expired":
+    if search.tags:
+        query = query.where(Asset.tags.contains(list(search.tags)))
+    if search.content_type_prefix:
+        query = query.where(
+            Asset.content_type.startswith(search.content_type_prefix, autoescape=True)
+        )
+    if search.rights == "expired":
         query = query.where(Asset.rights_expire_at <= func.now())
-    elif filters.rights == "valid":
+    elif search.rights == "valid":
         query = query.where(
             or_(Asset.rights_expire_at.is_(None), Asset.rights_expire_at > func.now())
         )

@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from chassis.instants import Instant
+from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 
-DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_TAGS = 20
 TAG_MAX_LENGTH = 50
 TITLE_MAX_LENGTH = 300
@@ -162,3 +162,11 @@ class AssetSearch:
     # A type or a type prefix ("image" or "image/").
     content_type: str | None = None
     rights: RightsFilter | None = None
+
+    @property
+    def content_type_prefix(self) -> str | None:
+        """What the media types searched for start with: a bare type ("image") stands for
+        every subtype of it ("image/")."""
+        if self.content_type is None or "/" in self.content_type:
+            return self.content_type
+        return self.content_type + "/"

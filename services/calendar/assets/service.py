@@ -30,12 +30,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.districts import Scope, reaches
+from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, keyset_page
-from services.calendar.access import require_write, tree
+from services.calendar.access import optional_district_path, require_write, tree
 from services.calendar.assets import repository
-from services.calendar.assets.repository import AssetFilters
 from services.calendar.assets.schemas import AssetCreate, AssetOut, AssetSearch, AssetUpdate
 from services.calendar.assets.storage import AssetStorage, StoredObjectMissing, content_key
 from services.calendar.assets.upload import ReceivedFile
@@ -209,29 +208,19 @@ class AssetService:
     ) -> Page[AssetOut]:
         """Visible assets matching the search, newest first; a district it names that the
         caller cannot read is 404."""
-        content_type = search.content_type
-        if content_type is not None and "/" not in content_type:
-            content_type += "/"
-        filters = AssetFilters(
-            q=search.q,
-            tags=search.tags,
-            under_path=(
-                await tree.district_path(session, scope, search.district_id)
-                if search.district_id
-                else None
-            ),
-            usable_by_path=(
-                await tree.district_path(session, scope, search.usable_by)
-                if search.usable_by
-                else None
-            ),
-            content_type=content_type,
-            rights=search.rights,
-        )
+        under_path = await optional_district_path(session, scope, search.district_id)
+        usable_by_path = await optional_district_path(session, scope, search.usable_by)
         if not scope.read_paths:
             return Page[AssetOut](items=[])
-        after = page.after_key(datetime, uuid.UUID)
-        rows = await repository.search(session, scope, filters, after, page.fetch)
+        rows = await repository.search(
+            session,
+            scope,
+            search,
+            under_path=under_path,
+            usable_by_path=usable_by_path,
+            after=page.after_key(datetime, uuid.UUID),
+            fetch=page.fetch,
+        )
         now = datetime.now(UTC)
         return keyset_page(
             rows, page, key=lambda a: (a.created_at, a.id), item=lambda a: out(a, now)
@@ -283,13 +272,10 @@ class AssetService:
         *,
         for_update: bool = False,
     ) -> tuple[Asset, str | None]:
-        found = await repository.get_with_path(session, asset_id, for_update=for_update)
-        if found is not None:
-            asset, path = found
-            # A region's assets are its districts' library too.
-            if (asset.district_id is None or path is not None) and reaches(scope, path):
-                return asset, path
-        raise AssetNotFound(f"No asset {asset_id}.")
+        # A region's assets are its districts' library too (shared down).
+        return await tree.load_scoped(
+            session, scope, Asset, asset_id, AssetNotFound, for_update=for_update
+        )
 
 
 assets = AssetService()

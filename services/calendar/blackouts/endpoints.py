@@ -16,7 +16,7 @@ from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
-from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
+from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 
 router = APIRouter(tags=["blackouts"])
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chassis.instants import Instant
-from services.calendar.styleguide.schemas import DistrictId
+from services.calendar.calendars.schemas import DistrictId
 
 # A blackout is a pause (an election, a crisis, a quiet period before results), not a way to
 # switch a district off: a year at most, leap day included.

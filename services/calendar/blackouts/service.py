@@ -29,7 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.districts import Scope, can_read
 from chassis.errors import NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, keyset_page
-from services.calendar.access import require_manage, require_manage_district, tree
+from services.calendar.access import (
+    delete_managed,
+    optional_district_path,
+    require_manage_district,
+    tree,
+)
 from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
@@ -54,14 +59,7 @@ class BlackoutService:
         path = await require_manage_district(
             session, scope, data.district_id, "Declaring a blackout"
         )
-        blackout = Blackout(
-            id=uuid.uuid4(),
-            district_id=data.district_id,
-            starts_at=data.starts_at,
-            ends_at=data.ends_at,
-            reason=data.reason,
-            created_by=scope.principal.sub,
-        )
+        blackout = Blackout(id=uuid.uuid4(), **data.model_dump(), created_by=scope.principal.sub)
         session.add(blackout)
         await session.flush()
         await session.refresh(blackout)
@@ -86,10 +84,8 @@ class BlackoutService:
         overlap ``[start, end)``, by start."""
         if start is not None and end is not None and end <= start:
             raise InvalidWindow("`to` must be after `from`.")
-        path = None
-        if district_id is not None:
-            path = await tree.district_path(session, scope, district_id)
-        elif not can_read(scope, None):
+        path = await optional_district_path(session, scope, district_id)
+        if path is None and not can_read(scope, None):
             return Page[BlackoutOut](items=[])
         after = page.after_key(datetime, uuid.UUID)
         rows = await repository.list_applying(
@@ -100,19 +96,15 @@ class BlackoutService:
         )
 
     async def get(self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID) -> Blackout:
-        blackout, _ = await self._get_visible(session, scope, blackout_id)
+        blackout, _ = await tree.load_scoped(
+            session, scope, Blackout, blackout_id, BlackoutNotFound
+        )
         return blackout
 
     async def delete(self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID) -> None:
-        blackout, path = await self._get_visible(session, scope, blackout_id)
-        require_manage(scope, path, "Lifting a blackout")
-        await session.delete(blackout)
-        await session.flush()
-
-    async def _get_visible(
-        self, session: AsyncSession, scope: Scope, blackout_id: uuid.UUID
-    ) -> tuple[Blackout, str | None]:
-        return await tree.load_scoped(session, scope, Blackout, blackout_id, BlackoutNotFound)
+        await delete_managed(
+            session, scope, Blackout, blackout_id, BlackoutNotFound, "Lifting a blackout"
+        )
 
 
 blackouts = BlackoutService()

@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.districts import DistrictNotFound, Scope, within
 from chassis.errors import NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, keyset_page
-from services.calendar.access import require_manage, require_manage_district, tree
+from services.calendar.access import (
+    optional_district_path,
+    require_manage,
+    require_manage_district,
+    tree,
+)
 from services.calendar.calendars import repository
 from services.calendar.calendars.schemas import (
     CalendarOut,
@@ -225,9 +230,7 @@ class CampaignService:
         own)."""
         if not scope.read_paths:
             return Page[CampaignOut](items=[])
-        applying_to = None
-        if district_id is not None:
-            applying_to = await tree.district_path(session, scope, district_id)
+        applying_to = await optional_district_path(session, scope, district_id)
         after = page.after_key(date, uuid.UUID)
         rows = await repository.list_reaching_campaigns(
             session,

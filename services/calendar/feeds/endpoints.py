@@ -13,6 +13,7 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
+from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound
 from services.calendar.feeds.schemas import (
     FeedTokenCreate,
@@ -31,7 +32,6 @@ from services.calendar.feeds.service import (
     feeds,
 )
 from services.calendar.settings import CalendarSettings
-from services.calendar.styleguide.schemas import DISTRICT_ID_PATTERN
 
 router = APIRouter(tags=["feeds"])
 # Served under /public (no principal): the feed token in the path is the credential.

@@ -5,18 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     any_,
     false,
     func,
     literal,
     or_,
     select,
-    text,
     true,
     tuple_,
     update,
@@ -24,9 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.calendar.access import district_ids_under, tree
 from services.calendar.feeds.schemas import FeedTokenFilter
 from services.calendar.models import Account, Calendar, FeedToken, Post, PostTarget, districts
-from services.calendar.views.repository import in_subtree
+
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 async def token_with_calendar(
@@ -47,6 +49,22 @@ async def token_with_calendar(
         return None
     token, calendar, path = row
     return token, calendar, None if path is None else str(path)
+
+
+def _newest_first(
+    query: SelectT,
+    *,
+    created_by: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    fetch: int,
+) -> SelectT:
+    """`query` of tokens, only `created_by`'s when given, newest first: `fetch` of them after
+    the keyset `after`."""
+    if created_by is not None:
+        query = query.where(FeedToken.created_by == created_by)
+    if after is not None:
+        query = query.where(tuple_(FeedToken.created_at, FeedToken.id) < tuple_(*after))
+    return query.order_by(FeedToken.created_at.desc(), FeedToken.id.desc()).limit(fetch)
 
 
 def status_filter(which: FeedTokenFilter) -> ColumnElement[bool] | None:
@@ -75,15 +93,7 @@ async def managed_tokens(
     company-wide calendar when `company`, newest first; each with its calendar's district."""
     calendars: list[ColumnElement[bool]] = []
     if roots:
-        calendars.append(
-            Calendar.district_id.in_(
-                select(districts.c.id).where(
-                    text("districts.path <@ CAST(:token_roots AS ltree[])").bindparams(
-                        token_roots=list(roots)
-                    )
-                )
-            )
-        )
+        calendars.append(Calendar.district_id.in_(district_ids_under(roots)))
     if company:
         calendars.append(Calendar.district_id.is_(None))
     query = (
@@ -94,11 +104,7 @@ async def managed_tokens(
     condition = status_filter(which)
     if condition is not None:
         query = query.where(condition)
-    if created_by is not None:
-        query = query.where(FeedToken.created_by == created_by)
-    if after is not None:
-        query = query.where(tuple_(FeedToken.created_at, FeedToken.id) < tuple_(*after))
-    query = query.order_by(FeedToken.created_at.desc(), FeedToken.id.desc()).limit(fetch)
+    query = _newest_first(query, created_by=created_by, after=after, fetch=fetch)
     return [(token, district_id) for token, district_id in (await session.execute(query)).all()]
 
 
@@ -133,13 +139,9 @@ async def list_calendar_tokens(
     """The calendar's tokens, newest first after the keyset `after`: only `created_by`'s when
     given, the revoked ones only when `include_revoked`."""
     query = select(FeedToken).where(FeedToken.calendar_id == calendar_id)
-    if created_by is not None:
-        query = query.where(FeedToken.created_by == created_by)
     if not include_revoked:
         query = query.where(FeedToken.revoked_at.is_(None))
-    if after is not None:
-        query = query.where(tuple_(FeedToken.created_at, FeedToken.id) < tuple_(*after))
-    query = query.order_by(FeedToken.created_at.desc(), FeedToken.id.desc()).limit(fetch)
+    query = _newest_first(query, created_by=created_by, after=after, fetch=fetch)
     return list((await session.execute(query)).scalars())
 
 
@@ -215,7 +217,7 @@ async def list_feed_posts(
     elif subtree is None:
         which = true()  # the company-wide calendar's subtree is every district
     else:
-        which = in_subtree(Post.district_id, subtree)
+        which = tree.in_subtree(Post.district_id, subtree)
     rows: Sequence[Row[Any]] = (
         await session.execute(
             select(

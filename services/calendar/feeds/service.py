@@ -40,6 +40,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -163,6 +164,19 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def _token_page(
+    rows: Sequence[tuple[FeedToken, str | None]], page: PageRequest
+) -> Page[FeedTokenOut]:
+    """The page of tokens read newest first, each with its calendar's district."""
+    now = datetime.now(UTC)
+    return keyset_page(
+        rows,
+        page,
+        key=lambda row: (row[0].created_at, row[0].id),
+        item=lambda row: token_out(row[0], row[1], now),
+    )
+
+
 def _can_manage(scope: Scope, path: str | None) -> bool:
     return is_central(scope) if path is None else scope.can_manage(path)
 
@@ -229,22 +243,15 @@ class FeedService:
         """The calendar's tokens, newest first: all of them for a manager of the calendar,
         the caller's own for anyone else."""
         found, path = await get_visible(session, scope, calendar_id)
-        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.list_calendar_tokens(
             session,
             found.id,
             created_by=None if _can_manage(scope, path) else scope.principal.sub,
             include_revoked=include_revoked,
-            after=after,
+            after=page.after_key(datetime, uuid.UUID),
             fetch=page.fetch,
         )
-        now = datetime.now(UTC)
-        return keyset_page(
-            rows,
-            page,
-            key=lambda t: (t.created_at, t.id),
-            item=lambda t: token_out(t, found.district_id, now),
-        )
+        return _token_page([(token, found.district_id) for token in rows], page)
 
     async def revoke(
         self, session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, token_id: uuid.UUID
@@ -287,23 +294,16 @@ class FeedService:
             company = is_central(scope)
             if not roots and not company:
                 raise Forbidden("Listing feed tokens needs a manager role.")
-        after = page.after_key(datetime, uuid.UUID)
         rows = await repository.managed_tokens(
             session,
             roots=roots,
             company=company,
             which=which,
             created_by=created_by,
-            after=after,
+            after=page.after_key(datetime, uuid.UUID),
             fetch=page.fetch,
         )
-        now = datetime.now(UTC)
-        return keyset_page(
-            rows,
-            page,
-            key=lambda row: (row[0].created_at, row[0].id),
-            item=lambda row: token_out(row[0], row[1], now),
-        )
+        return _token_page(rows, page)
 
     async def renew(
         self,

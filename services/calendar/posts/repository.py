@@ -94,20 +94,6 @@ async def list_target_platforms(
     return [(account_id, platform) for account_id, platform in rows]
 
 
-async def list_targets_with_handles(
-    session: AsyncSession, post_id: uuid.UUID
-) -> list[tuple[PostTarget, str | None]]:
-    """The post's targets by platform and account, each with the account's handle (None when
-    the read model lacks the account)."""
-    rows = await session.execute(
-        select(PostTarget, Account.handle)
-        .join(Account, Account.id == PostTarget.account_id, isouter=True)
-        .where(PostTarget.post_id == post_id)
-        .order_by(PostTarget.platform, PostTarget.account_id)
-    )
-    return [(target, handle) for target, handle in rows]
-
-
 async def list_targets_with_accounts(
     session: AsyncSession, post_id: uuid.UUID
 ) -> list[tuple[PostTarget, Account | None]]:

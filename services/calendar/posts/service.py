@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.districts import Scope, can_read
+from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
 from services.calendar.access import require_write, tree
@@ -220,21 +220,20 @@ class PostService:
     async def get_visible(
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID, *, lock: bool = False
     ) -> tuple[Post, str | None]:
-        """The post and its district path, or 404 when the caller cannot read it."""
-        post = await repository.find_post(session, post_id, lock=lock)
-        if post is None:
-            raise PostNotFound(f"No post {post_id}.")
-        path = await tree.path_of(session, post.district_id)
-        if not can_read(scope, path) or (post.district_id and path is None):
-            raise PostNotFound(f"No post {post_id}.")
-        return post, path
+        """The post and its district path, locked FOR UPDATE with `lock`, or 404 when the
+        caller cannot read it."""
+        return await tree.load_scoped(
+            session, scope, Post, post_id, PostNotFound, shared_down=False, for_update=lock
+        )
 
     async def out(self, session: AsyncSession, post: Post) -> PostOut:
-        targets = await repository.list_targets_with_handles(session, post.id)
+        targets = await repository.list_targets_with_accounts(session, post.id)
         expired = await asset_service.expired_assets(session, [post.id])
         publications = [
-            Publication.model_validate(target).model_copy(update={"handle": handle})
-            for target, handle in targets
+            Publication.model_validate(target).model_copy(
+                update={"handle": account.handle if account else None}
+            )
+            for target, account in targets
         ]
         return PostOut.model_validate(
             {

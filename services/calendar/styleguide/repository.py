@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.access import tree
-from services.calendar.models import Account, Asset, Post, PostTarget, StyleRule, districts
+from services.calendar.access import district_ids_under, tree
+from services.calendar.models import Account, Asset, Post, PostTarget, StyleRule
 
 # Posts that will not go out do not crowd anyone.
 INACTIVE_STATUSES = ("cancelled", "rejected")
@@ -136,19 +136,11 @@ async def accounts_outside(
     for a district's post, in that district or below it."""
     if not account_ids:
         return []
-    query = (
-        select(Account.id)
-        .join(districts, districts.c.id == Account.district_id)
-        .where(
-            Account.id.in_(list(account_ids)),
-            text("districts.path <@ CAST(:read_paths AS ltree[])").bindparams(
-                read_paths=list(read_paths)
-            ),
-        )
+    query = select(Account.id).where(
+        Account.id.in_(list(account_ids)),
+        Account.district_id.in_(district_ids_under(read_paths)),
     )
     if path is not None:
-        query = query.where(
-            text("districts.path <@ CAST(:post_path AS ltree)").bindparams(post_path=path)
-        )
+        query = query.where(tree.in_subtree(Account.district_id, path))
     known = set(await session.scalars(query))
     return [a for a in account_ids if a not in known]

@@ -14,11 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from chassis.instants import in_range
+from services.calendar.calendars.schemas import DistrictId
 from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
 from services.calendar.vocabulary import RuleKind, Severity
-
-DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-DistrictId = Annotated[str, Field(pattern=DISTRICT_ID_PATTERN)]
 
 
 def _not_blank(value: str) -> str:

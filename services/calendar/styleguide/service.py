@@ -42,7 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.districts import Scope, can_read
 from chassis.errors import Forbidden, NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, keyset_page
-from services.calendar.access import require_manage, require_manage_district, tree
+from services.calendar.access import (
+    delete_managed,
+    optional_district_path,
+    require_manage,
+    require_manage_district,
+    tree,
+)
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.styleguide import lint, repository
@@ -107,10 +113,8 @@ class StyleGuide:
     ) -> Page[StyleRuleOut]:
         """The rules in force for the district (enabled or not), company-wide ones only
         without it, oldest first."""
-        path = None
-        if district_id is not None:
-            path = await tree.district_path(session, scope, district_id)
-        elif not can_read(scope, None):
+        path = await optional_district_path(session, scope, district_id)
+        if path is None and not can_read(scope, None):
             return Page[StyleRuleOut](items=[])
         rows = await repository.rules_applying(
             session,
@@ -153,10 +157,9 @@ class StyleGuide:
         return StyleRuleOut.model_validate(rule)
 
     async def delete(self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID) -> None:
-        rule, path = await self._get_visible(session, scope, rule_id)
-        require_manage(scope, path, "Changing the style guide")
-        await session.delete(rule)
-        await session.flush()
+        await delete_managed(
+            session, scope, StyleRule, rule_id, StyleRuleNotFound, "Changing the style guide"
+        )
 
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID
@@ -171,10 +174,8 @@ class StyleGuide:
         """Lint for a caller: the district must be one they read, the accounts ones of
         districts they read that the post could target (else crowding would tell them
         about other districts' schedules)."""
-        path = None
-        if data.district_id is not None:
-            path = await tree.district_path(session, scope, data.district_id)
-        elif not can_read(scope, None):
+        path = await optional_district_path(session, scope, data.district_id)
+        if path is None and not can_read(scope, None):
             raise Forbidden("Linting needs a role in the organisation.")
         outside = await repository.accounts_outside(
             session, data.subject.account_ids, path, scope.read_paths

@@ -14,8 +14,8 @@ from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor
 from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
-from services.calendar.views.schemas import PostStatus, PostSummary
-from services.calendar.views.service import InvalidRange, RangeFilters, range_view
+from services.calendar.views.schemas import PostStatus, PostSummary, RangeFilters
+from services.calendar.views.service import InvalidRange, range_view
 
 router = APIRouter(tags=["views"])
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.calendar.models import Post, PostTarget, districts
+from services.calendar.access import district_ids_under
+from services.calendar.models import Post, PostTarget
+from services.calendar.views.schemas import RangeFilters
 
 SUMMARY_COLUMNS = (
     Post.id,
@@ -33,36 +35,20 @@ SUMMARY_COLUMNS = (
 
 @dataclass(frozen=True)
 class RangeQuery:
-    """What the range's posts are filtered by, every id already checked as visible."""
+    """What the range's posts are filtered by, every id already checked as visible: the
+    caller's `filters`, whose district is resolved to `district_ids` (with the company-wide
+    calendar's posts when `include_company`)."""
 
     start: datetime
     end: datetime
     district_ids: Sequence[str]
     include_company: bool
-    calendar_id: uuid.UUID | None = None
-    campaign_id: uuid.UUID | None = None
-    account_ids: Sequence[uuid.UUID] = ()
-    statuses: Sequence[str] = ()
-    assignee: str | None = None
-
-
-def in_subtree(district_column: Any, path: str) -> ColumnElement[bool]:
-    """SQL: rows of the district at `path` or below it."""
-    return district_column.in_(  # type: ignore[no-any-return]
-        select(districts.c.id).where(
-            text("districts.path <@ CAST(:subtree_root AS ltree)").bindparams(subtree_root=path)
-        )
-    )
+    filters: RangeFilters
 
 
 async def list_district_ids(session: AsyncSession, roots: Sequence[str]) -> list[str]:
     """The ids of the districts at or below any of `roots` (ltree paths)."""
-    rows = await session.execute(
-        select(districts.c.id).where(
-            text("districts.path <@ CAST(:roots AS ltree[])").bindparams(roots=list(roots))
-        )
-    )
-    return list(rows.scalars())
+    return list(await session.scalars(district_ids_under(roots)))
 
 
 def _any_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
@@ -86,26 +72,27 @@ async def list_range_summaries(
     query = select(*SUMMARY_COLUMNS).where(
         Post.publish_at >= where.start, Post.publish_at < where.end, where_district
     )
-    if where.calendar_id is not None:
-        query = query.where(Post.calendar_id == where.calendar_id)
-    if where.campaign_id is not None:
-        query = query.where(Post.campaign_id == where.campaign_id)
-    if where.account_ids:
+    filters = where.filters
+    if filters.calendar_id is not None:
+        query = query.where(Post.calendar_id == filters.calendar_id)
+    if filters.campaign_id is not None:
+        query = query.where(Post.campaign_id == filters.campaign_id)
+    if filters.account_ids:
         # post_targets keeps the post's publish_at (the posts module keeps it in step), so
         # the account's index range finds the month's posts without visiting the others.
         query = query.where(
             Post.id.in_(
                 select(PostTarget.post_id).where(
-                    PostTarget.account_id.in_(list(where.account_ids)),
+                    PostTarget.account_id.in_(list(filters.account_ids)),
                     PostTarget.publish_at >= where.start,
                     PostTarget.publish_at < where.end,
                 )
             )
         )
-    if where.statuses:
-        query = query.where(Post.status.in_(list(where.statuses)))
-    if where.assignee is not None:
-        query = query.where(Post.assignee == where.assignee)
+    if filters.statuses:
+        query = query.where(Post.status.in_(list(filters.statuses)))
+    if filters.assignee is not None:
+        query = query.where(Post.assignee == filters.assignee)
     if after is not None:
         query = query.where(tuple_(Post.publish_at, Post.id) > tuple_(*after))
     query = query.order_by(Post.publish_at, Post.id).limit(fetch)

@@ -1,15 +1,29 @@
-"""Models of the views: the light post summary the range view returns."""
+"""Models of the views: the filters of the range view and the light post summary it returns."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from services.calendar.vocabulary import PostStatus
 
-__all__ = ["PostStatus", "PostSummary"]
+__all__ = ["PostStatus", "PostSummary", "RangeFilters"]
+
+
+@dataclass(frozen=True)
+class RangeFilters:
+    """The range view's filters, as the caller names them; they combine."""
+
+    district_id: str | None = None
+    calendar_id: uuid.UUID | None = None
+    account_ids: Sequence[uuid.UUID] = field(default_factory=tuple)
+    campaign_id: uuid.UUID | None = None
+    statuses: Sequence[str] = field(default_factory=tuple)
+    assignee: str | None = None
 
 
 class PostSummary(BaseModel):

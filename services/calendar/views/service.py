@@ -11,8 +11,6 @@ What the caller sees: posts of the districts they read and the company-wide cale
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +21,7 @@ from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import tree
 from services.calendar.calendars.service import campaigns, get_visible
 from services.calendar.views import repository
-from services.calendar.views.schemas import PostSummary
+from services.calendar.views.schemas import PostSummary, RangeFilters
 
 MAX_RANGE = timedelta(days=400)
 
@@ -31,16 +29,6 @@ MAX_RANGE = timedelta(days=400)
 class InvalidRange(Unprocessable):
     type_slug = "invalid-range"
     title = "The time range is not valid"
-
-
-@dataclass(frozen=True)
-class RangeFilters:
-    district_id: str | None = None
-    calendar_id: uuid.UUID | None = None
-    account_ids: Sequence[uuid.UUID] = field(default_factory=tuple)
-    campaign_id: uuid.UUID | None = None
-    statuses: Sequence[str] = field(default_factory=tuple)
-    assignee: str | None = None
 
 
 def check_range(start: datetime, end: datetime) -> None:
@@ -92,11 +80,7 @@ class RangeView:
                 end=end,
                 district_ids=ids,
                 include_company=include_company,
-                calendar_id=filters.calendar_id,
-                campaign_id=filters.campaign_id,
-                account_ids=filters.account_ids,
-                statuses=filters.statuses,
-                assignee=filters.assignee,
+                filters=filters,
             ),
             after=after,
             fetch=page.fetch,
