@@ -27,7 +27,7 @@ DEFAULT_PAGE_SIZE = 50
 
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
-SelectT = TypeVar("SelectT", bound="Select[Any]")
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 class Page(BaseModel, Generic[ItemT]):

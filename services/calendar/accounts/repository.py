@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
+from chassis.pagination import keyset_slice
 from services.calendar.access import district_ids_under, tree
 from services.calendar.models import Account, districts
 
@@ -58,13 +59,10 @@ async def list_visible_accounts(
         query = query.where(Account.platform == platform)
     if status is not None:
         query = query.where(Account.status == status)
-    if after is not None:
-        query = query.where(tuple_(Account.platform, Account.handle, Account.id) > after)
-    return list(
-        await session.scalars(
-            query.order_by(Account.platform, Account.handle, Account.id).limit(fetch)
-        )
+    query = keyset_slice(
+        query, (Account.platform, Account.handle, Account.id), after=after, limit=fetch
     )
+    return list(await session.scalars(query))
 
 
 async def find_accounts_with_paths(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, within
 from chassis.errors import Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import optional_district_path
 from services.calendar.accounts import repository
 from services.calendar.accounts.schemas import AccountOut
@@ -78,9 +78,7 @@ async def list_accounts(
     """The accounts the caller reads, by platform and handle; `status` None or ``any`` lists
     every status."""
     subtree = await optional_district_path(session, scope, district_id)
-    after = None
-    if page.after is not None:
-        after = cursor_key(page.after, str, str, uuid.UUID)
+    after = page.after_key(str, str, uuid.UUID)
     rows = await repository.list_visible_accounts(
         session,
         scope,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
+from chassis.pagination import keyset_slice
 from services.calendar.access import tree
 from services.calendar.models import Calendar, Campaign, districts
 
@@ -77,9 +78,8 @@ async def list_readable_calendars(
         .outerjoin(districts, districts.c.id == Calendar.district_id)
         .where(or_(Calendar.district_id.is_(None), _in_read_paths(scope)))
     )
-    if after is not None:
-        query = query.where(tuple_(sort_key, Calendar.id) > tuple_(*after))
-    rows = (await session.execute(query.order_by(sort_key, Calendar.id).limit(fetch))).all()
+    query = keyset_slice(query, (sort_key, Calendar.id), after=after, limit=fetch)
+    rows = (await session.execute(query)).all()
     return [(calendar, str(key)) for calendar, key in rows]
 
 
@@ -103,7 +103,7 @@ async def list_reaching_campaigns(
         query = query.where(Campaign.starts_on <= active_on, Campaign.ends_on >= active_on)
     if tag is not None:
         query = query.where(Campaign.tags.contains([tag]))
-    if after is not None:
-        query = query.where(tuple_(Campaign.starts_on, Campaign.id) < tuple_(*after))
-    query = query.order_by(Campaign.starts_on.desc(), Campaign.id.desc()).limit(fetch)
+    query = keyset_slice(
+        query, (Campaign.starts_on, Campaign.id), after=after, limit=fetch, descending=True
+    )
     return list((await session.execute(query)).scalars())

@@ -18,12 +18,12 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import keyset_slice
 from services.calendar.access import district_ids_under, tree
 from services.calendar.feeds.schemas import FeedTokenFilter
 from services.calendar.models import Account, Calendar, FeedToken, Post, PostTarget, districts
@@ -62,9 +62,9 @@ def _newest_first(
     the keyset `after`."""
     if created_by is not None:
         query = query.where(FeedToken.created_by == created_by)
-    if after is not None:
-        query = query.where(tuple_(FeedToken.created_at, FeedToken.id) < tuple_(*after))
-    return query.order_by(FeedToken.created_at.desc(), FeedToken.id.desc()).limit(fetch)
+    return keyset_slice(
+        query, (FeedToken.created_at, FeedToken.id), after=after, limit=fetch, descending=True
+    )
 
 
 def status_filter(which: FeedTokenFilter) -> ColumnElement[bool] | None:

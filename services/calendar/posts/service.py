@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
-from chassis.pagination import Page, PageRequest, cursor_key, keyset_page
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import require_write, tree
 from services.calendar.accounts.service import targetable
 from services.calendar.assets import service as asset_service
@@ -255,7 +255,7 @@ class PostService:
     ) -> Page[HistoryEntry]:
         """The post's history, oldest first (404 when the caller cannot read the post)."""
         await self.get_visible(session, scope, post_id)
-        (after,) = cursor_key(page.after, int) if page.after else (0,)
+        (after,) = page.after_key(int) or (0,)
         rows = await repository.list_history(session, post_id, after=after, limit=page.fetch)
         return keyset_page(rows, page, key=lambda row: (row.id,), item=HistoryEntry.model_validate)
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, Text, any_, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import keyset_slice
 from services.calendar.access import district_ids_under
 from services.calendar.models import Post, PostTarget
 from services.calendar.views.schemas import RangeFilters
@@ -93,9 +94,7 @@ async def list_range_summaries(
         query = query.where(Post.status.in_(list(filters.statuses)))
     if filters.assignee is not None:
         query = query.where(Post.assignee == filters.assignee)
-    if after is not None:
-        query = query.where(tuple_(Post.publish_at, Post.id) > tuple_(*after))
-    query = query.order_by(Post.publish_at, Post.id).limit(fetch)
+    query = keyset_slice(query, (Post.publish_at, Post.id), after=after, limit=fetch)
     rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
     return rows
 
