@@ -7,7 +7,8 @@ refuses a request whose header is missing, malformed, expired or signed with ano
 request that bypasses the gateway gets nowhere.
 
 Grants are per district id; a role on a district applies to the districts below it (answered by
-the district replica once inventory publishes the tree).
+the district replica once inventory publishes the tree). A grant names one of ``ROLES`` on a
+district id of the form ``DISTRICT_ID_PATTERN`` (the form inventory gives its districts).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ PUBLIC_PREFIX = "/public"
 DEFAULT_TTL_SECONDS = 60
 # Clock skew tolerated between the gateway's clock and a service's.
 CLOCK_SKEW_SECONDS = 5
+
+# The id of a district, a stable slug; one ltree label, so a path is ids joined by dots.
+DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 ROLES = (
     "regional_manager",

@@ -6,6 +6,13 @@ first start it creates the district ``hq`` ("Headquarters") that its dev token n
 SIGTERM) stops the children, then the broker, then PostgreSQL; children also die with this
 process if it is killed outright (PR_SET_PDEATHSIG), and a PostgreSQL left running by a killed run
 is stopped at the next start.
+
+Its state folder (``--state-dir``, else ``CHORUS_STATE_DIR``, else ``.chorus`` in the current
+directory) keeps the data and ``dev-secrets.json``, the keys made on the first start.
+``chorus token`` signs with the gateway's secret of that run and never makes one: it reads
+``GATEWAY_JWT_SECRET``, else the ``dev-secrets.json`` of the same state folder (a relative one
+looked for in the current directory and each one above it, as git finds ``.git``), else refuses.
+Its grants are checked against the roles and the district id form the services know.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -23,11 +31,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from chassis.principal import DISTRICT_ID_PATTERN, ROLES
 from chorus.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent
 from chorus.inventory_cli import add_inventory_commands
 
 SERVICES = ("inventory", "calendar", "approvals", "metrics", "webhooks")
-STATE_DIR = Path(os.environ.get("CHORUS_STATE_DIR", ".chorus"))
+STATE_DIR_VARIABLE = "CHORUS_STATE_DIR"
+DEFAULT_STATE_DIR = Path(".chorus")
+DEV_SECRETS_FILE = "dev-secrets.json"
+JWT_SECRET_VARIABLE = "GATEWAY_JWT_SECRET"
 DEV_DISTRICT = "hq"
 # The district the dev token names, made on the first start (see ensure_dev_district).
 DEV_DISTRICT_BODY = {"id": DEV_DISTRICT, "name": "Headquarters", "kind": "region"}
@@ -60,9 +72,17 @@ class DevPorts:
         }
 
 
+def state_dir_setting(explicit: Path | None) -> Path:
+    """The state folder as given: ``--state-dir``, else ``CHORUS_STATE_DIR``, else
+    ``.chorus``; a relative one is relative to the current directory."""
+    if explicit is not None:
+        return explicit
+    return Path(os.environ.get(STATE_DIR_VARIABLE) or DEFAULT_STATE_DIR)
+
+
 def dev_secrets(state_dir: Path) -> dict[str, str]:
     """Random keys made on the first run and kept with the data, so tokens survive restarts."""
-    path = state_dir / "dev-secrets.json"
+    path = state_dir / DEV_SECRETS_FILE
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
         return loaded
@@ -193,7 +213,7 @@ def command_dev(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    state = STATE_DIR.resolve()
+    state = state_dir_setting(args.state_dir).resolve()
     keys = dev_secrets(state)
     postgres = EmbeddedPostgres(state / "postgres" / "data", port=ports.postgres)
     broker = EmbeddedBroker(state / "broker", port=ports.broker)
@@ -207,7 +227,7 @@ def command_dev(args: argparse.Namespace) -> int:
             database_url = postgres.url(f"chorus_{name}")
             print(f"chorus: migrating {name}", flush=True)
             upgrade(name, database_url)
-        return asyncio.run(_supervise(ports, postgres, broker, keys))
+        return asyncio.run(_supervise(ports, state, postgres, broker, keys))
     finally:
         print("chorus: stopping PostgreSQL", flush=True)
         postgres.stop()
@@ -215,6 +235,7 @@ def command_dev(args: argparse.Namespace) -> int:
 
 async def _supervise(
     ports: DevPorts,
+    state: Path,
     postgres: EmbeddedPostgres,
     broker: EmbeddedBroker,
     keys: dict[str, str],
@@ -234,6 +255,8 @@ async def _supervise(
                 broker.bootstrap_servers,
                 keys["internal_key"],
             )
+            # The services keep their files (calendar's assets) in the same state folder.
+            env[STATE_DIR_VARIABLE] = str(state)
             await supervisor.start(
                 name, uvicorn_command(f"services.{name}.app:create_app", port), env
             )
@@ -322,33 +345,153 @@ def command_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+class TokenRefused(Exception):
+    """`chorus token` cannot issue a token that would be right; the message says why."""
+
+
+def parse_grants(values: list[str]) -> list[str]:
+    """The ``district:role`` grants of the ``--grant`` values, each one grant or several
+    separated by commas; duplicates merged, first order kept. Blank items are skipped."""
+    grants: dict[str, None] = {}
+    problems: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            district, sep, role = item.partition(":")
+            if not sep or not district or not role:
+                problems.append(f"grant {item!r}: not district:role")
+            elif not re.fullmatch(DISTRICT_ID_PATTERN, district):
+                problems.append(
+                    f"grant {item!r}: {district!r} is not a district id"
+                    f" (one matches {DISTRICT_ID_PATTERN})"
+                )
+            elif role not in ROLES:
+                problems.append(f"grant {item!r}: {role!r} is not a role")
+            else:
+                grants[f"{district}:{role}"] = None
+    if problems:
+        problems.append(
+            "a grant is district:role, several separated by commas; the roles are "
+            + ", ".join(ROLES)
+        )
+        raise TokenRefused("\n".join(problems))
+    return list(grants)
+
+
+def dev_secrets_places(state_dir: Path) -> list[Path]:
+    """Where the ``dev-secrets.json`` of a `chorus dev` run on this state folder can be,
+    nearest first: the folder itself when absolute; when relative, under the current
+    directory and under each directory above it, so a token asked for anywhere in the
+    checkout finds the run that `make run` started at its top."""
+    name = state_dir / DEV_SECRETS_FILE
+    if state_dir.is_absolute():
+        return [name]
+    here = Path.cwd()
+    return [folder / name for folder in (here, *here.parents)]
+
+
+def read_jwt_secret(path: Path) -> str:
+    try:
+        secret = json.loads(path.read_text()).get("jwt_secret")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise TokenRefused(f"cannot read the dev secrets in {path}: {exc}") from exc
+    if not isinstance(secret, str) or not secret:
+        raise TokenRefused(f"{path} holds no jwt_secret; remove it and restart `chorus dev`")
+    return secret
+
+
+def token_secret(state_dir: Path) -> str:
+    """The secret the gateway verifies tokens with: ``GATEWAY_JWT_SECRET``, else the
+    ``jwt_secret`` that `chorus dev` keeps in its state folder. Reads only: a secret made
+    here would be one no running gateway knows, and its tokens would all be refused."""
+    places = dev_secrets_places(state_dir)
+    found = next((path for path in places if path.is_file()), None)
+    from_environment = os.environ.get(JWT_SECRET_VARIABLE)
+    if from_environment:
+        # A variable left over in this shell would sign for another gateway than the
+        # embedded run found here (`chorus dev` does not read it): say so, and obey it.
+        with contextlib.suppress(TokenRefused):
+            if found is not None and read_jwt_secret(found) != from_environment:
+                print(
+                    f"chorus: note: {JWT_SECRET_VARIABLE} is set and signs this token; the"
+                    f" `chorus dev` run of {found.parent} uses another secret and will refuse"
+                    " it (unset the variable to sign for that run)",
+                    file=sys.stderr,
+                )
+        return from_environment
+    if found is not None:
+        return read_jwt_secret(found)
+    where = (
+        str(places[0])
+        if state_dir.is_absolute()
+        else f"{state_dir / DEV_SECRETS_FILE} in {Path.cwd()} and every directory above it"
+    )
+    raise TokenRefused(
+        "no running Chorus found: no dev secret to sign with.\n"
+        f"looked for {JWT_SECRET_VARIABLE} (not set) and for {where}.\n"
+        "run `chorus token` from the checkout where `make run` (`chorus dev`) runs, with the"
+        f" same --state-dir or {STATE_DIR_VARIABLE} if it had one; or set"
+        f" {JWT_SECRET_VARIABLE} to the secret of the gateway the token is for."
+    )
+
+
 def command_token(args: argparse.Namespace) -> int:
     from gateway.auth import issue_dev_token
 
-    secret = os.environ.get("GATEWAY_JWT_SECRET") or dev_secrets(STATE_DIR.resolve())["jwt_secret"]
-    for grant in args.grant:
-        district, sep, role = grant.rpartition(":")
-        if not sep or not district or not role:
-            print(f"chorus: a grant is district:role, not {grant!r}", file=sys.stderr)
-            return 2
-    print(issue_dev_token(secret, sub=args.user, grants=args.grant, name=args.name, ttl=args.ttl))
+    try:
+        grants = parse_grants(args.grant)
+        secret = token_secret(state_dir_setting(args.state_dir))
+    except TokenRefused as refusal:
+        for line in str(refusal).splitlines():
+            print(f"chorus: {line}", file=sys.stderr)
+        return 2
+    print(issue_dev_token(secret, sub=args.user, grants=grants, name=args.name, ttl=args.ttl))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chorus", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    state_dir_help = (
+        f"the folder of the embedded run's data and secrets (default: ${STATE_DIR_VARIABLE},"
+        f" else {DEFAULT_STATE_DIR})"
+    )
     dev = commands.add_parser("dev", help="run all of Chorus on embedded PostgreSQL and broker")
+    dev.add_argument("--state-dir", type=Path, help=state_dir_help)
     dev.set_defaults(func=command_dev)
     migrate = commands.add_parser("migrate", help="run database migrations")
     migrate.add_argument("service", nargs="?", choices=SERVICES)
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(func=command_migrate)
-    token = commands.add_parser("token", help="issue a dev JWT for the embedded run")
-    token.add_argument("--user", required=True)
-    token.add_argument("--name")
-    token.add_argument("--grant", action="append", default=[], metavar="DISTRICT:ROLE")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    token = commands.add_parser(
+        "token",
+        help="issue a dev JWT for the embedded run",
+        description=(
+            "Print an HS256 token for the gateway of the embedded run. It is signed with"
+            f" ${JWT_SECRET_VARIABLE} if set, else with the secret `chorus dev` keeps in"
+            f" {DEV_SECRETS_FILE} of its state folder (a relative one is looked for here and in"
+            " every directory above, so any folder of the checkout works); with neither, it"
+            " refuses (exit 2). It never makes a secret and writes nothing."
+        ),
+    )
+    token.add_argument("--user", required=True, help="the user id (the token's sub)")
+    token.add_argument("--name", help="the user's display name")
+    token.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="DISTRICT:ROLE[,...]",
+        help=(
+            "a role on a district (and the districts below it); repeat it or separate several"
+            f" by commas, e.g. hq:regional_manager,france:viewer. Roles: {', '.join(ROLES)}"
+        ),
+    )
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default: 12 h)")
+    token.add_argument(
+        "--state-dir", type=Path, help=state_dir_help + "; the same as `chorus dev` was given"
+    )
     token.set_defaults(func=command_token)
     add_inventory_commands(commands)
     args = parser.parse_args(argv)

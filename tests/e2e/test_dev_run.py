@@ -1,6 +1,7 @@
 """`chorus dev` end to end, as a newcomer runs it: embedded PostgreSQL and broker, migrations,
 the five services and the gateway as real processes; a request with the printed token is
-served, one without is refused, and Ctrl-C leaves no process behind. The first start creates
+served, one without is refused, a token from `chorus token` in a folder of the checkout is
+served too, and Ctrl-C leaves no process behind. The first start creates
 the district its token names (through inventory, so its replicas learn it); a restart on the
 same data folder neither fails nor creates it twice."""
 
@@ -147,8 +148,27 @@ def dev_run(state: Path, ports: dict[str, int]) -> Iterator[DevRun]:
     assert [p for p in all_ports if not _free(p)] == []
 
 
+def chorus_token(cwd: Path, *argv: str) -> str:
+    """`chorus token` as a newcomer runs it in another shell: none of the run's variables."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("CHORUS_STATE_DIR", "GATEWAY_JWT_SECRET")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "chorus.cli", "token", *argv],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_chorus_dev_serves_through_the_gateway_and_stops_cleanly() -> None:
-    state = Path(tempfile.mkdtemp(prefix="chorus-dev-e2e-"))
+    checkout = Path(tempfile.mkdtemp(prefix="chorus-dev-e2e-"))
+    state = checkout / ".chorus"  # where `make run` keeps it
+    (checkout / "services" / "inventory").mkdir(parents=True)
     with dev_run(state, dev_ports()) as run, httpx.Client(timeout=10) as http:
         for service in SERVICES:
             served = http.get(
@@ -161,6 +181,21 @@ def test_chorus_dev_serves_through_the_gateway_and_stops_cleanly() -> None:
         refused = http.get(f"{run.gateway}/api/inventory/me")
         assert refused.status_code == 401
         assert refused.headers["content-type"] == "application/problem+json"
+        # Another user's token, asked for in a folder of the checkout: the running gateway
+        # verifies it (the run's own secret, found upwards).
+        token = chorus_token(
+            checkout / "services" / "inventory",
+            "--user",
+            "ana",
+            "--grant",
+            "hq:viewer,hq:analyst",
+        )
+        served = http.get(
+            f"{run.gateway}/api/inventory/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert served.status_code == 200, served.text
+        assert served.json()["user"] == "ana"
+        assert served.json()["districts"] == {"hq": ["analyst", "viewer"]}
 
 
 # --- the district the dev token names -------------------------------------------------------
