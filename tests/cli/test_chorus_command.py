@@ -332,10 +332,11 @@ def test_grants_are_checked_before_any_secret_is_looked_for(
 
 def test_the_district_id_form_is_the_services_own() -> None:
     from services.approvals.policies import schemas as approvals_policies
+    from services.calendar.calendars import schemas as calendar_calendars
     from services.inventory.districts import schemas as inventory_districts
 
-    assert inventory_districts.DISTRICT_ID_PATTERN == DISTRICT_ID_PATTERN
-    assert approvals_policies.DISTRICT_ID_PATTERN == DISTRICT_ID_PATTERN
+    for schemas in (inventory_districts, approvals_policies, calendar_calendars):
+        assert schemas.DISTRICT_ID_PATTERN is DISTRICT_ID_PATTERN
     assert re.fullmatch(DISTRICT_ID_PATTERN, "fr-marketing_2")
 
 

@@ -17,8 +17,8 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.approvals.policies.schemas import (
-    DISTRICT_ID_PATTERN,
     DryRun,
     EffectivePolicy,
     Plan,

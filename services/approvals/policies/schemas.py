@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.approvals.vocabulary import OutsideReviewMode, QuorumMode, SubjectKind
 
 # The roles that approve; a step naming another is refused (422).
@@ -149,7 +150,6 @@ class Plan(BaseModel):
 
 # --- The policy, roster and dry-run API (the models above are pinned: others use them). ---
 
-DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DistrictId = Annotated[str, Field(pattern=DISTRICT_ID_PATTERN)]
 PersonId = Annotated[str, Field(min_length=1, max_length=200)]
 MAX_STEPS = 50

@@ -26,7 +26,7 @@ from chassis.districts import DistrictNotFound, ScopeDep, is_central
 from chassis.errors import PROBLEM_JSON, Forbidden, problem_responses
 from chassis.guard import body_limit
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import PrincipalDep
+from chassis.principal import DISTRICT_ID_PATTERN, PrincipalDep
 from services.calendar.access import WRITER_ROLES, tree
 from services.calendar.assets import sniff
 from services.calendar.assets.schemas import (
@@ -60,7 +60,6 @@ from services.calendar.assets.upload import (
     check_declared_length,
     receive,
 )
-from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 from services.calendar.posts.publication import publication
 from services.calendar.settings import CalendarSettings
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from chassis.instants import Instant
-from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
+from chassis.principal import DISTRICT_ID_PATTERN
 
 MAX_TAGS = 20
 TAG_MAX_LENGTH = 50

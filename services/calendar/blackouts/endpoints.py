@@ -14,9 +14,9 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageDep
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
-from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
 
 router = APIRouter(tags=["blackouts"])
 

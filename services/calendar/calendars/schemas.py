@@ -8,8 +8,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chassis.principal import DISTRICT_ID_PATTERN
+
 # Inventory's district ids (slugs); an id outside this shape cannot name a district.
-DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DistrictId = Annotated[str, Field(pattern=DISTRICT_ID_PATTERN)]
 
 MAX_GOALS = 20

@@ -13,7 +13,7 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.styleguide.schemas import (
     LintReport,
     LintRequest,

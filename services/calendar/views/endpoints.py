@@ -12,7 +12,7 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import problem_responses
 from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor
-from services.calendar.calendars.schemas import DISTRICT_ID_PATTERN
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
 from services.calendar.views.schemas import PostStatus, PostSummary, RangeFilters
 from services.calendar.views.service import InvalidRange, range_view

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.inventory.vocabulary import AccountStatus, OwnerRole
 
 Tag = Field(min_length=1, max_length=50, pattern=r"^[^\s,][^,]*$")

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
+from chassis.principal import DISTRICT_ID_PATTERN
 
 Check = Literal["near_duplicates", "dormant", "orphaned"]
 ALL_CHECKS: list[Check] = ["near_duplicates", "dormant", "orphaned"]

@@ -4,10 +4,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.inventory.vocabulary import DistrictKind
 
 DistrictId = str
-DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class DistrictCreate(BaseModel):

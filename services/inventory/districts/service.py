@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.districts import DistrictNotFound, Scope, within
 from chassis.errors import Conflict, Forbidden, Unprocessable
 from chassis.pagination import InvalidCursor, Page, PageRequest, cursor_key, keyset_page
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.inventory import audit
 from services.inventory.districts import repository
 from services.inventory.districts.schemas import (
-    DISTRICT_ID_PATTERN,
     DistrictCreate,
     DistrictMove,
     DistrictOut,

@@ -5,8 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.inventory.accounts.schemas import Country, DisplayName, Language
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
 from services.inventory.vocabulary import RequestStatus
 
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.inventory.accounts.schemas import AccountOut
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
 from services.inventory.vocabulary import AccountStatus, TakedownStatus
 
 # Where a case can go; "open" is only where it starts.

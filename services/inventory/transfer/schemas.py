@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chassis.principal import DISTRICT_ID_PATTERN
 from services.inventory.accounts.schemas import (
     Country,
     DisplayName,
@@ -14,7 +15,6 @@ from services.inventory.accounts.schemas import (
     Purpose,
     Tag,
 )
-from services.inventory.districts.schemas import DISTRICT_ID_PATTERN
 from services.inventory.vocabulary import AccountStatus
 
 MAX_OWNERS = 20  # as AccountFields.owners
