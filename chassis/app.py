@@ -1,9 +1,10 @@
 """The service app factory: every service is built the same way.
 
 ``create_service_app`` wires what DESIGN.md asks of each service: the engine and per-request
-session, problem+json errors, the principal on every route of the service's API router, health
-and metrics, request ids in JSON logs, and the background work of the lifespan (the outbox relay
-and the idempotent consumers).
+session, problem+json errors, the principal on every route of the service's API router, query
+strings read one way on every route (an undeclared parameter is refused; see chassis.query),
+health and metrics, request ids in JSON logs, and the background work of the lifespan (the
+outbox relay and the idempotent consumers).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
 from chassis.outbox import OutboxPublisher, OutboxRelay, outbox_table
 from chassis.principal import PUBLIC_PREFIX, PrincipalDep, require_principal
+from chassis.query import QueryParameterGate, UnknownQueryParameter, document_comma_separated
 from chassis.settings import ServiceSettings, events_topic
 
 log = logging.getLogger("chassis.app")
@@ -197,6 +199,9 @@ def create_service_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Every API route, operational and public ones too; not /openapi.json, which is not an
+        # operation of the document it serves.
+        dependencies=[Depends(QueryParameterGate())],
     )
     app.state.settings = settings
     app.state.internal_key = settings.internal_key.get_secret_value().encode()
@@ -339,21 +344,27 @@ def _operations_router(
 # refusals, and a commit that fails (chassis.database).
 _EDGE_PROBLEMS: tuple[type[Problem], ...] = (RepeatedHeader, CommitConflict, DatabaseUnavailable)
 _BODY_PROBLEMS: tuple[type[Problem], ...] = (PayloadTooLarge,)
+# What every operation may answer, the operational ones included (chassis.query).
+_QUERY_PROBLEMS: tuple[type[Problem], ...] = (UnknownQueryParameter,)
 
 
 def _document_edge_problems(schema: dict[str, Any]) -> None:
     """Add the problems every operation may return to each operation's responses, beside
     those an endpoint declared itself."""
     for path, operations in schema.get("paths", {}).items():
-        if path in PUBLIC_PATHS:
-            continue
         for operation in operations.values():
-            problems = _EDGE_PROBLEMS + (_BODY_PROBLEMS if "requestBody" in operation else ())
+            problems = _QUERY_PROBLEMS
+            if path not in PUBLIC_PATHS:
+                problems += _EDGE_PROBLEMS + (_BODY_PROBLEMS if "requestBody" in operation else ())
             responses = operation.setdefault("responses", {})
             for status, entry in problem_responses(*problems).items():
                 declared = responses.setdefault(str(status), entry)
                 if entry["description"] not in declared.get("description", ""):
                     declared["description"] = f"{declared['description']}; {entry['description']}"
+                # FastAPI's own 422 entry names only its JSON error body; ours is a problem.
+                declared.setdefault("content", {}).update(
+                    {k: v for k, v in entry["content"].items() if k not in declared["content"]}
+                )
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -368,6 +379,7 @@ def _document_problems(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Problem"] = ProblemDetails.model_json_schema()
         _document_edge_problems(schema)
+        document_comma_separated(schema)
         app.openapi_schema = schema
         return schema
 

@@ -181,6 +181,38 @@ async def test_each_filter(calendar: RunningService, accounts: Accounts) -> None
     assert unknown_status.status_code == 422
 
 
+async def test_list_filters_take_commas_as_well_as_repeats(
+    calendar: RunningService, accounts: Accounts
+) -> None:
+    draft = await create_post(calendar, "fr", day(2), account_ids=[accounts.fr_x])
+    review = await create_post(
+        calendar, "fr", day(4), status="in_review", account_ids=[accounts.fr_instagram]
+    )
+    await create_post(calendar, "fr", day(6), status="published", account_ids=[accounts.paris_x])
+
+    repeated = await month(calendar, FR_MANAGER, status=["draft", "in_review"])
+    assert ids(repeated) == [draft, review]
+    assert await month(calendar, FR_MANAGER, status="draft,in_review") == repeated
+    assert await month(calendar, FR_MANAGER, status=["in_review", "draft,in_review"]) == repeated
+    both_accounts = f"{accounts.fr_x},{accounts.fr_instagram}"
+    assert await month(calendar, FR_MANAGER, account_id=both_accounts) == repeated
+    for bad in ({"status": "draft,lost"}, {"account_id": f"{accounts.fr_x},not-an-id"}):
+        response = await calendar.client.get("/posts", params={**MONTH, **bad}, headers=FR_MANAGER)
+        assert response.status_code == 422, bad
+        assert response.json()["type"].endswith("/validation-error")
+
+
+async def test_a_filter_the_view_does_not_take_is_refused(calendar: RunningService) -> None:
+    response = await calendar.client.get(
+        "/posts", params={**MONTH, "district": "fr"}, headers=FR_MANAGER
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"].endswith("/unknown-query-parameter")
+    assert body["unknown_parameters"] == ["district"]
+    assert {"from", "to", "district_id", "limit", "cursor"} <= set(body["accepted_parameters"])
+
+
 async def test_another_districts_objects_are_not_found_as_filters(
     calendar: RunningService,
 ) -> None:

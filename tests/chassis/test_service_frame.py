@@ -153,6 +153,54 @@ async def test_openapi_documents_the_problem_schema(
             assert "database-unavailable" in responses["503"]["description"], where
 
 
+async def test_openapi_documents_the_unknown_query_parameter_on_every_operation(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    _name, _app, client = service
+    document = (await client.get("/openapi.json")).json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            refused = operation["responses"]["422"]
+            assert "unknown-query-parameter" in refused["description"], (method, path)
+            assert "application/problem+json" in refused["content"], (method, path)
+
+
+async def test_every_get_route_refuses_an_unknown_query_parameter(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    """Enumerated from the app's routes, public and operational ones included; path parameters
+    hold a made-up id, and the 422 comes before the 404 of an unknown one. The accepted names
+    are exactly the query parameters the route documents. Only /openapi.json, which is not an
+    operation, serves whatever the query string."""
+    _name, app, client = service
+    document = (await client.get("/openapi.json")).json()
+    gets = sorted(p for p, methods in route_table(app) if "GET" in methods)
+    assert "/me" in gets
+    assert "/healthz" in gets
+    for template in gets:
+        path = concrete_path(template)
+        response = await client.get(
+            path, params={"no_such_parameter": "1"}, headers=principal_header(hq=["admin"])
+        )
+        if template == "/openapi.json":
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 422, (template, response.text)
+        assert response.headers["content-type"] == "application/problem+json", template
+        body = response.json()
+        assert body["type"] == "https://chorus.dev/problems/unknown-query-parameter", template
+        assert body["status"] == 422
+        assert body["unknown_parameters"] == ["no_such_parameter"], template
+        operation = document["paths"].get(template, {}).get("get")
+        if operation is not None:
+            documented = {
+                parameter["name"]
+                for parameter in operation.get("parameters", ())
+                if parameter["in"] == "query"
+            }
+            assert set(body["accepted_parameters"]) == documented, template
+
+
 async def test_readiness_fails_while_the_database_is_unreachable(
     infrastructure: Infrastructure,
 ) -> None:

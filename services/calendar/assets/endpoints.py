@@ -27,6 +27,7 @@ from chassis.errors import PROBLEM_JSON, Forbidden, problem_responses
 from chassis.guard import body_limit
 from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import DISTRICT_ID_PATTERN, PrincipalDep
+from chassis.query import CommaSeparated
 from services.calendar.access import WRITER_ROLES, tree
 from services.calendar.assets import sniff
 from services.calendar.assets.schemas import (
@@ -212,7 +213,7 @@ async def search_assets(
         Query(min_length=1, max_length=200, description="In the title or file name, any case"),
     ] = None,
     tags: Annotated[
-        list[str] | None,
+        CommaSeparated[str] | None,
         Query(max_length=MAX_TAGS, description="Assets carrying all of these tags"),
     ] = None,
     district_id: Annotated[

@@ -13,6 +13,7 @@ from chassis.errors import problem_responses
 from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor
 from chassis.principal import DISTRICT_ID_PATTERN
+from chassis.query import CommaSeparated
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
 from services.calendar.views.schemas import PostStatus, PostSummary, RangeFilters
 from services.calendar.views.service import InvalidRange, range_view
@@ -63,15 +64,15 @@ async def posts_in_range(
     ] = None,
     calendar_id: Annotated[uuid.UUID | None, Query(description="Posts of this calendar")] = None,
     account_id: Annotated[
-        list[uuid.UUID] | None,
+        CommaSeparated[uuid.UUID] | None,
         Query(
             max_length=MAX_ACCOUNT_FILTERS,
-            description="Posts publishing on any of these accounts (repeat the parameter)",
+            description="Posts publishing on any of these accounts",
         ),
     ] = None,
     campaign_id: Annotated[uuid.UUID | None, Query(description="Posts of this campaign")] = None,
     status: Annotated[
-        list[PostStatus] | None, Query(max_length=9, description="Any of these statuses")
+        CommaSeparated[PostStatus] | None, Query(max_length=9, description="Any of these statuses")
     ] = None,
     assignee: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Posts assigned to this user")

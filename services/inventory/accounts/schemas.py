@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chassis.principal import DISTRICT_ID_PATTERN
+from chassis.query import CommaSeparated
 from services.inventory.vocabulary import AccountStatus, OwnerRole
 
 Tag = Field(min_length=1, max_length=50, pattern=r"^[^\s,][^,]*$")
@@ -165,7 +166,9 @@ class AccountFilters(BaseModel):
         description="This district and everything below it",
     )
     platform: str | None = Field(default=None, max_length=50)
-    statuses: list[AccountStatus] | None = Field(default=None, alias="status")
+    statuses: CommaSeparated[AccountStatus] | None = Field(
+        default=None, alias="status", description="Accounts in any of these statuses"
+    )
     owner: str | None = Field(default=None, max_length=200)
     flagged: bool | None = None
     tag: str | None = Field(default=None, max_length=50)

@@ -7,6 +7,7 @@ from pydantic import StringConstraints
 
 from chassis.errors import problem_responses
 from chassis.principal import PrincipalDep
+from chassis.query import CommaSeparated
 from services.inventory.availability.rate_limit import CheckLimiter, ChecksRateLimited
 from services.inventory.availability.schemas import (
     MAX_PLATFORMS_PER_CHECK,
@@ -38,10 +39,10 @@ async def check_availability(
         Query(min_length=1, max_length=MAX_HANDLE_LENGTH, description="The wanted handle"),
     ],
     platform: Annotated[
-        list[PlatformKey] | None,
+        CommaSeparated[PlatformKey] | None,
         Query(
             max_length=MAX_PLATFORMS_PER_CHECK,
-            description="Platform keys, repeated; every known platform when absent",
+            description="Platform keys; every known platform when absent",
         ),
     ] = None,
 ) -> Availability:

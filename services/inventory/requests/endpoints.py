@@ -9,6 +9,7 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
+from chassis.query import CommaSeparated
 from services.inventory.accounts.service import AccountExists
 from services.inventory.districts.endpoints import DistrictFilter
 from services.inventory.platforms import (
@@ -65,7 +66,10 @@ async def list_account_requests(
     session: SessionDep,
     scope: ScopeDep,
     page: PageDep,
-    status_: Annotated[list[RequestStatus] | None, Query(alias="status", max_length=4)] = None,
+    status_: Annotated[
+        CommaSeparated[RequestStatus] | None,
+        Query(alias="status", max_length=4, description="Requests in any of these statuses"),
+    ] = None,
     district: DistrictFilter = None,
 ) -> Page[AccountRequestOut]:
     """The requests of the districts the caller can see, newest first."""

@@ -12,6 +12,7 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
+from chassis.query import CommaSeparated
 from services.inventory.accounts.service import AccountNotFound
 from services.inventory.districts.endpoints import DistrictFilter
 from services.inventory.platforms import InvalidHandle, InvalidProfileUrl
@@ -90,7 +91,10 @@ async def list_takedowns(
     session: SessionDep,
     scope: ScopeDep,
     page: PageDep,
-    status_: Annotated[list[TakedownStatus] | None, Query(alias="status", max_length=6)] = None,
+    status_: Annotated[
+        CommaSeparated[TakedownStatus] | None,
+        Query(alias="status", max_length=6, description="Cases in any of these statuses"),
+    ] = None,
     district: DistrictFilter = None,
     account_id: uuid.UUID | None = None,
 ) -> Page[TakedownOut]:
