@@ -4,6 +4,7 @@ in-process through httpx, and principal headers as the gateway would sign them."
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -59,6 +60,14 @@ def as_user(user: str = "u1", **grants: list[str] | str) -> dict[str, str]:
     return {PRINCIPAL_HEADER: header}
 
 
+@functools.cache
+def event_document(service: str) -> dict[str, Any]:
+    """The service's AsyncAPI document, built once per test session (events are held against
+    it on every read)."""
+    catalog = import_module(f"services.{service}.models").messaging.publisher.catalog
+    return asyncapi_document(catalog, description="", version="")
+
+
 @dataclass
 class RunningService:
     app: FastAPI
@@ -80,7 +89,7 @@ class RunningService:
                 )
             ).all()
         found = [json.loads(payload) for (payload,) in rows]
-        document = asyncapi_document(messaging.publisher.catalog, description="", version="")
+        document = event_document(self.name)
         for event in found:
             # Dead letters share the outbox; they carry other services' events.
             if event.get("type", "").startswith(f"chorus.{self.name}."):
