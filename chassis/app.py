@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy import MetaData, Table, text
 
 from chassis.asyncapi import asyncapi_document
+from chassis.consistency import ConsistencyHeader, ConsistencyWait, consumers_by_type
 from chassis.consumer import Handler, IdempotentConsumer, inbox_table
 from chassis.database import (
     CommitConflict,
@@ -168,7 +169,7 @@ def create_service_app(
             for spec in consumers:
                 counter = metrics.events_consumed.labels(settings.service_name, spec.name)
                 consumer = IdempotentConsumer(
-                    name=f"{settings.consumer_group_prefix or settings.service_name}.{spec.name}",
+                    name=consumer_name(settings, spec),
                     topics=[events_topic(src) for src in spec.sources],
                     handlers=spec.handlers,
                     session_factory=session_factory,
@@ -201,7 +202,10 @@ def create_service_app(
         redoc_url=None,
         # Every API route, operational and public ones too; not /openapi.json, which is not an
         # operation of the document it serves.
-        dependencies=[Depends(QueryParameterGate())],
+        dependencies=[
+            Depends(QueryParameterGate()),
+            Depends(consistency_wait(settings, messaging, consumers)),
+        ],
     )
     app.state.settings = settings
     app.state.internal_key = settings.internal_key.get_secret_value().encode()
@@ -214,6 +218,7 @@ def create_service_app(
         max_json_bytes=settings.max_json_body_bytes,
         max_body_bytes=settings.max_body_bytes,
     )
+    app.add_middleware(ConsistencyHeader)
     # Added last, so it runs first: refusals by the guard are logged with a request id too.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))
@@ -244,6 +249,23 @@ async def stop_tasks(tasks: Sequence[asyncio.Task[None]], within: float = 15.0) 
             return
         _done, pending = await asyncio.wait(pending, timeout=min(1.0, remaining))
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def consistency_wait(
+    settings: ServiceSettings, messaging: Messaging, consumers: Sequence[ConsumerSpec]
+) -> ConsistencyWait:
+    """The wait for a request's consistency token, over the inbox rows of this service's
+    consumers (named as ``IdempotentConsumer`` names them)."""
+    return ConsistencyWait(
+        messaging.inbox,
+        consumers_by_type((consumer_name(settings, spec), spec.handlers) for spec in consumers),
+        settings.consistency_wait_seconds,
+    )
+
+
+def consumer_name(settings: ServiceSettings, spec: ConsumerSpec) -> str:
+    """The consumer's group id, and its name in the inbox: ``<service>.<name>``."""
+    return f"{settings.consumer_group_prefix or settings.service_name}.{spec.name}"
 
 
 def _count_into(counter: Any) -> Callable[[Sequence[CloudEvent]], None]:
@@ -310,7 +332,8 @@ def _operations_router(
 
     @ops.get("/readyz", summary="Readiness", responses={503: {"model": ProblemDetails}})
     async def readyz(request: Request) -> JSONResponse:
-        """Ready when the database and the broker answer and the background work is running."""
+        """Ready when the database and the broker answer, the background work is running and
+        every consumer has joined its group."""
         checks: dict[str, str] = {}
         try:
             async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
@@ -326,7 +349,14 @@ def _operations_router(
         except Exception as exc:
             checks["broker"] = f"unavailable: {type(exc).__name__}"
         dead = [t.get_name() for t in runtime.tasks if t.done()]
-        checks["background"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
+        joining = [c.name for c in runtime.consumers if not c.joined.is_set()]
+        if dead:
+            checks["background"] = f"stopped: {', '.join(dead)}"
+        elif joining:
+            # Not yet a group member: events published now would reach it only later.
+            checks["background"] = f"joining: {', '.join(joining)}"
+        else:
+            checks["background"] = "ok"
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks})
         return problem_response(

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -73,6 +73,19 @@ class BatchOutcome:
     dead_lettered: int = 0
 
 
+class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells when the consumer has joined its group (any assignment, even an empty one)."""
+
+    def __init__(self, joined: asyncio.Event) -> None:
+        self.joined = joined
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.joined.set()
+
+
 class IdempotentConsumer:
     """Consumes topics for one named consumer (also its consumer group) of one service."""
 
@@ -106,6 +119,9 @@ class IdempotentConsumer:
         self.before_offset_commit = before_offset_commit
         self.on_committed = on_committed
         self.assigned = asyncio.Event()
+        # Set once the consumer is a member of its group, with or without partitions (a replica
+        # beyond the partition count has none): from then on, what is published reaches it.
+        self.joined = asyncio.Event()
         # Counts since start, for metrics and for tests that must see a duplicate absorbed.
         self.handled = 0
         self.duplicates = 0
@@ -117,6 +133,7 @@ class IdempotentConsumer:
             self.bootstrap_servers, *self.topics, group_id=self.name, client_id=self.name
         )
         self._kafka = kafka
+        kafka.subscribe(topics=self.topics, listener=_Membership(self.joined))
         await kafka.start()
         try:
             while True:
@@ -151,6 +168,7 @@ class IdempotentConsumer:
                     self.on_committed(outcome.handled)
         finally:
             self.assigned.clear()
+            self.joined.clear()
             with contextlib.suppress(Exception):
                 await asyncio.shield(kafka.stop())
 

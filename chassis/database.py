@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chassis.consistency import hand_over
 from chassis.errors import Conflict, Problem
 
 # Stable constraint names, so Alembic migrations can refer to them.
@@ -148,10 +149,11 @@ async def open_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_session(
-    session: Annotated[AsyncSession, Depends(open_session)],
+    request: Request, session: Annotated[AsyncSession, Depends(open_session)]
 ) -> AsyncIterator[AsyncSession]:
     """One session per request; services flush, this commits before the response is sent (or
-    rolls back on an exception)."""
+    rolls back on an exception). Once committed, the events the request published become its
+    consistency token (``chassis.consistency``)."""
     try:
         yield session
         # What the service left unflushed is its own statement, not a deferred check.
@@ -173,6 +175,7 @@ async def get_session(
         if problem is None:
             raise
         raise problem from exc
+    hand_over(session, request)
 
 
 async def _rollback(session: AsyncSession) -> None:

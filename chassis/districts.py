@@ -299,7 +299,12 @@ class DistrictTree:
         """The path of a district the caller can read, or 404."""
         path = await self.path_of(session, district_id)
         if path is None or not scope.can_read(path):
-            raise DistrictNotFound(f"No district {district_id!r}.")
+            # The replica learns of a new district from inventory's events, moments later.
+            raise DistrictNotFound(
+                f"No district {district_id!r}. One created moments ago may still be arriving "
+                "here: repeat the request with the Chorus-Consistency header that its creation "
+                "returned."
+            )
         return path
 
     async def load_scoped(

@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.consistency import record_published
 from chassis.database import copy_records
 from chassis.events import CloudEvent, EventCatalog, EventData
 from chassis.kafka import CLOUDEVENTS_CONTENT_TYPE, CONTENT_TYPE_HEADER
@@ -113,6 +114,7 @@ class OutboxPublisher:
         await self.enqueue(
             session, event_id=event.id, topic=self.topic, key=subject, payload=event.to_json()
         )
+        record_published(session, [(event.type, event.id)])
         return event
 
     async def publish_many(
@@ -130,6 +132,7 @@ class OutboxPublisher:
             ("event_id", "topic", "key", "payload"),
             [(event.id, self.topic, event.subject, event.to_json()) for event in built],
         )
+        record_published(session, [(event.type, event.id) for event in built])
         return built
 
     async def enqueue(

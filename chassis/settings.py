@@ -42,6 +42,12 @@ class ServiceSettings(BaseSettings):
         default=2.0, gt=0, description="How often a standby relay tries to take the lock"
     )
     job_concurrency: int = Field(default=4, ge=1, le=64, description="Jobs run at once")
+    consistency_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=10,
+        description="Longest wait for the events named by a request's Chorus-Consistency token",
+    )
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
     process_role: Literal["all", "web", "worker"] = Field(

@@ -238,6 +238,11 @@ async def test_background_work_lives_with_short_timeouts(infrastructure: Infrast
                 return int(jobs.runs.get("dormant_scan", 0)) > runs_before
 
             await eventually(job_ran_again, within=10)
-            ready = await client.get("/readyz")
-        assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"]["background"] == "ok"
+
+            async def ready() -> bool:
+                # Consumers join their groups in the background; readiness waits for them.
+                return (await client.get("/readyz")).status_code == 200
+
+            await eventually(ready, within=30)
+            checks = (await client.get("/readyz")).json()["checks"]
+        assert checks["background"] == "ok"

@@ -4,8 +4,10 @@ migrated database and the real broker."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
+import time
 from collections.abc import AsyncIterator
 from importlib import import_module
 
@@ -17,8 +19,11 @@ from fastapi import FastAPI
 from chassis.app import PUBLIC_PATHS, route_table
 from chassis.principal import PRINCIPAL_HEADER, PUBLIC_PREFIX, sign_principal
 from tests.asyncapi import specification_errors
+from tests.chassis.kit import eventually
 from tests.conftest import INTERNAL_KEY, Infrastructure, migrated_database
 from tests.kit import build_app
+
+log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.asyncio
 
@@ -54,9 +59,16 @@ async def test_health_readiness_and_metrics_are_served(
     health = await client.get("/healthz")
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "service": name}
-    ready = await client.get("/readyz")
-    assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "background": "ok"}
+
+    async def ready() -> bool:
+        # The consumers join their groups in the background; readiness waits for them.
+        return (await client.get("/readyz")).status_code == 200
+
+    started = time.monotonic()
+    await eventually(ready, within=30)
+    log.info("%s ready %.1f s after start", name, time.monotonic() - started)
+    ready_answer = await client.get("/readyz")
+    assert ready_answer.json()["checks"] == {"database": "ok", "broker": "ok", "background": "ok"}
     await client.get("/me", headers=principal_header())
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
