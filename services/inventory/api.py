@@ -35,7 +35,7 @@ class PlatformOut(BaseModel):
     dormant_after_days: int
 
 
-@router.get("/platforms", response_model=list[PlatformOut], tags=["platforms"])
+@router.get("/platforms", tags=["platforms"])
 async def list_platforms(session: SessionDep, principal: PrincipalDep) -> list[PlatformOut]:
     """The platforms Chorus knows, with their handle rules."""
     registry = await load_registry(session)

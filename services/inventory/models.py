@@ -45,6 +45,12 @@ from services.inventory.vocabulary import (
 )
 
 
+def _unique_while(name: str, condition: str, *columns: str) -> Index:
+    """A partial unique index: no two rows that meet `condition` (SQL on the table's columns)
+    share `columns`."""
+    return Index(name, *columns, unique=True, postgresql_where=text(condition))
+
+
 class Base(DeclarativeBase):
     metadata = new_metadata()
 
@@ -211,13 +217,7 @@ class AccountRequest(Base):
     __table_args__ = (
         CheckConstraint(one_of("status", RequestStatus), name="status"),
         # One open request per handle, whatever races the requests run.
-        Index(
-            "uq_account_requests_open",
-            "platform",
-            "handle_key",
-            unique=True,
-            postgresql_where=text("status = 'open'"),
-        ),
+        _unique_while("uq_account_requests_open", "status = 'open'", "platform", "handle_key"),
     )
 
 
@@ -240,11 +240,8 @@ class TakedownCase(Base):
         CheckConstraint(one_of("status", TakedownStatus), name="status"),
         Index("ix_takedown_cases_account", "account_id"),
         # At most one case under way per account, whatever races the requests run.
-        Index(
-            "uq_takedown_cases_active",
-            "account_id",
-            unique=True,
-            postgresql_where=text("status IN ('open', 'reported', 'escalated')"),
+        _unique_while(
+            "uq_takedown_cases_active", "status IN ('open', 'reported', 'escalated')", "account_id"
         ),
     )
 

@@ -39,7 +39,6 @@ router = APIRouter(prefix="/accounts", tags=["accounts"])
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=AccountOut,
     responses=problem_responses(
         AccountExists,
         UnknownPlatform,
@@ -57,7 +56,7 @@ async def register_account(data: AccountCreate, session: SessionDep, scope: Scop
     return await accounts.create(session, scope, data)
 
 
-@router.get("", response_model=Page[AccountOut], responses=problem_responses(InvalidCursor))
+@router.get("", responses=problem_responses(InvalidCursor))
 async def list_accounts(
     session: SessionDep,
     scope: ScopeDep,
@@ -68,7 +67,7 @@ async def list_accounts(
     return await accounts.list_visible(session, scope, page, filters)
 
 
-@router.get("/summary", response_model=PresenceSummary)
+@router.get("/summary")
 async def presence_summary(
     session: SessionDep, scope: ScopeDep, district: DistrictFilter = None
 ) -> PresenceSummary:
@@ -76,9 +75,7 @@ async def presence_summary(
     return await accounts.summary(session, scope, district)
 
 
-@router.get(
-    "/{account_id}", response_model=AccountOut, responses=problem_responses(AccountNotFound)
-)
+@router.get("/{account_id}", responses=problem_responses(AccountNotFound))
 async def get_account(account_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> AccountOut:
     """One account, with its owners and open flags."""
     return await accounts.read(session, scope, account_id)
@@ -86,7 +83,6 @@ async def get_account(account_id: uuid.UUID, session: SessionDep, scope: ScopeDe
 
 @router.patch(
     "/{account_id}",
-    response_model=AccountOut,
     responses=problem_responses(AccountNotFound, DistrictNotFound, Forbidden),
 )
 async def update_account(
@@ -98,7 +94,6 @@ async def update_account(
 
 @router.post(
     "/{account_id}/status",
-    response_model=AccountOut,
     responses=problem_responses(AccountNotFound, IllegalTransition, InvalidDuplicate, Forbidden),
 )
 async def change_status(
@@ -110,7 +105,6 @@ async def change_status(
 
 @router.get(
     "/{account_id}/audit",
-    response_model=Page[AuditEntryOut],
     responses=problem_responses(AccountNotFound, InvalidCursor),
 )
 async def account_audit(

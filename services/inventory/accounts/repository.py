@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, exists, func, insert, select, text
+from sqlalchemy import ColumnElement, delete, exists, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from chassis.districts import Scope
 from services.inventory.accounts.schemas import AccountFilters
@@ -30,11 +31,7 @@ async def owners_of(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AccountOwner]]:
     return await _per_account(
-        session,
-        ids,
-        select(AccountOwner)
-        .where(AccountOwner.account_id.in_(ids))
-        .order_by(AccountOwner.role.desc(), AccountOwner.person),
+        session, AccountOwner, ids, order_by=(AccountOwner.role.desc(), AccountOwner.person)
     )
 
 
@@ -42,21 +39,22 @@ async def open_flags_of(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AccountFlag]]:
     return await _per_account(
-        session,
-        ids,
-        select(AccountFlag)
-        .where(AccountFlag.account_id.in_(ids), AccountFlag.resolved_at.is_(None))
-        .order_by(AccountFlag.id),
+        session, AccountFlag, ids, AccountFlag.resolved_at.is_(None), order_by=(AccountFlag.id,)
     )
 
 
 async def _per_account(
-    session: AsyncSession, ids: Sequence[uuid.UUID], query: Select[PerAccountT]
+    session: AsyncSession,
+    model: type[PerAccountT],
+    ids: Sequence[uuid.UUID],
+    *conditions: ColumnElement[bool],
+    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
 ) -> dict[uuid.UUID, list[PerAccountT]]:
-    """The rows of `query` (rows of the accounts `ids`), in its order, by account; the
-    query runs only when there are accounts to read."""
+    """The rows of `model` of the accounts `ids` that meet `conditions`, in `order_by` order,
+    by account; the query runs only when there are accounts to read."""
     found: dict[uuid.UUID, list[PerAccountT]] = defaultdict(list)
     if ids:
+        query = select(model).where(model.account_id.in_(ids), *conditions).order_by(*order_by)
         for row in (await session.execute(query)).scalars():
             found[row.account_id].append(row)
     return found

@@ -31,8 +31,8 @@ class Owner(BaseModel):
     active: bool = Field(default=True, description="False once the person has left")
 
 
-class AccountFields(BaseModel):
-    """What a caller may set on an account (all optional in an update)."""
+class AccountDetails(BaseModel):
+    """The details an account is registered and updated with alike (each may be left out)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +40,11 @@ class AccountFields(BaseModel):
     purpose: Purpose = None
     language: Language = None
     country: Country = None
+
+
+class AccountFields(AccountDetails):
+    """What a caller may set on an account (all optional in an update)."""
+
     tags: list[str] = Field(default_factory=list, max_length=50)
     notes: Notes = None
     owners: list[Owner] = Field(default_factory=list, max_length=20)
@@ -70,13 +75,7 @@ class AccountCreate(AccountFields):
         return self
 
 
-class AccountUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    display_name: DisplayName = None
-    purpose: Purpose = None
-    language: Language = None
-    country: Country = None
+class AccountUpdate(AccountDetails):
     tags: list[str] | None = Field(default=None, max_length=50)
     notes: Notes = None
     owners: list[Owner] | None = Field(default=None, max_length=20)

@@ -43,6 +43,7 @@ from services.inventory.events import (
 from services.inventory.models import Account
 from services.inventory.platforms import Registry, load_registry
 from services.inventory.repository import get_with_path
+from services.inventory.rows import from_row
 from services.inventory.vocabulary import AccountStatus
 
 _S = AccountStatus
@@ -89,22 +90,7 @@ def search_text(handle_key: str, display_name: str | None) -> str:
 
 def snapshot(account: Account, owners: Sequence[Owner]) -> AccountSnapshot:
     """The account as its events carry it, and as its audit trail compares it."""
-    return AccountSnapshot(
-        id=account.id,
-        platform=account.platform,
-        handle=account.handle,
-        profile_url=account.profile_url,
-        display_name=account.display_name,
-        district_id=account.district_id,
-        status=account.status,
-        duplicate_of=account.duplicate_of,
-        purpose=account.purpose,
-        language=account.language,
-        country=account.country,
-        tags=list(account.tags),
-        owners=[o.model_dump() for o in owners],
-        version=account.version,
-    )
+    return from_row(AccountSnapshot, account, owners=[o.model_dump() for o in owners])
 
 
 def audit_state(account: Account, owners: Sequence[Owner]) -> dict[str, Any]:
@@ -123,17 +109,7 @@ def status_changed(
         changes["reason"] = reason
     if account.duplicate_of:
         changes["duplicate_of"] = str(account.duplicate_of)
-    event = AccountStatusChanged(
-        id=account.id,
-        platform=account.platform,
-        handle=account.handle,
-        district_id=account.district_id,
-        status=account.status,
-        previous_status=previous,
-        duplicate_of=account.duplicate_of,
-        reason=reason,
-        version=account.version,
-    )
+    event = from_row(AccountStatusChanged, account, previous_status=previous, reason=reason)
     return changes, event
 
 

@@ -28,7 +28,6 @@ PlatformKey = Annotated[str, StringConstraints(pattern=PLATFORM_KEY_PATTERN)]
 
 @router.get(
     "/availability",
-    response_model=Availability,
     responses=problem_responses(UnknownPlatform, AvailabilityForbidden, ChecksRateLimited),
 )
 async def check_availability(

@@ -39,6 +39,7 @@ from services.inventory.availability.schemas import (
     PlatformAvailability,
 )
 from services.inventory.platforms import InvalidHandle, PlatformRules, Registry, load_registry
+from services.inventory.rows import from_row
 from services.inventory.settings import InventorySettings
 
 TAKEN = frozenset({200})
@@ -124,13 +125,10 @@ class Candidate:
         http_status: int | None = None,
         reason: str | None = None,
     ) -> PlatformAvailability:
-        return PlatformAvailability(
-            platform=self.platform,
-            handle=self.handle,
-            profile_url=self.profile_url,
+        return from_row(
+            PlatformAvailability,
+            self,
             status=status,
-            registered=self.registered,
-            account_id=self.account_id,
             http_status=http_status,
             reason=reason[:MAX_REASON_LENGTH] if reason else None,
         )

@@ -14,7 +14,6 @@ router = APIRouter(prefix="/detection", tags=["detection"])
 
 @router.post(
     "/run",
-    response_model=DetectionReport,
     responses=problem_responses(DistrictNotFound, Forbidden, DetectionRunning),
 )
 async def run_detection(

@@ -31,6 +31,7 @@ from services.inventory.detection.repository import FlagChange
 from services.inventory.detection.schemas import Check, CheckCounts, DetectionRun
 from services.inventory.districts.service import districts
 from services.inventory.events import AccountFlagChange, AccountFlagged, AccountFlagResolved
+from services.inventory.rows import from_row
 from services.inventory.settings import InventorySettings
 
 DETECTION_ACTOR = "detection"
@@ -187,15 +188,6 @@ async def _publish(session: AsyncSession, changes: Sequence[FlagChange]) -> Chec
                 "score": change.score,
                 "details": change.details,
             },
-            event=model(
-                flag_id=change.flag_id,
-                account_id=change.account_id,
-                district_id=change.district_id,
-                platform=change.platform,
-                handle=change.handle,
-                reason=change.reason,
-                score=change.score,
-                details=change.details,
-            ),
+            event=from_row(model, change),
         )
     return CheckCounts(flagged=flagged, resolved=resolved)

@@ -33,7 +33,6 @@ DistrictFilter = Annotated[
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=DistrictOut,
     responses=problem_responses(Forbidden, DistrictNotFound, DistrictExists, InvalidTree),
 )
 async def create_district(
@@ -46,7 +45,6 @@ async def create_district(
 
 @router.get(
     "",
-    response_model=Page[DistrictOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_districts(
@@ -61,9 +59,7 @@ async def list_districts(
     return await districts.list_visible(session, scope, page, under)
 
 
-@router.get(
-    "/{district_id}", response_model=DistrictOut, responses=problem_responses(DistrictNotFound)
-)
+@router.get("/{district_id}", responses=problem_responses(DistrictNotFound))
 async def get_district(district_id: str, session: SessionDep, scope: ScopeDep) -> DistrictOut:
     """One district the caller can see."""
     return DistrictOut.model_validate(await districts.get_visible(session, scope, district_id))
@@ -71,7 +67,6 @@ async def get_district(district_id: str, session: SessionDep, scope: ScopeDep) -
 
 @router.patch(
     "/{district_id}",
-    response_model=DistrictOut,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def rename_district(
@@ -83,7 +78,6 @@ async def rename_district(
 
 @router.post(
     "/{district_id}/move",
-    response_model=DistrictOut,
     responses=problem_responses(DistrictNotFound, Forbidden, InvalidTree),
 )
 async def move_district(

@@ -48,13 +48,7 @@ class InvalidTree(Unprocessable):
 
 def snapshot(district: District) -> DistrictSnapshot:
     """The district as its events carry it (and its creation's audit entry records it)."""
-    return DistrictSnapshot(
-        id=district.id,
-        name=district.name,
-        kind=district.kind,
-        parent_id=district.parent_id,
-        path=district.path,
-    )
+    return DistrictSnapshot.model_validate(district, from_attributes=True)
 
 
 class DistrictService:

@@ -36,7 +36,6 @@ router = APIRouter(prefix="/account-requests", tags=["account requests"])
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=AccountRequestOut,
     responses=problem_responses(
         AccountExists,
         AccountRequestExists,
@@ -59,7 +58,6 @@ async def request_account(
 
 @router.get(
     "",
-    response_model=Page[AccountRequestOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_account_requests(
@@ -80,7 +78,6 @@ async def list_account_requests(
 
 @router.get(
     "/{request_id}",
-    response_model=AccountRequestOut,
     responses=problem_responses(AccountRequestNotFound),
 )
 async def get_account_request(
@@ -92,7 +89,6 @@ async def get_account_request(
 
 @router.post(
     "/{request_id}/cancel",
-    response_model=AccountRequestOut,
     responses=problem_responses(AccountRequestNotFound, AccountRequestClosed, Forbidden),
 )
 async def cancel_account_request(

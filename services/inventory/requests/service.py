@@ -41,6 +41,7 @@ from services.inventory.platforms import load_registry
 from services.inventory.repository import get_with_path
 from services.inventory.requests import repository
 from services.inventory.requests.schemas import AccountRequestCreate, AccountRequestOut
+from services.inventory.rows import from_row
 from services.inventory.vocabulary import AccountStatus, OwnerRole, RequestStatus
 
 log = logging.getLogger("inventory.requests")
@@ -68,17 +69,7 @@ class AccountRequestClosed(Conflict):
 
 def request_snapshot(request: AccountRequest, profile_url: str) -> events.RequestedAccount:
     """What the approvers approve: the account as it will be registered."""
-    return events.RequestedAccount(
-        district_id=request.district_id,
-        platform=request.platform,
-        handle=request.handle,
-        profile_url=profile_url,
-        display_name=request.display_name,
-        purpose=request.purpose,
-        language=request.language,
-        country=request.country,
-        requested_by=request.requested_by,
-    )
+    return from_row(events.RequestedAccount, request, profile_url=profile_url)
 
 
 def content_hash(content: events.RequestedAccount) -> str:
@@ -342,16 +333,9 @@ class AccountRequestService:
             action=status,
             actor=actor,
             changes=changes,
-            event=events.AccountRequestClosed(
-                request_id=request.id,
-                district_id=request.district_id,
-                platform=request.platform,
-                handle=request.handle,
-                requested_by=request.requested_by,
-                status=status,
-                account_id=account_id,
-                decision_comment=comment,
-                decided_by=decided_by,
+            # The request as closed: its status, account and comment are those just set.
+            event=from_row(
+                events.AccountRequestClosed, request, request_id=request.id, decided_by=decided_by
             ),
         )
 

@@ -44,7 +44,6 @@ router = APIRouter(tags=["takedowns"])
 @router.post(
     "/found-pages",
     status_code=status.HTTP_201_CREATED,
-    response_model=FoundPageOut,
     responses=problem_responses(
         InvalidProfileUrl,
         InvalidHandle,
@@ -70,7 +69,6 @@ async def report_found_page(
 @router.post(
     "/accounts/{account_id}/takedowns",
     status_code=status.HTTP_201_CREATED,
-    response_model=TakedownDetail,
     responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownAlreadyOpen),
 )
 async def open_takedown(
@@ -84,7 +82,6 @@ async def open_takedown(
 
 @router.get(
     "/takedowns",
-    response_model=Page[TakedownOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_takedowns(
@@ -111,7 +108,6 @@ async def list_takedowns(
 
 @router.get(
     "/takedowns/{case_id}",
-    response_model=TakedownDetail,
     responses=problem_responses(TakedownNotFound),
 )
 async def get_takedown(case_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> TakedownDetail:
@@ -121,7 +117,6 @@ async def get_takedown(case_id: uuid.UUID, session: SessionDep, scope: ScopeDep)
 
 @router.post(
     "/takedowns/{case_id}/transitions",
-    response_model=TakedownDetail,
     responses=problem_responses(
         TakedownNotFound,
         Forbidden,
@@ -144,7 +139,6 @@ async def transition_takedown(
 @router.post(
     "/takedowns/{case_id}/notes",
     status_code=status.HTTP_201_CREATED,
-    response_model=TimelineEntry,
     responses=problem_responses(TakedownNotFound, Forbidden, TimelineFull),
 )
 async def add_takedown_note(

@@ -35,10 +35,12 @@ from services.inventory.events import TakedownCaseChange, TakedownOpened, Takedo
 from services.inventory.models import Account, TakedownCase, TakedownNote
 from services.inventory.platforms import Registry, load_registry
 from services.inventory.repository import get_with_path
+from services.inventory.rows import from_row
 from services.inventory.takedowns import repository
 from services.inventory.takedowns.schemas import (
     FoundPageOut,
     FoundPageReport,
+    PageBrief,
     TakedownDetail,
     TakedownOpen,
     TakedownOut,
@@ -119,13 +121,10 @@ def _event(
     model: type[CaseEvent], case: TakedownCase, account: Account, previous_status: str | None
 ) -> CaseEvent:
     """The case's event of type `model`: the case and its account as they are now."""
-    return model(
-        id=case.id,
-        account_id=case.account_id,
-        district_id=case.district_id,
-        status=case.status,
+    return from_row(
+        model,
+        case,
         previous_status=previous_status,
-        platform_reference=case.platform_reference,
         platform=account.platform,
         handle=account.handle,
         profile_url=account.profile_url,
@@ -134,28 +133,12 @@ def _event(
 
 
 def _out(case: TakedownCase, account: Account) -> TakedownOut:
-    return TakedownOut.model_validate(
-        {
-            "id": case.id,
-            "account_id": case.account_id,
-            "account": {
-                "id": account.id,
-                "platform": account.platform,
-                "handle": account.handle,
-                "profile_url": account.profile_url,
-                "display_name": account.display_name,
-                "status": account.status,
-            },
-            "district_id": case.district_id,
-            "status": case.status,
-            "closed": case.status in CLOSED,
-            "allowed_transitions": sorted(TRANSITIONS[case.status]),
-            "platform_reference": case.platform_reference,
-            "evidence": case.evidence,
-            "opened_by": case.opened_by,
-            "created_at": case.created_at,
-            "updated_at": case.updated_at,
-        }
+    return from_row(
+        TakedownOut,
+        case,
+        account=PageBrief.model_validate(account, from_attributes=True),
+        closed=case.status in CLOSED,
+        allowed_transitions=sorted(TRANSITIONS[case.status]),
     )
 
 
