@@ -18,7 +18,7 @@ roles; ``within`` is the one subtree test.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
@@ -46,7 +46,7 @@ from chassis.consumer import Handler
 from chassis.database import SessionDep
 from chassis.errors import Forbidden, NotFound, Problem
 from chassis.events import CloudEvent
-from chassis.principal import Principal, PrincipalDep
+from chassis.principal import Principal, PrincipalDep, effective_roles
 from chassis.settings import organisation_settings
 
 DISTRICT_CREATED = "chorus.inventory.district.created"
@@ -77,11 +77,14 @@ def within(path: str, root: str) -> bool:
 @dataclass(frozen=True)
 class Scope:
     """The caller's districts as ltree paths: where they read, and per role where they hold
-    it (a role on a district covers its subtree)."""
+    it (a role on a district covers its subtree). ``role_paths`` counts the roles a granted
+    role includes (``chassis.principal.ROLE_INCLUDES``); ``granted_paths`` only the roles
+    granted, for the approval steps that ask for an exact role."""
 
     principal: Principal
     read_paths: tuple[str, ...]
     role_paths: Mapping[str, tuple[str, ...]]
+    granted_paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def manage_paths(self) -> tuple[str, ...]:
@@ -97,6 +100,10 @@ class Scope:
 
     def has_role(self, path: str, roles: Iterable[str]) -> bool:
         return any(within(path, root) for root in self.paths_with(roles))
+
+    def holds_exactly(self, path: str, role: str) -> bool:
+        """`role` itself is granted on `path` or above it (not merely included by another)."""
+        return any(within(path, root) for root in self.granted_paths.get(role, ()))
 
     def can_manage(self, path: str) -> bool:
         return self.has_role(path, MANAGER_ROLES)
@@ -121,11 +128,19 @@ async def scope_of(session: AsyncSession, principal: Principal, districts: Table
     )
     read: list[str] = []
     by_role: dict[str, list[str]] = {}
+    granted: dict[str, list[str]] = {}
     for district_id, path in rows:
         read.append(path)
         for role in principal.roles_on(district_id):
+            granted.setdefault(role, []).append(path)
+        for role in effective_roles(principal.roles_on(district_id)):
             by_role.setdefault(role, []).append(path)
-    return Scope(principal, tuple(read), {role: tuple(p) for role, p in by_role.items()})
+    return Scope(
+        principal,
+        tuple(read),
+        {role: tuple(p) for role, p in by_role.items()},
+        {role: tuple(p) for role, p in granted.items()},
+    )
 
 
 def district_replica_table(metadata: MetaData) -> Table:

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -37,16 +38,34 @@ CLOCK_SKEW_SECONDS = 5
 # The id of a district, a stable slug; one ltree label, so a path is ids joined by dots.
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
-ROLES = (
-    "regional_manager",
-    "district_manager",
-    "contributor",
-    "approver",
-    "brand",
-    "legal",
-    "analyst",
-    "viewer",
-)
+# Every role, and the roles each one includes: holding a role is holding everything below it
+# too, on the same districts. Managers rank above the people they manage. The approvers
+# (approver, brand, legal) are functions, not ranks: no role includes them, so a manager
+# decides an approval step only where the step asks for a manager. The README has the table.
+ROLE_INCLUDES: dict[str, tuple[str, ...]] = {
+    "regional_manager": ("district_manager",),
+    "district_manager": ("contributor", "analyst"),
+    "contributor": ("viewer",),
+    "approver": ("viewer",),
+    "brand": ("viewer",),
+    "legal": ("viewer",),
+    "analyst": ("viewer",),
+    "viewer": (),
+}
+ROLES = tuple(ROLE_INCLUDES)
+
+
+def effective_roles(granted: Iterable[str]) -> frozenset[str]:
+    """The granted roles with every role they include, transitively. An unknown role (from an
+    identity provider's claim) stays as it is and includes nothing."""
+    held: set[str] = set()
+    pending = list(granted)
+    while pending:
+        role = pending.pop()
+        if role not in held:
+            held.add(role)
+            pending.extend(ROLE_INCLUDES.get(role, ()))
+    return frozenset(held)
 
 
 class Principal(BaseModel):

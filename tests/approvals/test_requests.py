@@ -221,6 +221,29 @@ class TestDeciding:
         hq_manager = as_user("hannah", hq="district_manager")
         assert (await decide(approvals, request["id"], hq_manager)).status_code == 201
 
+    async def test_a_role_decides_where_a_role_it_includes_is_asked(
+        self, approvals: RunningService
+    ) -> None:
+        """The role hierarchy (``chassis.principal.ROLE_INCLUDES``): a regional manager is a
+        district manager too, but no manager is legal."""
+        await set_policy(approvals, [MANAGER_STEP, {**LEGAL_STEP, "resolve_at": "subject"}])
+        request = await open_request(approvals, title="Spring")
+        listed = await approvals.client.get("/approvals/pending", headers=CENTRAL)
+        assert [(i["request"]["title"], i["step"]["key"]) for i in listed.json()["items"]] == [
+            ("Spring", "manager")
+        ]
+        manager_step = await decide(approvals, request["id"], CENTRAL)
+        assert manager_step.status_code == 201, manager_step.text
+        assert [s["status"] for s in manager_step.json()["request"]["steps"]] == [
+            "approved",
+            "active",
+        ]
+        refused = await decide(approvals, request["id"], CENTRAL)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/not-an-eligible-approver")
+        listed = await approvals.client.get("/approvals/pending", headers=CENTRAL)
+        assert listed.json()["items"] == []
+
     async def test_two_approvers_at_once_leave_one_decision(
         self, approvals: RunningService
     ) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from chassis.errors import Unauthorized
-from chassis.principal import sign_principal, verify_principal
+from chassis.principal import (
+    ROLE_INCLUDES,
+    ROLES,
+    effective_roles,
+    sign_principal,
+    verify_principal,
+)
 
 KEY = b"k" * 32
 
@@ -66,3 +72,21 @@ def test_signed_garbage_is_refused() -> None:
     mac = base64.urlsafe_b64encode(hmac.new(KEY, body.encode(), hashlib.sha256).digest())
     with pytest.raises(Unauthorized, match="malformed"):
         verify_principal(KEY, f"{body}.{mac.rstrip(b'=').decode()}")
+
+
+def test_a_role_includes_the_roles_below_it() -> None:
+    assert effective_roles({"regional_manager"}) == {
+        "regional_manager",
+        "district_manager",
+        "contributor",
+        "analyst",
+        "viewer",
+    }
+    assert effective_roles({"legal", "contributor"}) == {"legal", "contributor", "viewer"}
+    # The approvers are functions, not ranks: no role includes them.
+    approvers = {"approver", "brand", "legal"}
+    for role in set(ROLES) - approvers:
+        assert not approvers & effective_roles({role}), role
+    assert effective_roles({"from-the-idp"}) == {"from-the-idp"}
+    assert set(ROLE_INCLUDES) == set(ROLES)
+    assert all(set(included) <= set(ROLES) for included in ROLE_INCLUDES.values())
