@@ -201,7 +201,6 @@ def _form_metadata(fields: dict[str, list[str]]) -> AssetCreate:
 
 @router.get(
     "/assets",
-    response_model=Page[AssetOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def search_assets(
@@ -263,7 +262,6 @@ async def search_assets(
 
 @router.get(
     "/assets/{asset_id}",
-    response_model=AssetOut,
     responses=problem_responses(AssetNotFound),
 )
 async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> AssetOut:
@@ -273,7 +271,6 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -
 
 @router.patch(
     "/assets/{asset_id}",
-    response_model=AssetOut,
     responses=problem_responses(AssetNotFound, Forbidden),
 )
 async def update_asset(

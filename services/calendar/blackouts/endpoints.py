@@ -24,7 +24,6 @@ router = APIRouter(tags=["blackouts"])
 @router.post(
     "/blackouts",
     status_code=status.HTTP_201_CREATED,
-    response_model=BlackoutCreated,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_blackout(
@@ -42,7 +41,6 @@ async def create_blackout(
 
 @router.get(
     "/blackouts",
-    response_model=Page[BlackoutOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound, InvalidWindow),
 )
 async def list_blackouts(
@@ -72,7 +70,6 @@ async def list_blackouts(
 
 @router.get(
     "/blackouts/{blackout_id}",
-    response_model=BlackoutOut,
     responses=problem_responses(BlackoutNotFound),
 )
 async def get_blackout(blackout_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> BlackoutOut:

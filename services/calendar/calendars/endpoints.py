@@ -33,9 +33,7 @@ from services.calendar.calendars.service import (
 router = APIRouter(tags=["calendars"])
 
 
-@router.get(
-    "/calendars", response_model=Page[CalendarOut], responses=problem_responses(InvalidCursor)
-)
+@router.get("/calendars", responses=problem_responses(InvalidCursor))
 async def list_calendars(session: SessionDep, scope: ScopeDep, page: PageDep) -> Page[CalendarOut]:
     """The calendars the caller can read: the company-wide one first, then one per district
     they read (their own and those below it), in tree order. A district's calendar is made the
@@ -45,7 +43,6 @@ async def list_calendars(session: SessionDep, scope: ScopeDep, page: PageDep) ->
 
 @router.get(
     "/calendars/{calendar_id}",
-    response_model=CalendarOut,
     responses=problem_responses(CalendarNotFound),
 )
 async def get_calendar(calendar_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> CalendarOut:
@@ -55,7 +52,6 @@ async def get_calendar(calendar_id: uuid.UUID, session: SessionDep, scope: Scope
 
 @router.patch(
     "/calendars/{calendar_id}",
-    response_model=CalendarOut,
     responses=problem_responses(CalendarNotFound, Forbidden),
 )
 async def update_calendar(
@@ -69,7 +65,6 @@ async def update_calendar(
 @router.post(
     "/campaigns",
     status_code=status.HTTP_201_CREATED,
-    response_model=CampaignOut,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_campaign(
@@ -83,7 +78,6 @@ async def create_campaign(
 
 @router.get(
     "/campaigns",
-    response_model=Page[CampaignOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_campaigns(
@@ -109,7 +103,6 @@ async def list_campaigns(
 
 @router.get(
     "/campaigns/{campaign_id}",
-    response_model=CampaignOut,
     responses=problem_responses(CampaignNotFound),
 )
 async def get_campaign(campaign_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> CampaignOut:
@@ -119,7 +112,6 @@ async def get_campaign(campaign_id: uuid.UUID, session: SessionDep, scope: Scope
 
 @router.patch(
     "/campaigns/{campaign_id}",
-    response_model=CampaignOut,
     responses=problem_responses(CampaignNotFound, Forbidden, InvalidCampaignDates),
 )
 async def update_campaign(

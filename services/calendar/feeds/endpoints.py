@@ -51,7 +51,6 @@ LifetimeDep = Annotated[TokenLifetime, Depends(token_lifetime)]
 @router.post(
     "/calendars/{calendar_id}/feed-tokens",
     status_code=status.HTTP_201_CREATED,
-    response_model=FeedTokenCreated,
     responses=problem_responses(
         CalendarNotFound, Forbidden, TooManyFeedTokens, FeedTokenLifetimeTooLong
     ),
@@ -75,7 +74,6 @@ async def create_feed_token(
 
 @router.get(
     "/calendars/{calendar_id}/feed-tokens",
-    response_model=Page[FeedTokenOut],
     responses=problem_responses(CalendarNotFound, InvalidCursor),
 )
 async def list_feed_tokens(
@@ -111,7 +109,6 @@ async def revoke_feed_token(
 
 @router.get(
     "/feed-tokens",
-    response_model=Page[FeedTokenOut],
     responses=problem_responses(DistrictNotFound, Forbidden, InvalidCursor),
 )
 async def list_managed_feed_tokens(
@@ -146,7 +143,6 @@ async def list_managed_feed_tokens(
 
 @router.post(
     "/feed-tokens/{token_id}/renew",
-    response_model=FeedTokenOut,
     responses=problem_responses(
         FeedTokenNotFound, FeedTokenRevoked, FeedTokenLifetimeTooLong, Forbidden
     ),

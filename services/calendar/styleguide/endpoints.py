@@ -35,7 +35,6 @@ router = APIRouter(tags=["styleguide"])
 @router.post(
     "/style-rules",
     status_code=status.HTTP_201_CREATED,
-    response_model=StyleRuleOut,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_style_rule(
@@ -61,7 +60,6 @@ async def create_style_rule(
 
 @router.get(
     "/style-rules",
-    response_model=Page[StyleRuleOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_style_rules(
@@ -84,7 +82,6 @@ async def list_style_rules(
 
 @router.get(
     "/style-rules/{rule_id}",
-    response_model=StyleRuleOut,
     responses=problem_responses(StyleRuleNotFound),
 )
 async def get_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> StyleRuleOut:
@@ -94,7 +91,6 @@ async def get_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDe
 
 @router.patch(
     "/style-rules/{rule_id}",
-    response_model=StyleRuleOut,
     responses=problem_responses(StyleRuleNotFound, Forbidden, InvalidRuleParams),
 )
 async def update_style_rule(
@@ -117,7 +113,6 @@ async def delete_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: Scop
 
 @router.post(
     "/lint",
-    response_model=LintReport,
     responses=problem_responses(DistrictNotFound, Forbidden, UnknownAccounts),
 )
 async def lint(data: LintRequest, session: SessionDep, scope: ScopeDep) -> LintReport:

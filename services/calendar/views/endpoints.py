@@ -42,7 +42,6 @@ def range_page(
 
 @router.get(
     "/posts",
-    response_model=Page[PostSummary],
     responses=problem_responses(
         InvalidRange, InvalidCursor, DistrictNotFound, CalendarNotFound, CampaignNotFound
     ),
