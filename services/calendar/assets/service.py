@@ -39,6 +39,7 @@ from services.calendar.assets.schemas import AssetCreate, AssetOut, AssetSearch,
 from services.calendar.assets.storage import AssetStorage, StoredObjectMissing, content_key
 from services.calendar.assets.upload import ReceivedFile
 from services.calendar.models import Asset
+from services.calendar.repository import insert_row, save_row
 
 __all__ = [
     "AssetContentMissing",
@@ -144,10 +145,7 @@ class AssetService:
             rights_expire_at=data.rights_expire_at,
             created_by=scope.principal.sub,
         )
-        session.add(asset)
-        await session.flush()
-        await session.refresh(asset)
-        return asset, False
+        return await insert_row(session, asset), False
 
     async def require_upload(
         self, session: AsyncSession, scope: Scope, district_id: str | None
@@ -174,9 +172,7 @@ class AssetService:
         for name, value in changes.items():
             setattr(asset, name, list(value) if name == "tags" else value)
         asset.updated_at = func.now()
-        await session.flush()
-        await session.refresh(asset)
-        return asset
+        return await save_row(session, asset)
 
     async def delete(
         self, session: AsyncSession, scope: Scope, storage: AssetStorage, asset_id: uuid.UUID

@@ -62,6 +62,7 @@ from services.calendar.feeds.schemas import (
     FeedTokenStatus,
 )
 from services.calendar.models import Calendar, FeedToken
+from services.calendar.repository import insert_row
 
 PUBLIC_PATH = "/public/feeds/{token}.ics"
 FEED_PAST = timedelta(days=90)
@@ -218,9 +219,7 @@ class FeedService:
             expires_at=expires_at,
             token_prefix=token[:PREFIX_LENGTH],
         )
-        session.add(row)
-        await session.flush()
-        await session.refresh(row)
+        await insert_row(session, row)
         return FeedTokenCreated(
             **token_out(row, found.district_id, now).model_dump(),
             token=token,
