@@ -1,0 +1,20 @@
+"""Pieces the request models of several calendar modules share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import field_validator
+
+
+def refuse_null(*fields: str, message: str) -> Any:
+    """A validator for fields of a partial update that may be left out but not sent as null.
+    Pydantic validates only the values sent, never a default: a field left out stays None
+    (keep the stored value) and an explicit null is refused (422) with `message`."""
+
+    def not_null(value: object) -> object:
+        if value is None:
+            raise ValueError(message)
+        return value
+
+    return field_validator(*fields)(not_null)
