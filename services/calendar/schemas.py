@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Query
 from pydantic import field_validator
+
+from chassis.principal import DISTRICT_ID_PATTERN
 
 
 def refuse_null(*fields: str, message: str) -> Any:
@@ -18,3 +21,8 @@ def refuse_null(*fields: str, message: str) -> Any:
         return value
 
     return field_validator(*fields)(not_null)
+
+
+def district_query(description: str) -> Any:
+    """A query parameter naming a district by its id, described by the list it filters."""
+    return Query(pattern=DISTRICT_ID_PATTERN, description=description)

@@ -62,6 +62,7 @@ from services.calendar.assets.upload import (
     receive,
 )
 from services.calendar.posts.publication import publication
+from services.calendar.schemas import district_query
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["assets"])
@@ -217,17 +218,14 @@ async def search_assets(
     ] = None,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Assets of this district and the districts below it",
+        district_query(
+            "Assets of this district and the districts below it",
         ),
     ] = None,
     usable_by: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Assets this district's posts may use: company-wide ones, its own and "
-            "its ancestors'",
+        district_query(
+            "Assets this district's posts may use: company-wide ones, its own and its ancestors'",
         ),
     ] = None,
     content_type: Annotated[

@@ -14,9 +14,9 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
+from services.calendar.schemas import district_query
 
 router = APIRouter(tags=["blackouts"])
 
@@ -49,9 +49,8 @@ async def list_blackouts(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="The blackouts binding this district: company-wide, its ancestors'"
+        district_query(
+            "The blackouts binding this district: company-wide, its ancestors'"
             " and its own; company-wide ones only when left out",
         ),
     ] = None,

@@ -14,7 +14,6 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.calendars.schemas import (
     CalendarOut,
     CalendarUpdate,
@@ -29,6 +28,7 @@ from services.calendar.calendars.service import (
     calendars,
     campaigns,
 )
+from services.calendar.schemas import district_query
 
 router = APIRouter(tags=["calendars"])
 
@@ -86,9 +86,8 @@ async def list_campaigns(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Campaigns that apply to this district: company-wide ones, its "
+        district_query(
+            "Campaigns that apply to this district: company-wide ones, its "
             "ancestors' (those the caller can read) and its own",
         ),
     ] = None,

@@ -13,7 +13,6 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound
 from services.calendar.feeds.schemas import (
     FeedTokenCreate,
@@ -31,6 +30,7 @@ from services.calendar.feeds.service import (
     TooManyFeedTokens,
     feeds,
 )
+from services.calendar.schemas import district_query
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["feeds"])
@@ -117,9 +117,8 @@ async def list_managed_feed_tokens(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Tokens of this district's calendar and those below it (needs a "
+        district_query(
+            "Tokens of this district's calendar and those below it (needs a "
             "manager role there); left out: of every calendar the caller manages",
         ),
     ] = None,

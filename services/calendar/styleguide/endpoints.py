@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
+from services.calendar.schemas import district_query
 from services.calendar.styleguide.schemas import (
     LintReport,
     LintRequest,
@@ -68,9 +68,8 @@ async def list_style_rules(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="The guide in force for this district: company-wide rules, its"
+        district_query(
+            "The guide in force for this district: company-wide rules, its"
             " ancestors' and its own; company-wide rules only when left out",
         ),
     ] = None,
