@@ -1,13 +1,15 @@
-"""Pieces the request models of several calendar modules share."""
+"""Pieces the request and response models of several calendar modules share."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Query
-from pydantic import field_validator
+from pydantic import BaseModel, field_validator
 
 from chassis.principal import DISTRICT_ID_PATTERN
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def refuse_null(*fields: str, message: str) -> Any:
@@ -26,3 +28,10 @@ def refuse_null(*fields: str, message: str) -> Any:
 def district_query(description: str) -> Any:
     """A query parameter naming a district by its id, described by the list it filters."""
     return Query(pattern=DISTRICT_ID_PATTERN, description=description)
+
+
+def response_of(model: type[ModelT], row: object, **derived: object) -> ModelT:
+    """`model` filled from the row's attributes of the same names, and from `derived` for the
+    fields the row does not hold (a status computed from it, a URL, the parent's district)."""
+    stored = {name: getattr(row, name) for name in model.model_fields if name not in derived}
+    return model.model_validate({**stored, **derived})

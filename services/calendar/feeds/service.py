@@ -63,6 +63,7 @@ from services.calendar.feeds.schemas import (
 )
 from services.calendar.models import Calendar, FeedToken
 from services.calendar.repository import insert_row
+from services.calendar.schemas import response_of
 
 PUBLIC_PATH = "/public/feeds/{token}.ics"
 FEED_PAST = timedelta(days=90)
@@ -129,21 +130,8 @@ def token_status(token: FeedToken, now: datetime) -> FeedTokenStatus:
 
 
 def token_out(token: FeedToken, district_id: str | None, now: datetime) -> FeedTokenOut:
-    return FeedTokenOut(
-        id=token.id,
-        calendar_id=token.calendar_id,
-        district_id=district_id,
-        label=token.label,
-        include_subtree=token.include_subtree,
-        token_prefix=token.token_prefix,
-        status=token_status(token, now),
-        created_by=token.created_by,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        renewed_by=token.renewed_by,
-        renewed_at=token.renewed_at,
-        revoked_at=token.revoked_at,
-        last_used_at=token.last_used_at,
+    return response_of(
+        FeedTokenOut, token, district_id=district_id, status=token_status(token, now)
     )
 
 
