@@ -18,7 +18,6 @@ router = APIRouter(tags=["accounts"])
 
 @router.get(
     "/accounts",
-    response_model=Page[AccountOut],
     summary="Accounts posts may target",
     responses=problem_responses(DistrictNotFound, InvalidCursor),
 )

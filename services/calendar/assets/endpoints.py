@@ -62,6 +62,7 @@ from services.calendar.assets.upload import (
     receive,
 )
 from services.calendar.posts.publication import publication
+from services.calendar.schemas import district_query
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["assets"])
@@ -201,7 +202,6 @@ def _form_metadata(fields: dict[str, list[str]]) -> AssetCreate:
 
 @router.get(
     "/assets",
-    response_model=Page[AssetOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def search_assets(
@@ -218,17 +218,14 @@ async def search_assets(
     ] = None,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Assets of this district and the districts below it",
+        district_query(
+            "Assets of this district and the districts below it",
         ),
     ] = None,
     usable_by: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Assets this district's posts may use: company-wide ones, its own and "
-            "its ancestors'",
+        district_query(
+            "Assets this district's posts may use: company-wide ones, its own and its ancestors'",
         ),
     ] = None,
     content_type: Annotated[
@@ -263,7 +260,6 @@ async def search_assets(
 
 @router.get(
     "/assets/{asset_id}",
-    response_model=AssetOut,
     responses=problem_responses(AssetNotFound),
 )
 async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> AssetOut:
@@ -273,7 +269,6 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -
 
 @router.patch(
     "/assets/{asset_id}",
-    response_model=AssetOut,
     responses=problem_responses(AssetNotFound, Forbidden),
 )
 async def update_asset(

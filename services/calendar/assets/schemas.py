@@ -19,6 +19,7 @@ from pydantic import (
 
 from chassis.instants import Instant
 from chassis.principal import DISTRICT_ID_PATTERN
+from services.calendar.schemas import refuse_null
 
 MAX_TAGS = 20
 TAG_MAX_LENGTH = 50
@@ -113,12 +114,7 @@ class AssetUpdate(AssetFields):
     """A partial update: fields left out are unchanged; null clears alt_text, usage_rights and
     rights_expire_at (a title cannot be cleared)."""
 
-    @field_validator("title", "tags")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
+    _not_null = refuse_null("title", "tags", message="cannot be null")
 
 
 class AssetOut(BaseModel):

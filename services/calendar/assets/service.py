@@ -39,6 +39,8 @@ from services.calendar.assets.schemas import AssetCreate, AssetOut, AssetSearch,
 from services.calendar.assets.storage import AssetStorage, StoredObjectMissing, content_key
 from services.calendar.assets.upload import ReceivedFile
 from services.calendar.models import Asset
+from services.calendar.repository import insert_row, save_row
+from services.calendar.schemas import response_of
 
 __all__ = [
     "AssetContentMissing",
@@ -86,23 +88,11 @@ def rights_expired(asset: Asset, now: datetime | None = None) -> bool:
 
 
 def out(asset: Asset, now: datetime | None = None) -> AssetOut:
-    return AssetOut(
-        id=asset.id,
-        district_id=asset.district_id,
-        title=asset.title,
-        filename=asset.filename,
-        content_type=asset.content_type,
-        size_bytes=asset.size_bytes,
-        sha256=asset.sha256,
-        tags=list(asset.tags),
-        alt_text=asset.alt_text,
-        usage_rights=asset.usage_rights,
-        rights_expire_at=asset.rights_expire_at,
+    return response_of(
+        AssetOut,
+        asset,
         rights_expired=rights_expired(asset, now),
         content_url=content_path(asset.id),
-        created_by=asset.created_by,
-        created_at=asset.created_at,
-        updated_at=asset.updated_at,
     )
 
 
@@ -144,10 +134,7 @@ class AssetService:
             rights_expire_at=data.rights_expire_at,
             created_by=scope.principal.sub,
         )
-        session.add(asset)
-        await session.flush()
-        await session.refresh(asset)
-        return asset, False
+        return await insert_row(session, asset), False
 
     async def require_upload(
         self, session: AsyncSession, scope: Scope, district_id: str | None
@@ -174,9 +161,7 @@ class AssetService:
         for name, value in changes.items():
             setattr(asset, name, list(value) if name == "tags" else value)
         asset.updated_at = func.now()
-        await session.flush()
-        await session.refresh(asset)
-        return asset
+        return await save_row(session, asset)
 
     async def delete(
         self, session: AsyncSession, scope: Scope, storage: AssetStorage, asset_id: uuid.UUID

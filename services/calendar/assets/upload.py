@@ -28,6 +28,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from chassis.errors import BadRequest, Problem
+from chassis.guard import PayloadTooLarge
 from services.calendar.assets import sniff
 
 if TYPE_CHECKING:
@@ -42,14 +43,20 @@ FILENAME_MAX_LENGTH = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class UploadTooLarge(Problem):
-    status = 413
+class UploadTooLarge(PayloadTooLarge):
     type_slug = "asset-too-large"
     title = "The upload is too large"
 
 
-class NotMultipart(Problem):
+class UnsupportedMediaType(Problem):
+    """415: the body, or the file in it, is of a type the library does not take."""
+
     status = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class NotMultipart(UnsupportedMediaType):
     type_slug = "upload-not-multipart"
     title = "An upload is sent as multipart/form-data"
 
@@ -59,20 +66,17 @@ class InvalidUpload(BadRequest):
     title = "The upload is not a form Chorus can read"
 
 
-class UnsupportedAssetType(Problem):
-    status = 415
+class UnsupportedAssetType(UnsupportedMediaType):
     type_slug = "unsupported-asset-type"
     title = "The library does not take this kind of file"
 
 
-class MislabelledAsset(Problem):
-    status = 415
+class MislabelledAsset(UnsupportedMediaType):
     type_slug = "mislabelled-asset"
     title = "The file is not what its type or name says"
 
 
-class SvgRefused(Problem):
-    status = 415
+class SvgRefused(UnsupportedMediaType):
     type_slug = "svg-refused"
     title = "SVG files are not accepted"
 

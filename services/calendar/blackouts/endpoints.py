@@ -14,9 +14,9 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.blackouts.service import BlackoutNotFound, InvalidWindow, blackouts
+from services.calendar.schemas import district_query
 
 router = APIRouter(tags=["blackouts"])
 
@@ -24,7 +24,6 @@ router = APIRouter(tags=["blackouts"])
 @router.post(
     "/blackouts",
     status_code=status.HTTP_201_CREATED,
-    response_model=BlackoutCreated,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_blackout(
@@ -42,7 +41,6 @@ async def create_blackout(
 
 @router.get(
     "/blackouts",
-    response_model=Page[BlackoutOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound, InvalidWindow),
 )
 async def list_blackouts(
@@ -51,9 +49,8 @@ async def list_blackouts(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="The blackouts binding this district: company-wide, its ancestors'"
+        district_query(
+            "The blackouts binding this district: company-wide, its ancestors'"
             " and its own; company-wide ones only when left out",
         ),
     ] = None,
@@ -72,7 +69,6 @@ async def list_blackouts(
 
 @router.get(
     "/blackouts/{blackout_id}",
-    response_model=BlackoutOut,
     responses=problem_responses(BlackoutNotFound),
 )
 async def get_blackout(blackout_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> BlackoutOut:

@@ -39,6 +39,7 @@ from services.calendar.blackouts import repository
 from services.calendar.blackouts.schemas import BlackoutCreate, BlackoutCreated, BlackoutOut
 from services.calendar.models import Blackout
 from services.calendar.posts.publication import publication
+from services.calendar.repository import insert_row
 
 
 class BlackoutNotFound(NotFound):
@@ -59,10 +60,9 @@ class BlackoutService:
         path = await require_manage_district(
             session, scope, data.district_id, "Declaring a blackout"
         )
-        blackout = Blackout(id=uuid.uuid4(), **data.model_dump(), created_by=scope.principal.sub)
-        session.add(blackout)
-        await session.flush()
-        await session.refresh(blackout)
+        blackout = await insert_row(
+            session, Blackout(id=uuid.uuid4(), **data.model_dump(), created_by=scope.principal.sub)
+        )
         held = await publication.unschedule_in_blackout(
             session, blackout, path, scope.principal.sub
         )

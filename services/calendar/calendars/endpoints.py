@@ -14,7 +14,6 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.calendars.schemas import (
     CalendarOut,
     CalendarUpdate,
@@ -29,13 +28,12 @@ from services.calendar.calendars.service import (
     calendars,
     campaigns,
 )
+from services.calendar.schemas import district_query
 
 router = APIRouter(tags=["calendars"])
 
 
-@router.get(
-    "/calendars", response_model=Page[CalendarOut], responses=problem_responses(InvalidCursor)
-)
+@router.get("/calendars", responses=problem_responses(InvalidCursor))
 async def list_calendars(session: SessionDep, scope: ScopeDep, page: PageDep) -> Page[CalendarOut]:
     """The calendars the caller can read: the company-wide one first, then one per district
     they read (their own and those below it), in tree order. A district's calendar is made the
@@ -45,7 +43,6 @@ async def list_calendars(session: SessionDep, scope: ScopeDep, page: PageDep) ->
 
 @router.get(
     "/calendars/{calendar_id}",
-    response_model=CalendarOut,
     responses=problem_responses(CalendarNotFound),
 )
 async def get_calendar(calendar_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> CalendarOut:
@@ -55,7 +52,6 @@ async def get_calendar(calendar_id: uuid.UUID, session: SessionDep, scope: Scope
 
 @router.patch(
     "/calendars/{calendar_id}",
-    response_model=CalendarOut,
     responses=problem_responses(CalendarNotFound, Forbidden),
 )
 async def update_calendar(
@@ -69,7 +65,6 @@ async def update_calendar(
 @router.post(
     "/campaigns",
     status_code=status.HTTP_201_CREATED,
-    response_model=CampaignOut,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_campaign(
@@ -83,7 +78,6 @@ async def create_campaign(
 
 @router.get(
     "/campaigns",
-    response_model=Page[CampaignOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_campaigns(
@@ -92,9 +86,8 @@ async def list_campaigns(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Campaigns that apply to this district: company-wide ones, its "
+        district_query(
+            "Campaigns that apply to this district: company-wide ones, its "
             "ancestors' (those the caller can read) and its own",
         ),
     ] = None,
@@ -109,7 +102,6 @@ async def list_campaigns(
 
 @router.get(
     "/campaigns/{campaign_id}",
-    response_model=CampaignOut,
     responses=problem_responses(CampaignNotFound),
 )
 async def get_campaign(campaign_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> CampaignOut:
@@ -119,7 +111,6 @@ async def get_campaign(campaign_id: uuid.UUID, session: SessionDep, scope: Scope
 
 @router.patch(
     "/campaigns/{campaign_id}",
-    response_model=CampaignOut,
     responses=problem_responses(CampaignNotFound, Forbidden, InvalidCampaignDates),
 )
 async def update_campaign(

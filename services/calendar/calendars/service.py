@@ -41,6 +41,7 @@ from services.calendar.calendars.schemas import (
     CampaignUpdate,
 )
 from services.calendar.models import Calendar, Campaign
+from services.calendar.repository import insert_row, save_row
 
 
 class CalendarNotFound(NotFound):
@@ -153,21 +154,8 @@ class CampaignService:
         self, session: AsyncSession, scope: Scope, data: CampaignCreate
     ) -> CampaignOut:
         await require_manage_district(session, scope, data.district_id, "Creating a campaign")
-        campaign = Campaign(
-            id=uuid.uuid4(),
-            district_id=data.district_id,
-            name=data.name,
-            description=data.description,
-            starts_on=data.starts_on,
-            ends_on=data.ends_on,
-            goals=[g.model_dump(mode="json") for g in data.goals],
-            tags=data.tags,
-            created_by=scope.principal.sub,
-        )
-        session.add(campaign)
-        await session.flush()
-        await session.refresh(campaign)
-        return CampaignOut.model_validate(campaign)
+        campaign = Campaign(id=uuid.uuid4(), **data.model_dump(), created_by=scope.principal.sub)
+        return CampaignOut.model_validate(await insert_row(session, campaign))
 
     async def get_visible(
         self,
@@ -211,9 +199,7 @@ class CampaignService:
         if data.tags is not None:
             found.tags = data.tags
         found.updated_at = func.now()
-        await session.flush()
-        await session.refresh(found)
-        return CampaignOut.model_validate(found)
+        return CampaignOut.model_validate(await save_row(session, found))
 
     async def list_visible(
         self,

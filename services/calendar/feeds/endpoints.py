@@ -13,7 +13,6 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
 from services.calendar.calendars.service import CalendarNotFound
 from services.calendar.feeds.schemas import (
     FeedTokenCreate,
@@ -31,6 +30,7 @@ from services.calendar.feeds.service import (
     TooManyFeedTokens,
     feeds,
 )
+from services.calendar.schemas import district_query
 from services.calendar.settings import CalendarSettings
 
 router = APIRouter(tags=["feeds"])
@@ -51,7 +51,6 @@ LifetimeDep = Annotated[TokenLifetime, Depends(token_lifetime)]
 @router.post(
     "/calendars/{calendar_id}/feed-tokens",
     status_code=status.HTTP_201_CREATED,
-    response_model=FeedTokenCreated,
     responses=problem_responses(
         CalendarNotFound, Forbidden, TooManyFeedTokens, FeedTokenLifetimeTooLong
     ),
@@ -75,7 +74,6 @@ async def create_feed_token(
 
 @router.get(
     "/calendars/{calendar_id}/feed-tokens",
-    response_model=Page[FeedTokenOut],
     responses=problem_responses(CalendarNotFound, InvalidCursor),
 )
 async def list_feed_tokens(
@@ -111,7 +109,6 @@ async def revoke_feed_token(
 
 @router.get(
     "/feed-tokens",
-    response_model=Page[FeedTokenOut],
     responses=problem_responses(DistrictNotFound, Forbidden, InvalidCursor),
 )
 async def list_managed_feed_tokens(
@@ -120,9 +117,8 @@ async def list_managed_feed_tokens(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="Tokens of this district's calendar and those below it (needs a "
+        district_query(
+            "Tokens of this district's calendar and those below it (needs a "
             "manager role there); left out: of every calendar the caller manages",
         ),
     ] = None,
@@ -146,7 +142,6 @@ async def list_managed_feed_tokens(
 
 @router.post(
     "/feed-tokens/{token_id}/renew",
-    response_model=FeedTokenOut,
     responses=problem_responses(
         FeedTokenNotFound, FeedTokenRevoked, FeedTokenLifetimeTooLong, Forbidden
     ),

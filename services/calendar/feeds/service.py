@@ -62,6 +62,8 @@ from services.calendar.feeds.schemas import (
     FeedTokenStatus,
 )
 from services.calendar.models import Calendar, FeedToken
+from services.calendar.repository import insert_row
+from services.calendar.schemas import response_of
 
 PUBLIC_PATH = "/public/feeds/{token}.ics"
 FEED_PAST = timedelta(days=90)
@@ -128,21 +130,8 @@ def token_status(token: FeedToken, now: datetime) -> FeedTokenStatus:
 
 
 def token_out(token: FeedToken, district_id: str | None, now: datetime) -> FeedTokenOut:
-    return FeedTokenOut(
-        id=token.id,
-        calendar_id=token.calendar_id,
-        district_id=district_id,
-        label=token.label,
-        include_subtree=token.include_subtree,
-        token_prefix=token.token_prefix,
-        status=token_status(token, now),
-        created_by=token.created_by,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        renewed_by=token.renewed_by,
-        renewed_at=token.renewed_at,
-        revoked_at=token.revoked_at,
-        last_used_at=token.last_used_at,
+    return response_of(
+        FeedTokenOut, token, district_id=district_id, status=token_status(token, now)
     )
 
 
@@ -218,9 +207,7 @@ class FeedService:
             expires_at=expires_at,
             token_prefix=token[:PREFIX_LENGTH],
         )
-        session.add(row)
-        await session.flush()
-        await session.refresh(row)
+        await insert_row(session, row)
         return FeedTokenCreated(
             **token_out(row, found.district_id, now).model_dump(),
             token=token,

@@ -48,7 +48,6 @@ class SubmitResult(BaseModel):
 
 @router.post(
     "/posts",
-    response_model=PostOut,
     status_code=status.HTTP_201_CREATED,
     summary="Draft a post",
     responses=problem_responses(Forbidden, DistrictNotFound, CalendarRequired, TargetNotAllowed),
@@ -63,7 +62,6 @@ async def create_post(data: PostCreate, session: SessionDep, scope: ScopeDep) ->
 
 @router.get(
     "/posts/{post_id}",
-    response_model=PostOut,
     summary="A post",
     responses=problem_responses(PostNotFound),
 )
@@ -75,7 +73,6 @@ async def get_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> 
 
 @router.patch(
     "/posts/{post_id}",
-    response_model=PostOut,
     summary="Edit a post",
     responses=problem_responses(
         PostNotFound, Forbidden, PostNotEditable, StaleVersion, TargetNotAllowed
@@ -92,7 +89,6 @@ async def edit_post(
 
 @router.post(
     "/posts/{post_id}/submit",
-    response_model=SubmitResult,
     summary="Submit a post for approval",
     responses=problem_responses(
         PostNotFound, Forbidden, IllegalTransition, NotReadyToSubmit, LintFailed, TargetNotAllowed
@@ -109,7 +105,6 @@ async def submit_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) 
 
 @router.post(
     "/posts/{post_id}/status",
-    response_model=PostOut,
     summary="Change a post's status",
     responses=problem_responses(
         PostNotFound,
@@ -133,7 +128,6 @@ async def change_status(
 
 @router.get(
     "/posts/{post_id}/lint",
-    response_model=LintReport,
     summary="Check a post against the style guide",
     responses=problem_responses(PostNotFound),
 )
@@ -145,7 +139,6 @@ async def lint_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) ->
 
 @router.get(
     "/posts/{post_id}/history",
-    response_model=Page[HistoryEntry],
     summary="A post's timeline",
     responses=problem_responses(PostNotFound, InvalidCursor),
 )

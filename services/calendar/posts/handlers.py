@@ -9,6 +9,7 @@ is stale and changes nothing. The scheduler's callbacks arrive as the webhooks s
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ EXPIRED = "chorus.approvals.approval.expired"
 EXPIRED_REASON = "The approval expired: the publish time passed before anyone decided."
 PUBLISHED = "chorus.webhooks.scheduler.post_published"
 FAILED = "chorus.webhooks.scheduler.post_failed"
+FAILURE_REASON = "The scheduler reported a failure."
 
 
 class ApprovalDecided(BaseModel):
@@ -73,27 +75,30 @@ def _decider(outcome: str, reason: str | None = None) -> Handler:
 
 async def on_published(session: AsyncSession, event: CloudEvent) -> None:
     callback = SchedulerCallback.model_validate(event.data)
-    await publication.record_publication(
-        session,
-        callback.post_id,
-        callback.account_id,
-        external_id=callback.external_id,
-        permalink=callback.permalink,
-        published_at=callback.published_at or event.time,
-        error=None,
-    )
+    await _record(session, callback, published_at=callback.published_at or event.time, error=None)
 
 
 async def on_failed(session: AsyncSession, event: CloudEvent) -> None:
     callback = SchedulerCallback.model_validate(event.data)
+    await _record(session, callback, published_at=None, error=callback.error or FAILURE_REASON)
+
+
+async def _record(
+    session: AsyncSession,
+    callback: SchedulerCallback,
+    *,
+    published_at: datetime | None,
+    error: str | None,
+) -> None:
+    """What the scheduler reported for one account of a post; a failure keeps no permalink."""
     await publication.record_publication(
         session,
         callback.post_id,
         callback.account_id,
         external_id=callback.external_id,
-        permalink=None,
-        published_at=None,
-        error=callback.error or "The scheduler reported a failure.",
+        permalink=callback.permalink if error is None else None,
+        published_at=published_at,
+        error=error,
     )
 
 

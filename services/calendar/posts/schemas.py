@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from chassis.instants import in_range
+from services.calendar.schemas import refuse_null
 from services.calendar.vocabulary import PostStatus, PublicationStatus
 
 MAX_TEXT = 20_000
@@ -171,14 +172,15 @@ class PostUpdate(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         return in_utc(value)
 
-    @field_validator("title", "text", "media", "variants")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # A post always has these; None only stands for "left out" (validators see an explicit
-        # null, never the default), so a null sent is refused rather than kept or cleared.
-        if value is None:
-            raise ValueError("cannot be null; leave the field out to keep its value")
-        return value
+    # A post always has these; None only stands for "left out", so a null sent is refused
+    # rather than kept or cleared.
+    _not_null = refuse_null(
+        "title",
+        "text",
+        "media",
+        "variants",
+        message="cannot be null; leave the field out to keep its value",
+    )
 
 
 class Publication(BaseModel):

@@ -157,15 +157,7 @@ class SchedulingBlocked(Unprocessable):
 
 
 def content_of(post: Post) -> PostContent:
-    return PostContent.model_validate(
-        {
-            "title": post.title,
-            "text": post.text,
-            "link": post.link,
-            "media": post.media,
-            "variants": post.variants,
-        }
-    )
+    return PostContent.model_validate(post, from_attributes=True)
 
 
 def content_hash(
@@ -286,18 +278,12 @@ class PostService:
             id=uuid.uuid4(),
             calendar_id=calendar.id,
             district_id=calendar.district_id,
-            kind=data.kind,
-            title=content.title,
-            text=content.text,
-            link=content.link,
-            media=[m.model_dump(mode="json") for m in content.media],
-            variants=[v.model_dump(mode="json") for v in content.variants],
-            publish_at=data.publish_at,
-            timezone=data.timezone,
-            campaign_id=data.campaign_id,
+            **content.model_dump(mode="json"),
+            # The plan but its accounts, which are rows of their own (the post's targets).
+            **data.model_dump(
+                include={"kind", "publish_at", "timezone", "campaign_id", "assignee", "due_at"}
+            ),
             author=scope.principal.sub,
-            assignee=data.assignee,
-            due_at=data.due_at,
             status="draft",
             version=1,
             content_hash=content_hash(content, data.account_ids, data.publish_at, data.campaign_id),

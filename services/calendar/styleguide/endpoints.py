@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
 from chassis.pagination import InvalidCursor, Page, PageDep
-from chassis.principal import DISTRICT_ID_PATTERN
+from services.calendar.schemas import district_query
 from services.calendar.styleguide.schemas import (
     LintReport,
     LintRequest,
@@ -35,7 +35,6 @@ router = APIRouter(tags=["styleguide"])
 @router.post(
     "/style-rules",
     status_code=status.HTTP_201_CREATED,
-    response_model=StyleRuleOut,
     responses=problem_responses(DistrictNotFound, Forbidden),
 )
 async def create_style_rule(
@@ -61,7 +60,6 @@ async def create_style_rule(
 
 @router.get(
     "/style-rules",
-    response_model=Page[StyleRuleOut],
     responses=problem_responses(InvalidCursor, DistrictNotFound),
 )
 async def list_style_rules(
@@ -70,9 +68,8 @@ async def list_style_rules(
     page: PageDep,
     district_id: Annotated[
         str | None,
-        Query(
-            pattern=DISTRICT_ID_PATTERN,
-            description="The guide in force for this district: company-wide rules, its"
+        district_query(
+            "The guide in force for this district: company-wide rules, its"
             " ancestors' and its own; company-wide rules only when left out",
         ),
     ] = None,
@@ -84,7 +81,6 @@ async def list_style_rules(
 
 @router.get(
     "/style-rules/{rule_id}",
-    response_model=StyleRuleOut,
     responses=problem_responses(StyleRuleNotFound),
 )
 async def get_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> StyleRuleOut:
@@ -94,7 +90,6 @@ async def get_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDe
 
 @router.patch(
     "/style-rules/{rule_id}",
-    response_model=StyleRuleOut,
     responses=problem_responses(StyleRuleNotFound, Forbidden, InvalidRuleParams),
 )
 async def update_style_rule(
@@ -117,7 +112,6 @@ async def delete_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: Scop
 
 @router.post(
     "/lint",
-    response_model=LintReport,
     responses=problem_responses(DistrictNotFound, Forbidden, UnknownAccounts),
 )
 async def lint(data: LintRequest, session: SessionDep, scope: ScopeDep) -> LintReport:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from chassis.instants import in_range
 from services.calendar.calendars.schemas import DistrictId
 from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
+from services.calendar.schemas import refuse_null
 from services.calendar.vocabulary import RuleKind, Severity
 
 
@@ -168,13 +169,8 @@ class StyleRuleUpdate(BaseModel):
     enabled: bool | None = None
     platform: PlatformKey | None = None
 
-    @field_validator("severity", "params", "enabled")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Only runs on values given: a null here would make the rule meaningless.
-        if value is None:
-            raise ValueError("may be left out but not null")
-        return value
+    # A null here would make the rule meaningless.
+    _not_null = refuse_null("severity", "params", "enabled", message="may be left out but not null")
 
 
 class StyleRuleOut(BaseModel):

@@ -51,6 +51,7 @@ from services.calendar.access import (
 )
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
+from services.calendar.repository import insert_row, save_row
 from services.calendar.styleguide import lint, repository
 from services.calendar.styleguide.schemas import (
     PARAMS_MODELS,
@@ -88,19 +89,12 @@ class StyleGuide:
         severity = data.severity or ("warning" if data.kind == "min_spacing" else "error")
         rule = StyleRule(
             id=uuid.uuid4(),
-            district_id=data.district_id,
-            kind=data.kind,
+            **data.model_dump(exclude={"severity", "params"}),
             severity=severity,
-            platform=data.platform,
             params=data.params.model_dump(mode="json"),
-            description=data.description,
-            enabled=data.enabled,
             created_by=scope.principal.sub,
         )
-        session.add(rule)
-        await session.flush()
-        await session.refresh(rule)
-        return StyleRuleOut.model_validate(rule)
+        return StyleRuleOut.model_validate(await insert_row(session, rule))
 
     async def list_applying(
         self,
@@ -152,9 +146,7 @@ class StyleGuide:
         if "platform" in given:
             rule.platform = data.platform
         rule.updated_at = func.now()
-        await session.flush()
-        await session.refresh(rule)
-        return StyleRuleOut.model_validate(rule)
+        return StyleRuleOut.model_validate(await save_row(session, rule))
 
     async def delete(self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID) -> None:
         await delete_managed(

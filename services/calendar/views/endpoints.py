@@ -12,9 +12,9 @@ from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import problem_responses
 from chassis.instants import Instant
 from chassis.pagination import InvalidCursor, Page, PageRequest, decode_cursor
-from chassis.principal import DISTRICT_ID_PATTERN
 from chassis.query import CommaSeparated
 from services.calendar.calendars.service import CalendarNotFound, CampaignNotFound
+from services.calendar.schemas import district_query
 from services.calendar.views.schemas import PostStatus, PostSummary, RangeFilters
 from services.calendar.views.service import InvalidRange, range_view
 
@@ -42,7 +42,6 @@ def range_page(
 
 @router.get(
     "/posts",
-    response_model=Page[PostSummary],
     responses=problem_responses(
         InvalidRange, InvalidCursor, DistrictNotFound, CalendarNotFound, CampaignNotFound
     ),
@@ -60,7 +59,7 @@ async def posts_in_range(
     ],
     district_id: Annotated[
         str | None,
-        Query(pattern=DISTRICT_ID_PATTERN, description="This district and those below it"),
+        district_query("This district and those below it"),
     ] = None,
     calendar_id: Annotated[uuid.UUID | None, Query(description="Posts of this calendar")] = None,
     account_id: Annotated[
