@@ -194,13 +194,7 @@ class DelegationService:
                 max_coverage_days=bounds.max_coverage.days,
             )
         delegation = Delegation(
-            id=uuid.uuid4(),
-            delegator=principal.sub,
-            delegate=data.delegate,
-            grants=grants,
-            starts_at=data.starts_at,
-            ends_at=data.ends_at,
-            reason=data.reason,
+            id=uuid.uuid4(), delegator=principal.sub, grants=grants, **data.model_dump()
         )
         session.add(delegation)
         await session.flush()

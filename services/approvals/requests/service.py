@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -153,9 +154,11 @@ class Decider:
     acting_for: str | None = None
 
 
-@dataclass(frozen=True)
-class Opening:
-    """A submission, as the consumers read it from an event."""
+class Opening(BaseModel):
+    """A submission, as the consumers read it from an event: the columns of the request it
+    opens, and the facts that choose its plan."""
+
+    model_config = ConfigDict(frozen=True)
 
     subject_kind: str
     subject_id: uuid.UUID
@@ -283,17 +286,9 @@ class RequestService:
         plan = await plan_for(session, opening.district_id, opening.facts)
         request = ApprovalRequest(
             id=uuid.uuid4(),
-            subject_kind=opening.subject_kind,
-            subject_id=opening.subject_id,
-            district_id=opening.district_id,
-            title=opening.title,
-            author=opening.author,
-            snapshot=opening.snapshot,
-            content_hash=opening.content_hash,
-            expires_at=opening.expires_at,
+            **opening.model_dump(exclude={"facts"}),
             policy_versions=[p.model_dump(mode="json") for p in plan.policy_versions],
             status=RequestStatus.OPEN,
-            source_event_id=opening.source_event_id,
             opened_at=datetime.now(UTC),
         )
         if current is not None:
@@ -309,18 +304,8 @@ class RequestService:
             RequestStep(
                 request_id=request.id,
                 position=position,
-                key=planned.key,
-                name=planned.name,
-                role=planned.role,
-                district_id=planned.district_id,
-                quorum_mode=planned.quorum_mode,
-                quorum_count=planned.quorum_count,
-                deadline_hours=planned.deadline_hours,
-                remind_before_hours=planned.remind_before_hours,
-                escalate_to_role=planned.escalate_to_role,
-                escalate_to_district_id=planned.escalate_to_district_id,
-                reasons=planned.reasons,
-                outside_review=planned.outside_review,
+                # The step as planned; which policy added it, the request's policy_versions say.
+                **planned.model_dump(exclude={"policy_id", "policy_district_id"}),
                 request_author=request.author,
                 request_opened_at=request.opened_at,
                 status=StepStatus.WAITING,
