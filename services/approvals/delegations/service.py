@@ -224,8 +224,7 @@ class DelegationService:
             direction=direction,
             managed=managed,
             include_revoked=include_revoked,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows, page, key=lambda d: (d.starts_at, d.id), item=DelegationOut.model_validate

@@ -256,8 +256,7 @@ class RequestService:
             tree.visible(ApprovalRequest.district_id, scope),
             filters,
             subtree=subtree,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows, page, key=lambda r: (r.opened_at, r.id), item=RequestSummary.model_validate
@@ -609,8 +608,7 @@ class RequestService:
             session,
             principal.sub,
             reaches,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows,
