@@ -185,17 +185,11 @@ def request_identity(request: ApprovalRequest) -> dict[str, Any]:
 
 
 def approval_step(step: RequestStep) -> ApprovalStep:
-    """A planned step as events and the request's history show it."""
+    """A planned step as events and the request's history show it: the step's columns of the
+    same names, and its two quorum columns as one ``quorum``."""
+    columns = {name: getattr(step, name) for name in ApprovalStep.model_fields if name != "quorum"}
     return ApprovalStep(
-        position=step.position,
-        key=step.key,
-        name=step.name,
-        role=step.role,
-        district_id=step.district_id,
-        quorum=StepQuorum(mode=step.quorum_mode, count=step.quorum_count),
-        due_at=step.due_at,
-        reasons=step.reasons,
-        outside_review=step.outside_review,
+        **columns, quorum=StepQuorum(mode=step.quorum_mode, count=step.quorum_count)
     )
 
 
