@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import PageRequest
+from chassis.pagination import PageRequest, keyset_slice
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -166,15 +166,12 @@ async def list_advisory_answers(session: AsyncSession, request_id: uuid.UUID) ->
 
 
 async def list_history(
-    session: AsyncSession, request_id: uuid.UUID, *, after: int, limit: int
+    session: AsyncSession, request_id: uuid.UUID, page: PageRequest
 ) -> list[RequestHistory]:
-    rows = await session.scalars(
-        select(RequestHistory)
-        .where(RequestHistory.request_id == request_id, RequestHistory.id > after)
-        .order_by(RequestHistory.id)
-        .limit(limit)
-    )
-    return list(rows)
+    """The request's history in the order it happened (the log's own serial)."""
+    query = select(RequestHistory).where(RequestHistory.request_id == request_id)
+    query = keyset_slice(query, (RequestHistory.id,), after=page.after_key(int), limit=page.fetch)
+    return list(await session.scalars(query))
 
 
 # Writing ----------------------------------------------------------------------------------

@@ -261,8 +261,7 @@ class RequestService:
     ) -> Page[HistoryEntry]:
         """Everything that happened to a request the caller reads, oldest first."""
         await self.get_visible(session, scope, request_id)
-        (after,) = page.after_key(int) or (0,)
-        rows = await repository.list_history(session, request_id, after=after, limit=page.fetch)
+        rows = await repository.list_history(session, request_id, page)
         return keyset_page(rows, page, key=lambda h: (h.id,), item=HistoryEntry.model_validate)
 
     # Opening and closing from events -------------------------------------------------------
