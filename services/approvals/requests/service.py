@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +84,7 @@ from services.approvals.vocabulary import (
     OutsideReviewMode,
     RequestStatus,
     StepStatus,
+    SubjectKind,
     Via,
 )
 
@@ -160,7 +161,6 @@ class Opening(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    subject_kind: str
     subject_id: uuid.UUID
     district_id: str
     author: str
@@ -170,6 +170,12 @@ class Opening(BaseModel):
     expires_at: datetime | None
     facts: SubjectFacts
     source_event_id: uuid.UUID | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def subject_kind(self) -> SubjectKind:
+        """The kind the facts are of: given once, there."""
+        return self.facts.subject_kind
 
 
 def request_identity(request: ApprovalRequest) -> dict[str, Any]:
