@@ -1,6 +1,7 @@
 """Settings shared by every service; each service subclasses with its own env prefix.
 
-Every value comes from the environment (``<SERVICE>_<FIELD>``, e.g. ``INVENTORY_DATABASE_URL``).
+Every value comes from the environment (``<SERVICE>_<FIELD>``, e.g. ``INVENTORY_DATABASE_URL``);
+a subclass gives its ``service_name`` and env prefix, and the fields the service adds.
 The internal key that signs the principal header has no default: a service that does not know it
 cannot tell a forged principal from a real one, so it refuses to start.
 
@@ -22,7 +23,8 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = Field(description="Short name, e.g. 'inventory'; names topics and sources")
     database_url: str = Field(
-        description="SQLAlchemy URL of the service's own database (postgresql+asyncpg://...)"
+        default_factory=lambda fields: local_database_url(fields["service_name"]),
+        description="SQLAlchemy URL of the service's own database (postgresql+asyncpg://...)",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap_servers: str = Field(default="localhost:9092")
@@ -85,6 +87,11 @@ class ServiceSettings(BaseSettings):
     @property
     def dead_letter_topic(self) -> str:
         return f"chorus.{self.service_name}.dlq"
+
+
+def local_database_url(service_name: str) -> str:
+    """The service's database on a local PostgreSQL (``chorus_<service>``): the default."""
+    return f"postgresql+asyncpg://postgres@localhost:5432/chorus_{service_name}"
 
 
 def events_topic(service_name: str) -> str:

@@ -9,7 +9,7 @@ from services.approvals.api import public_router, router
 from services.approvals.consumers import consumers
 from services.approvals.jobs import periodic_jobs
 from services.approvals.models import districts, messaging
-from services.approvals.settings import ApprovalsSettings, get_settings
+from services.approvals.settings import ApprovalsSettings
 
 SERVICE_DESCRIPTION = (
     "Approval policies inherited down the district tree, approval requests, decisions, "
@@ -19,7 +19,7 @@ SERVICE_DESCRIPTION = (
 
 def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
     return create_service_app(
-        settings=settings or get_settings(),
+        settings=settings or ApprovalsSettings(),  # internal_key comes from the environment
         title="Chorus approvals",
         description=SERVICE_DESCRIPTION,
         router=router,

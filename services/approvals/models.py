@@ -15,28 +15,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     ForeignKeyConstraint,
-    Identity,
     Index,
-    Integer,
-    LargeBinary,
-    Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy import (
     text as sql_text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chassis.app import Messaging
-from chassis.database import new_metadata, one_of
+from chassis.database import COLUMN_TYPES, InsertedAt, SerialKey, UuidKey, new_metadata, one_of
 from chassis.districts import district_replica_table
 from services.approvals.events import catalog
 from services.approvals.vocabulary import (
@@ -51,6 +43,7 @@ from services.approvals.vocabulary import (
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
+    type_annotation_map = COLUMN_TYPES
 
 
 districts = district_replica_table(Base.metadata)
@@ -62,14 +55,14 @@ class Policy(Base):
 
     __tablename__ = "policies"
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    district_id: Mapped[str | None] = mapped_column(Text)
-    subject_kind: Mapped[str] = mapped_column(Text)
-    current_version: Mapped[int] = mapped_column(Integer)
+    id: Mapped[UuidKey]
+    district_id: Mapped[str | None]
+    subject_kind: Mapped[str]
+    current_version: Mapped[int]
     # A retired policy adds no steps any more; its versions stay for the requests using them.
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None]
+    created_by: Mapped[str]
+    created_at: Mapped[InsertedAt]
 
     __table_args__ = (
         CheckConstraint(one_of("subject_kind", SubjectKind), name="subject_kind"),
@@ -86,37 +79,37 @@ class PolicyVersion(Base):
     __tablename__ = "policy_versions"
 
     policy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("policies.id"), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
     # [StepSpec as JSON]: the ordered steps this policy adds to its parent's.
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    description: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    description: Mapped[str | None]
+    created_by: Mapped[str]
+    created_at: Mapped[InsertedAt]
 
 
 class ApprovalRequest(Base):
     __tablename__ = "requests"
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    subject_kind: Mapped[str] = mapped_column(Text)
-    subject_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    district_id: Mapped[str] = mapped_column(Text)
-    title: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[UuidKey]
+    subject_kind: Mapped[str]
+    subject_id: Mapped[uuid.UUID]
+    district_id: Mapped[str]
+    title: Mapped[str | None]
     # Who wrote what is to be approved: they never approve it themselves.
-    author: Mapped[str] = mapped_column(Text)
+    author: Mapped[str]
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    content_hash: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str]
     # A request still open when the subject's publish time passes expires.
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None]
     # [{"policy_id", "district_id", "version"}] the plan was made from.
     policy_versions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(Text, server_default=RequestStatus.OPEN.value)
-    current_position: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(server_default=RequestStatus.OPEN.value)
+    current_position: Mapped[int | None]
     # The id of the event that opened it (a redelivered submission opens nothing new).
-    source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    source_event_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    opened_at: Mapped[InsertedAt]
+    closed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(server_default="1")
 
     __table_args__ = (
         CheckConstraint(one_of("subject_kind", SubjectKind), name="subject_kind"),
@@ -143,33 +136,33 @@ class RequestStep(Base):
     request_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
     )
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(Text)
-    name: Mapped[str] = mapped_column(Text)
-    role: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str]
+    name: Mapped[str]
+    role: Mapped[str]
     # The district where eligibility is resolved (the role held there or above it).
-    district_id: Mapped[str] = mapped_column(Text)
-    quorum_mode: Mapped[str] = mapped_column(Text)
-    quorum_count: Mapped[int] = mapped_column(Integer)
-    deadline_hours: Mapped[int | None] = mapped_column(Integer)
-    remind_before_hours: Mapped[int | None] = mapped_column(Integer)
-    escalate_to_role: Mapped[str | None] = mapped_column(Text)
-    escalate_to_district_id: Mapped[str | None] = mapped_column(Text)
+    district_id: Mapped[str]
+    quorum_mode: Mapped[str]
+    quorum_count: Mapped[int]
+    deadline_hours: Mapped[int | None]
+    remind_before_hours: Mapped[int | None]
+    escalate_to_role: Mapped[str | None]
+    escalate_to_district_id: Mapped[str | None]
     # Copied from the policy step with the rest: a later policy change never lets outside
     # answers count on a request already open.
-    outside_review: Mapped[str] = mapped_column(Text, server_default=OutsideReviewMode.NONE.value)
+    outside_review: Mapped[str] = mapped_column(server_default=OutsideReviewMode.NONE.value)
     # Copies of the request's, so "my pending" filters and orders on this table alone.
-    request_author: Mapped[str] = mapped_column(Text)
-    request_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_author: Mapped[str]
+    request_opened_at: Mapped[datetime]
     # Why the step is in the plan (the policy, and the condition that matched).
     reasons: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
-    status: Mapped[str] = mapped_column(Text, server_default=StepStatus.WAITING.value)
-    approvals: Mapped[int] = mapped_column(Integer, server_default="0")
-    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(server_default=StepStatus.WAITING.value)
+    approvals: Mapped[int] = mapped_column(server_default="0")
+    activated_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(one_of("status", StepStatus), name="status"),
@@ -209,17 +202,17 @@ class Decision(Base):
 
     __tablename__ = "decisions"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    position: Mapped[int] = mapped_column(Integer)
-    decider: Mapped[str] = mapped_column(Text)
+    id: Mapped[SerialKey]
+    request_id: Mapped[uuid.UUID]
+    position: Mapped[int]
+    decider: Mapped[str]
     # The person the decider stood in for (a delegation), if any.
-    acting_for: Mapped[str | None] = mapped_column(Text)
-    via: Mapped[str] = mapped_column(Text)
-    outcome: Mapped[str] = mapped_column(Text)
-    comment: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    acting_for: Mapped[str | None]
+    via: Mapped[str]
+    outcome: Mapped[str]
+    comment: Mapped[str | None]
+    idempotency_key: Mapped[str | None]
+    decided_at: Mapped[InsertedAt]
 
     __table_args__ = (
         _of_request_step(),
@@ -236,12 +229,12 @@ class RequestHistory(Base):
 
     __tablename__ = "request_history"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[SerialKey]
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
-    action: Mapped[str] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str]
+    actor: Mapped[str]
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    at: Mapped[InsertedAt]
 
     __table_args__ = (Index("ix_request_history_request", "request_id", "id"),)
 
@@ -251,19 +244,19 @@ class Delegation(Base):
 
     __tablename__ = "delegations"
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    delegator: Mapped[str] = mapped_column(Text)
-    delegate: Mapped[str] = mapped_column(Text)
+    id: Mapped[UuidKey]
+    delegator: Mapped[str]
+    delegate: Mapped[str]
     # The delegator's grants when they delegated ({district: [roles]}): approvals learns who
     # holds a role only from callers, so this is what the delegate may stand in for.
     grants: Mapped[dict[str, list[str]]] = mapped_column(JSONB)
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None]
+    created_at: Mapped[InsertedAt]
+    revoked_at: Mapped[datetime | None]
     # The delegator, or a manager of their district / the central team.
-    revoked_by: Mapped[str | None] = mapped_column(Text)
+    revoked_by: Mapped[str | None]
 
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="period_ordered"),
@@ -279,11 +272,11 @@ class RosterEntry(Base):
 
     __tablename__ = "approver_roster"
 
-    district_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    role: Mapped[str] = mapped_column(Text, primary_key=True)
-    person: Mapped[str] = mapped_column(Text, primary_key=True)
-    active: Mapped[bool] = mapped_column(Boolean, server_default=sql_text("true"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    district_id: Mapped[str] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(primary_key=True)
+    person: Mapped[str] = mapped_column(primary_key=True)
+    active: Mapped[bool] = mapped_column(server_default=sql_text("true"))
+    created_at: Mapped[InsertedAt]
 
 
 class ReviewInvite(Base):
@@ -292,21 +285,21 @@ class ReviewInvite(Base):
 
     __tablename__ = "review_invites"
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    position: Mapped[int] = mapped_column(Integer)
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
-    reviewer_name: Mapped[str] = mapped_column(Text)
-    reviewer_email: Mapped[str] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    id: Mapped[UuidKey]
+    request_id: Mapped[uuid.UUID]
+    position: Mapped[int]
+    token_hash: Mapped[bytes] = mapped_column(unique=True)
+    reviewer_name: Mapped[str]
+    reviewer_email: Mapped[str]
+    created_by: Mapped[str]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
     # The answer given through the link. On a step whose outside answers count it is also a
     # decision; on an advisory step it is only this: advice shown to the approvers.
-    outcome: Mapped[str | None] = mapped_column(Text)
-    comment: Mapped[str | None] = mapped_column(Text)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    outcome: Mapped[str | None]
+    comment: Mapped[str | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[InsertedAt]
 
     __table_args__ = (
         _of_request_step(),

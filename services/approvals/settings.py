@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -11,10 +9,9 @@ from chassis.settings import ServiceSettings
 
 
 class ApprovalsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="APPROVALS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="APPROVALS_")
 
     service_name: str = "approvals"
-    database_url: str = "postgresql+asyncpg://postgres@localhost:5432/chorus_approvals"
     deadline_sweep_cron: str = Field(
         default="* * * * *",
         description="When reminders, escalations and expiry are swept (cron; every minute)",
@@ -32,8 +29,3 @@ class ApprovalsSettings(ServiceSettings):
         description="How many days one delegator's delegations in force or planned may cover "
         "in all (overlapping periods count once): out of office, not a standing transfer",
     )
-
-
-@lru_cache
-def get_settings() -> ApprovalsSettings:
-    return ApprovalsSettings()  # internal_key comes from the environment

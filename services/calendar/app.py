@@ -9,7 +9,7 @@ from services.calendar.api import public_router, router
 from services.calendar.assets.storage import install as install_asset_storage
 from services.calendar.consumers import consumers
 from services.calendar.models import districts, messaging
-from services.calendar.settings import CalendarSettings, get_settings
+from services.calendar.settings import CalendarSettings
 
 SERVICE_DESCRIPTION = (
     "Editorial calendars, campaigns, posts with per-platform variants, the asset library, the "
@@ -19,7 +19,7 @@ SERVICE_DESCRIPTION = (
 
 def create_app(settings: CalendarSettings | None = None) -> FastAPI:
     return create_service_app(
-        settings=settings or get_settings(),
+        settings=settings or CalendarSettings(),  # internal_key comes from the environment
         title="Chorus calendar",
         description=SERVICE_DESCRIPTION,
         router=router,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -21,10 +20,9 @@ def default_asset_dir() -> Path:
 
 
 class CalendarSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="CALENDAR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="CALENDAR_")
 
     service_name: str = "calendar"
-    database_url: str = "postgresql+asyncpg://postgres@localhost:5432/chorus_calendar"
 
     # The asset library (services/calendar/assets).
     asset_max_bytes: int = Field(
@@ -96,8 +94,3 @@ class CalendarSettings(ServiceSettings):
         if (self.asset_s3_access_key_id is None) != (self.asset_s3_secret_access_key is None):
             raise ValueError("give both asset_s3_access_key_id and asset_s3_secret_access_key")
         return self
-
-
-@lru_cache
-def get_settings() -> CalendarSettings:
-    return CalendarSettings()  # internal_key comes from the environment

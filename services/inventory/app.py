@@ -9,7 +9,7 @@ from services.inventory.api import router
 from services.inventory.consumers import consumers
 from services.inventory.jobs import periodic_jobs
 from services.inventory.models import District, messaging
-from services.inventory.settings import InventorySettings, get_settings
+from services.inventory.settings import InventorySettings
 
 SERVICE_DESCRIPTION = (
     "Every social account of the organisation, official or not: districts, accounts, owners, "
@@ -19,7 +19,7 @@ SERVICE_DESCRIPTION = (
 
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
     return create_service_app(
-        settings=settings or get_settings(),
+        settings=settings or InventorySettings(),  # internal_key comes from the environment
         title="Chorus inventory",
         description=SERVICE_DESCRIPTION,
         router=router,

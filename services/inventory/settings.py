@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -11,10 +9,9 @@ from chassis.settings import ServiceSettings
 
 
 class InventorySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INVENTORY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="INVENTORY_")
 
     service_name: str = "inventory"
-    database_url: str = "postgresql+asyncpg://postgres@localhost:5432/chorus_inventory"
 
     availability_probe_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     availability_probe_concurrency: int = Field(default=8, ge=1, le=64)
@@ -31,8 +28,3 @@ class InventorySettings(ServiceSettings):
     duplicate_similarity_threshold: float = Field(default=0.6, gt=0, le=1)
     import_max_rows: int = Field(default=200_000, ge=1)
     import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
-
-
-@lru_cache
-def get_settings() -> InventorySettings:
-    return InventorySettings()  # internal_key comes from the environment

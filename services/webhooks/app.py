@@ -8,7 +8,7 @@ from chassis.app import create_service_app
 from services.webhooks.api import router
 from services.webhooks.consumers import consumers
 from services.webhooks.models import messaging
-from services.webhooks.settings import WebhooksSettings, get_settings
+from services.webhooks.settings import WebhooksSettings
 
 SERVICE_DESCRIPTION = (
     "Outbound subscriptions with signed, retried and replayable deliveries, and verified "
@@ -18,7 +18,7 @@ SERVICE_DESCRIPTION = (
 
 def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
     return create_service_app(
-        settings=settings or get_settings(),
+        settings=settings or WebhooksSettings(),  # internal_key comes from the environment
         title="Chorus webhooks",
         description=SERVICE_DESCRIPTION,
         router=router,

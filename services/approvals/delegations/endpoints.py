@@ -47,7 +47,6 @@ BoundsDep = Annotated[DelegationBounds, Depends(_bounds)]
 @router.post(
     "/delegations",
     status_code=status.HTTP_201_CREATED,
-    response_model=DelegationOut,
     responses=problem_responses(
         SelfDelegation,
         PeriodOver,
@@ -73,7 +72,6 @@ async def create_delegation(
 
 @router.get(
     "/delegations",
-    response_model=Page[DelegationOut],
     responses=problem_responses(InvalidCursor),
 )
 async def list_delegations(
@@ -99,7 +97,6 @@ async def list_delegations(
 
 @router.get(
     "/delegations/{delegation_id}",
-    response_model=DelegationOut,
     responses=problem_responses(DelegationNotFound),
 )
 async def get_delegation(

@@ -11,9 +11,10 @@ from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, tr
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import keyset_slice
+from chassis.pagination import PageRequest
 from services.approvals.delegations.schemas import Direction
 from services.approvals.models import Delegation
+from services.approvals.repository import page_of
 
 
 async def list_in_force_to(session: AsyncSession, delegate: str, at: datetime) -> list[Delegation]:
@@ -91,8 +92,7 @@ async def list_delegations(
     direction: Direction | None,
     managed: ColumnElement[bool],
     include_revoked: bool,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
+    page: PageRequest,
 ) -> list[Delegation]:
     """`person`'s delegations given, received (or both), or the `managed` ones; latest
     period first."""
@@ -107,9 +107,7 @@ async def list_delegations(
     query = select(Delegation).where(which)
     if not include_revoked:
         query = query.where(Delegation.revoked_at.is_(None))
-    query = keyset_slice(
-        query, (Delegation.starts_at, Delegation.id), after=after, limit=limit, descending=True
-    )
+    query = page_of(query, Delegation.starts_at, Delegation.id, page, descending=True)
     return list(await session.scalars(query))
 
 

@@ -194,13 +194,7 @@ class DelegationService:
                 max_coverage_days=bounds.max_coverage.days,
             )
         delegation = Delegation(
-            id=uuid.uuid4(),
-            delegator=principal.sub,
-            delegate=data.delegate,
-            grants=grants,
-            starts_at=data.starts_at,
-            ends_at=data.ends_at,
-            reason=data.reason,
+            id=uuid.uuid4(), delegator=principal.sub, grants=grants, **data.model_dump()
         )
         session.add(delegation)
         await session.flush()
@@ -230,8 +224,7 @@ class DelegationService:
             direction=direction,
             managed=managed,
             include_revoked=include_revoked,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows, page, key=lambda d: (d.starts_at, d.id), item=DelegationOut.model_validate

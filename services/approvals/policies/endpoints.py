@@ -55,7 +55,6 @@ RolePath = Annotated[str, Path(max_length=64, description="An approver role")]
 
 @router.get(
     "/policies",
-    response_model=Page[PolicyOut],
     responses=problem_responses(InvalidCursor),
 )
 async def list_policies(
@@ -83,7 +82,6 @@ async def list_policies(
 
 @router.get(
     "/policies/effective",
-    response_model=EffectivePolicy,
     responses=problem_responses(DistrictNotFound),
 )
 async def effective_policy(
@@ -101,7 +99,6 @@ async def effective_policy(
 
 @router.post(
     "/policies/dry-run",
-    response_model=Plan,
     responses=problem_responses(DistrictNotFound, UnknownDistrict),
 )
 async def dry_run(data: DryRun, session: SessionDep, scope: ScopeDep) -> Plan:
@@ -113,7 +110,6 @@ async def dry_run(data: DryRun, session: SessionDep, scope: ScopeDep) -> Plan:
 
 @router.put(
     "/policies/{subject_kind}",
-    response_model=PolicyDetail,
     responses={
         201: {"model": PolicyDetail, "description": "Created"},
         **problem_responses(
@@ -144,7 +140,6 @@ async def put_policy(
 
 @router.get(
     "/policies/{policy_id}",
-    response_model=PolicyDetail,
     responses=problem_responses(PolicyNotFound),
 )
 async def get_policy(policy_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> PolicyDetail:
@@ -155,7 +150,6 @@ async def get_policy(policy_id: uuid.UUID, session: SessionDep, scope: ScopeDep)
 
 @router.get(
     "/policies/{policy_id}/versions/{version}",
-    response_model=PolicyVersionOut,
     responses=problem_responses(PolicyNotFound, PolicyVersionNotFound),
 )
 async def get_policy_version(
@@ -184,7 +178,6 @@ async def retire_policy(policy_id: uuid.UUID, session: SessionDep, scope: ScopeD
 
 @router.put(
     "/rosters/{district_id}/{role}",
-    response_model=RosterOut,
     responses=problem_responses(DistrictNotFound, Forbidden, RosterHeldAbove, UnknownRole),
 )
 async def put_roster(
@@ -204,7 +197,6 @@ async def put_roster(
 
 @router.get(
     "/rosters/{district_id}/{role}",
-    response_model=RosterOut,
     responses=problem_responses(DistrictNotFound, UnknownRole),
 )
 async def get_roster(

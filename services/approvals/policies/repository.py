@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chassis.pagination import PageRequest
 from services.approvals.models import Policy, PolicyVersion, RosterEntry, districts
 from services.approvals.policies.schemas import StepSpec
+from services.approvals.repository import page_of
 
 
 @dataclass
@@ -127,8 +128,7 @@ async def list_policies(
     district_id: str | None,
     subject_kind: str | None,
     include_retired: bool,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
+    page: PageRequest,
 ) -> list[tuple[Policy, PolicyVersion]]:
     """Policies matching the filters with their current version, oldest first."""
     query = (
@@ -148,9 +148,7 @@ async def list_policies(
         query = query.where(Policy.subject_kind == subject_kind)
     if not include_retired:
         query = query.where(Policy.retired_at.is_(None))
-    if after is not None:
-        query = query.where(func.row(Policy.created_at, Policy.id) > func.row(*after))
-    query = query.order_by(Policy.created_at, Policy.id).limit(limit)
+    query = page_of(query, Policy.created_at, Policy.id, page)
     return [(policy, version) for policy, version in (await session.execute(query)).all()]
 
 

@@ -481,8 +481,7 @@ class PolicyService:
             district_id=district_id,
             subject_kind=subject_kind,
             include_retired=include_retired,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows,

@@ -49,7 +49,6 @@ IdempotencyKey = Annotated[
 
 @router.get(
     "/approvals/pending",
-    response_model=Page[PendingItem],
     summary="My pending approvals",
     responses=problem_responses(InvalidCursor),
 )
@@ -61,7 +60,6 @@ async def my_pending(session: SessionDep, scope: ScopeDep, page: PageDep) -> Pag
 
 @router.get(
     "/requests",
-    response_model=Page[RequestSummary],
     summary="Approval requests",
     responses=problem_responses(DistrictNotFound, InvalidCursor),
 )
@@ -85,7 +83,6 @@ async def list_requests(
 
 @router.get(
     "/requests/{request_id}",
-    response_model=RequestOut,
     summary="An approval request",
     responses=problem_responses(RequestNotFound),
 )
@@ -97,7 +94,6 @@ async def get_request(request_id: uuid.UUID, session: SessionDep, scope: ScopeDe
 
 @router.get(
     "/requests/{request_id}/history",
-    response_model=Page[HistoryEntry],
     summary="A request's full history",
     responses=problem_responses(RequestNotFound, InvalidCursor),
 )
@@ -110,7 +106,6 @@ async def request_history(
 
 @router.post(
     "/requests/{request_id}/decisions",
-    response_model=DecisionResult,
     status_code=status.HTTP_201_CREATED,
     summary="Decide a step",
     responses={

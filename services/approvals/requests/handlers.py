@@ -88,7 +88,6 @@ async def on_post_submitted(session: AsyncSession, event: CloudEvent) -> None:
     await requests.open(
         session,
         Opening(
-            subject_kind=SubjectKind.POST,
             subject_id=post.id,
             district_id=district_id,
             author=post.author,
@@ -128,7 +127,6 @@ async def on_account_requested(session: AsyncSession, event: CloudEvent) -> None
     await requests.open(
         session,
         Opening(
-            subject_kind=SubjectKind.ACCOUNT_REQUEST,
             subject_id=asked.request_id,
             district_id=asked.district_id,
             author=asked.requested_by,

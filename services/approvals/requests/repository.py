@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import keyset_slice
+from chassis.pagination import PageRequest, keyset_slice
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -19,6 +19,7 @@ from services.approvals.models import (
     RequestStep,
     ReviewInvite,
 )
+from services.approvals.repository import page_of
 from services.approvals.vocabulary import OutsideReviewMode, RequestStatus, StepStatus
 
 
@@ -92,8 +93,7 @@ async def list_requests(
     filters: RequestFilters,
     *,
     subtree: ColumnElement[bool] | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
+    page: PageRequest,
 ) -> list[ApprovalRequest]:
     """The requests matching `visible`, `subtree` and the filters, newest first."""
     query = select(ApprovalRequest).where(visible)
@@ -105,13 +105,7 @@ async def list_requests(
         query = query.where(ApprovalRequest.subject_kind == filters.subject_kind)
     if filters.subject_id is not None:
         query = query.where(ApprovalRequest.subject_id == filters.subject_id)
-    query = keyset_slice(
-        query,
-        (ApprovalRequest.opened_at, ApprovalRequest.id),
-        after=after,
-        limit=limit,
-        descending=True,
-    )
+    query = page_of(query, ApprovalRequest.opened_at, ApprovalRequest.id, page, descending=True)
     return list(await session.scalars(query))
 
 
@@ -172,15 +166,12 @@ async def list_advisory_answers(session: AsyncSession, request_id: uuid.UUID) ->
 
 
 async def list_history(
-    session: AsyncSession, request_id: uuid.UUID, *, after: int, limit: int
+    session: AsyncSession, request_id: uuid.UUID, page: PageRequest
 ) -> list[RequestHistory]:
-    rows = await session.scalars(
-        select(RequestHistory)
-        .where(RequestHistory.request_id == request_id, RequestHistory.id > after)
-        .order_by(RequestHistory.id)
-        .limit(limit)
-    )
-    return list(rows)
+    """The request's history in the order it happened (the log's own serial)."""
+    query = select(RequestHistory).where(RequestHistory.request_id == request_id)
+    query = keyset_slice(query, (RequestHistory.id,), after=page.after_key(int), limit=page.fetch)
+    return list(await session.scalars(query))
 
 
 # Writing ----------------------------------------------------------------------------------
@@ -206,8 +197,7 @@ async def list_pending(
     decider: str,
     reaches: Sequence[RoleReach],
     *,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
+    page: PageRequest,
 ) -> list[tuple[RequestStep, ApprovalRequest]]:
     """Active steps of a role in `reaches` (held on the step's district, or on its escalation
     target once escalated), on requests `decider` did not write and has not decided yet;
@@ -238,9 +228,7 @@ async def list_pending(
             Decision.decider == decider,
         ),
     )
-    query = keyset_slice(
-        query, (RequestStep.request_opened_at, RequestStep.request_id), after=after, limit=limit
-    )
+    query = page_of(query, RequestStep.request_opened_at, RequestStep.request_id, page)
     steps = list(await session.scalars(query))
     by_id = {
         r.id: r

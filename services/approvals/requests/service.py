@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,6 +84,7 @@ from services.approvals.vocabulary import (
     OutsideReviewMode,
     RequestStatus,
     StepStatus,
+    SubjectKind,
     Via,
 )
 
@@ -153,11 +155,12 @@ class Decider:
     acting_for: str | None = None
 
 
-@dataclass(frozen=True)
-class Opening:
-    """A submission, as the consumers read it from an event."""
+class Opening(BaseModel):
+    """A submission, as the consumers read it from an event: the columns of the request it
+    opens, and the facts that choose its plan."""
 
-    subject_kind: str
+    model_config = ConfigDict(frozen=True)
+
     subject_id: uuid.UUID
     district_id: str
     author: str
@@ -167,6 +170,12 @@ class Opening:
     expires_at: datetime | None
     facts: SubjectFacts
     source_event_id: uuid.UUID | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def subject_kind(self) -> SubjectKind:
+        """The kind the facts are of: given once, there."""
+        return self.facts.subject_kind
 
 
 def request_identity(request: ApprovalRequest) -> dict[str, Any]:
@@ -182,17 +191,11 @@ def request_identity(request: ApprovalRequest) -> dict[str, Any]:
 
 
 def approval_step(step: RequestStep) -> ApprovalStep:
-    """A planned step as events and the request's history show it."""
+    """A planned step as events and the request's history show it: the step's columns of the
+    same names, and its two quorum columns as one ``quorum``."""
+    columns = {name: getattr(step, name) for name in ApprovalStep.model_fields if name != "quorum"}
     return ApprovalStep(
-        position=step.position,
-        key=step.key,
-        name=step.name,
-        role=step.role,
-        district_id=step.district_id,
-        quorum=StepQuorum(mode=step.quorum_mode, count=step.quorum_count),
-        due_at=step.due_at,
-        reasons=step.reasons,
-        outside_review=step.outside_review,
+        **columns, quorum=StepQuorum(mode=step.quorum_mode, count=step.quorum_count)
     )
 
 
@@ -253,8 +256,7 @@ class RequestService:
             tree.visible(ApprovalRequest.district_id, scope),
             filters,
             subtree=subtree,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows, page, key=lambda r: (r.opened_at, r.id), item=RequestSummary.model_validate
@@ -265,8 +267,7 @@ class RequestService:
     ) -> Page[HistoryEntry]:
         """Everything that happened to a request the caller reads, oldest first."""
         await self.get_visible(session, scope, request_id)
-        (after,) = page.after_key(int) or (0,)
-        rows = await repository.list_history(session, request_id, after=after, limit=page.fetch)
+        rows = await repository.list_history(session, request_id, page)
         return keyset_page(rows, page, key=lambda h: (h.id,), item=HistoryEntry.model_validate)
 
     # Opening and closing from events -------------------------------------------------------
@@ -283,17 +284,9 @@ class RequestService:
         plan = await plan_for(session, opening.district_id, opening.facts)
         request = ApprovalRequest(
             id=uuid.uuid4(),
-            subject_kind=opening.subject_kind,
-            subject_id=opening.subject_id,
-            district_id=opening.district_id,
-            title=opening.title,
-            author=opening.author,
-            snapshot=opening.snapshot,
-            content_hash=opening.content_hash,
-            expires_at=opening.expires_at,
+            **opening.model_dump(exclude={"facts"}),
             policy_versions=[p.model_dump(mode="json") for p in plan.policy_versions],
             status=RequestStatus.OPEN,
-            source_event_id=opening.source_event_id,
             opened_at=datetime.now(UTC),
         )
         if current is not None:
@@ -309,18 +302,8 @@ class RequestService:
             RequestStep(
                 request_id=request.id,
                 position=position,
-                key=planned.key,
-                name=planned.name,
-                role=planned.role,
-                district_id=planned.district_id,
-                quorum_mode=planned.quorum_mode,
-                quorum_count=planned.quorum_count,
-                deadline_hours=planned.deadline_hours,
-                remind_before_hours=planned.remind_before_hours,
-                escalate_to_role=planned.escalate_to_role,
-                escalate_to_district_id=planned.escalate_to_district_id,
-                reasons=planned.reasons,
-                outside_review=planned.outside_review,
+                # The step as planned; which policy added it, the request's policy_versions say.
+                **planned.model_dump(exclude={"policy_id", "policy_district_id"}),
                 request_author=request.author,
                 request_opened_at=request.opened_at,
                 status=StepStatus.WAITING,
@@ -624,8 +607,7 @@ class RequestService:
             session,
             principal.sub,
             reaches,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows,

@@ -55,7 +55,6 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
 @router.post(
     "/requests/{request_id}/steps/{position}/invites",
     status_code=status.HTTP_201_CREATED,
-    response_model=InviteCreated,
     responses=problem_responses(
         RequestNotFound,
         StepNotFound,
@@ -89,7 +88,6 @@ async def invite_reviewer(
 
 @router.get(
     "/requests/{request_id}/invites",
-    response_model=Page[InviteOut],
     responses=problem_responses(RequestNotFound, InvalidCursor),
 )
 async def list_invites(
@@ -124,7 +122,6 @@ async def revoke_invite(
 
 @public_router.get(
     "/reviews/{token}",
-    response_model=PublicReview,
     responses=problem_responses(ReviewNotFound, ReviewGone),
 )
 async def view_review(token: Token, session: SessionDep, response: Response) -> PublicReview:
@@ -138,7 +135,6 @@ async def view_review(token: Token, session: SessionDep, response: Response) -> 
 @public_router.post(
     "/reviews/{token}/decision",
     status_code=status.HTTP_201_CREATED,
-    response_model=ReviewDecisionOut,
     responses=problem_responses(
         ReviewNotFound,
         ReviewGone,

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import keyset_slice
+from chassis.pagination import PageRequest
 from services.approvals.models import ReviewInvite
+from services.approvals.repository import page_of
 
 
 async def database_now(session: AsyncSession) -> datetime:
@@ -41,16 +42,13 @@ async def list_invites(
     request_id: uuid.UUID,
     *,
     position: int | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
+    page: PageRequest,
 ) -> list[ReviewInvite]:
     """The request's invites (of one step, or all), newest first."""
     query = select(ReviewInvite).where(ReviewInvite.request_id == request_id)
     if position is not None:
         query = query.where(ReviewInvite.position == position)
-    query = keyset_slice(
-        query, (ReviewInvite.created_at, ReviewInvite.id), after=after, limit=limit, descending=True
-    )
+    query = page_of(query, ReviewInvite.created_at, ReviewInvite.id, page, descending=True)
     return list(await session.scalars(query))
 
 

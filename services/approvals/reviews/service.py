@@ -241,8 +241,7 @@ class ReviewService:
             session,
             request.id,
             position=position,
-            after=page.after_key(datetime, uuid.UUID),
-            limit=page.fetch,
+            page=page,
         )
         return keyset_page(
             rows, page, key=lambda i: (i.created_at, i.id), item=InviteOut.model_validate
