@@ -40,6 +40,7 @@ from chassis.guard import PayloadTooLarge, RepeatedHeader, RequestGuard
 from chassis.jobs import JobQueue, PeriodicJob
 from chassis.kafka import create_producer, ensure_topics
 from chassis.observability import HttpMetrics, RequestContextMiddleware, configure_logging
+from chassis.openapi import describe_for_clients
 from chassis.outbox import OutboxPublisher, OutboxRelay, outbox_table
 from chassis.principal import PUBLIC_PREFIX, PrincipalDep, require_principal
 from chassis.query import QueryParameterGate, UnknownQueryParameter, document_comma_separated
@@ -49,7 +50,9 @@ log = logging.getLogger("chassis.app")
 
 # Routes a service serves without a principal: probes and scraping by the platform, and the
 # documents the gateway merges. Everything else needs the gateway-signed principal.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/docs"}
+)
 READINESS_TIMEOUT_SECONDS = 2.0
 TOPIC_PARTITIONS = 6
 
@@ -231,6 +234,7 @@ def create_service_app(
     if configure is not None:
         configure(app)
     _document_problems(app)
+    describe_for_clients(app, settings)  # servers, security and /docs: chassis.openapi
     return app
 
 

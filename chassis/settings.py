@@ -61,6 +61,12 @@ class ServiceSettings(BaseSettings):
         description="Consumer groups are <prefix>.<consumer>; the service name by default",
     )
     log_level: str = Field(default="INFO")
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The gateway's URL as clients reach it (scheme, host, any path prefix): "
+        "every link a service returns starts with it, then /api/<service>",
+    )
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="JSON bodies")
     max_page_size: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(

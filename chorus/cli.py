@@ -93,7 +93,11 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
     return values
 
 
-def service_env(name: str, database_url: str, bootstrap: str, internal_key: str) -> dict[str, str]:
+def service_env(
+    name: str, database_url: str, bootstrap: str, internal_key: str, *, public_base_url: str
+) -> dict[str, str]:
+    """A service's environment in the embedded run; `public_base_url` is the gateway's own URL,
+    which starts every link the service returns."""
     prefix = name.upper()
     return {
         f"{prefix}_DATABASE_URL": database_url,
@@ -101,6 +105,7 @@ def service_env(name: str, database_url: str, bootstrap: str, internal_key: str)
         # The embedded broker has no idempotent producer.
         f"{prefix}_KAFKA_ENABLE_IDEMPOTENCE": "false",
         f"{prefix}_INTERNAL_KEY": internal_key,
+        f"{prefix}_PUBLIC_BASE_URL": public_base_url,
     }
 
 
@@ -246,6 +251,7 @@ async def _supervise(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, supervisor.stopping.set)
+    gateway = f"http://127.0.0.1:{ports.gateway}"
     try:
         await supervisor.start("broker", broker.command(), {})
         for name, port in ports.services.items():
@@ -254,6 +260,7 @@ async def _supervise(
                 postgres.url(f"chorus_{name}"),
                 broker.bootstrap_servers,
                 keys["internal_key"],
+                public_base_url=gateway,
             )
             # The services keep their files (calendar's assets) in the same state folder.
             env[STATE_DIR_VARIABLE] = str(state)
@@ -274,7 +281,6 @@ async def _supervise(
                 name="Dev user",
                 grants=[f"{DEV_DISTRICT}:regional_manager"],
             )
-            gateway = f"http://127.0.0.1:{ports.gateway}"
             await ensure_dev_district(gateway, token)
             print(
                 f"\nchorus: ready. Gateway: {gateway}\n"

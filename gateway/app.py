@@ -1,5 +1,12 @@
 """The gateway app: ``/api/<service>/<path>`` to the service, authenticated and streamed.
 
+What a request may reach is judged on exactly the path that is forwarded, before anything else:
+a path that the service could read as another one (a dot segment, ``%2e%2e`` included, an
+encoded slash or backslash, an empty segment) is refused with 400. Then a service's operational
+routes (``chassis.openapi.OPERATIONAL_PATHS``: probes, documents, /docs) and its ``/public/...``
+routes pass without a token or a principal; its ``/metrics`` is for the cluster and not
+forwarded (404); every other route needs a valid JWT.
+
 The upstream client is aiohttp: measured on our 2-core machines, a Starlette proxy over aiohttp
 kept 5,800 requests/s where httpx's pool stalled at 490 (DESIGN.md). Bodies are streamed both
 ways; nothing is buffered whole in the gateway. A request that repeats Content-Type or
@@ -32,6 +39,7 @@ from chassis.observability import (
     redact,
     request_id_var,
 )
+from chassis.openapi import CLUSTER_ONLY_PATHS, OPERATIONAL_PATHS
 from chassis.principal import PRINCIPAL_HEADER, PUBLIC_PREFIX, sign_principal
 from gateway.auth import TokenVerifier, grants_from_claims
 from gateway.settings import GatewaySettings, get_settings
@@ -111,6 +119,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.api_route("/api/{service}/{path:path}", methods=METHODS, include_in_schema=False)
     async def proxy(service: str, path: str, request: Request) -> Response:
+        ambiguity = _path_ambiguity(_raw_path(request))
+        if ambiguity is not None:
+            return problem_response(
+                400,
+                "ambiguous-path",
+                "Ambiguous path",
+                f"The path has {ambiguity}; send it in its plain form.",
+                instance=request.url.path,
+            )
         upstream = upstreams.get(service)
         if upstream is None:
             return problem_response(
@@ -120,9 +137,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 f"There is no service named {service!r}.",
                 instance=request.url.path,
             )
+        if _is_cluster_only(path):
+            return problem_response(
+                404,
+                "not-found",
+                "Not found",
+                "Operational metrics are served to the cluster, not through the gateway.",
+                instance=request.url.path,
+            )
         request_id = request_id_var.get()
-        if _is_public(path):
-            # The service authenticates these itself (a feed token, a webhook signature).
+        if _is_public(path) or _is_operational(path):
+            # The service authenticates public routes itself (a feed token, a webhook
+            # signature); operational ones serve anyone.
             url = f"{upstream}/{_raw_subpath(request, service, path)}"
             return await _forward(request, url, None, request_id, settings)
         claims = await request.app.state.verifier.verify(request.headers.get("authorization"))
@@ -143,6 +169,59 @@ def _is_public(path: str) -> bool:
     """A service's ``/public/...`` routes: no JWT, no principal (see chassis.app)."""
     first = path.split("/", 1)[0]
     return first == PUBLIC_PREFIX.strip("/")
+
+
+def _is_operational(path: str) -> bool:
+    """Exactly one of the routes every service serves to anyone (a probe, a document)."""
+    return f"/{path}" in OPERATIONAL_PATHS
+
+
+def _is_cluster_only(path: str) -> bool:
+    """``/metrics`` and anything under it: whatever follows, the service's own route decides,
+    and it is not the gateway's to expose."""
+    return f"/{path.split('/', 1)[0]}" in CLUSTER_ONLY_PATHS
+
+
+def _raw_path(request: Request) -> str:
+    """The whole path as the client sent it, still percent-encoded."""
+    raw_path: bytes | None = request.scope.get("raw_path")
+    if raw_path is None:
+        return quote(request.url.path)
+    return raw_path.decode("latin-1")
+
+
+def _path_ambiguity(raw_path: str) -> str | None:
+    """What in the path another layer could read as a different path, or None.
+
+    Each segment is decoded until it no longer changes: a layer that decodes once more than
+    the gateway (or normalises ``%2e`` to ``.`` and then removes dot segments, as URL
+    libraries do) must find no ``.`` or ``..`` segment and no slash or backslash inside a
+    segment. An empty segment (``//``) is refused too: some layers merge it, others keep it.
+    A trailing slash is the one empty segment allowed.
+    """
+    segments = raw_path.split("/")[1:]
+    for position, segment in enumerate(segments):
+        decoded = _fully_decoded(segment)
+        if decoded is None:
+            return "a segment encoded over and over"
+        if decoded in (".", ".."):
+            return "a dot segment"
+        if "/" in decoded or "\\" in decoded:
+            return "an encoded slash or a backslash in a segment"
+        if not segment and position < len(segments) - 1:
+            return "an empty segment"
+    return None
+
+
+def _fully_decoded(segment: str, rounds: int = 4) -> str | None:
+    """The segment percent-decoded until it no longer changes; None if it still does after
+    `rounds` (no client of ours encodes a path more than twice)."""
+    for _ in range(rounds):
+        decoded = unquote(segment)
+        if decoded == segment:
+            return decoded
+        segment = decoded
+    return None
 
 
 def _raw_subpath(request: Request, service: str, path: str) -> str:

@@ -140,6 +140,8 @@ class TestInviteFlow:
         created = await invite(approvals, request_id, expires_in_hours=48)
         token = created["token"]
         assert created["url_path"] == f"/public/reviews/{token}"
+        # Absolute, through the gateway (the public base URL's default: the gateway's local URL).
+        assert created["url"] == f"http://localhost:8000/api/approvals/public/reviews/{token}"
         assert created["reviewer_email"] == "olivia@counsel-firm.example"
         assert created["reviewer_name"] == "Olivia Counsel"
         assert created["created_by"] == "francois"
@@ -156,6 +158,7 @@ class TestInviteFlow:
         assert [i["id"] for i in listed] == [created["id"]]
         assert "token" not in listed[0]
         assert "url_path" not in listed[0]
+        assert "url" not in listed[0]
 
         # The reviewer has no account: no principal header.
         page = await approvals.client.get(created["url_path"])

@@ -87,6 +87,8 @@ async def test_a_reader_makes_a_token_shown_once_and_stored_hashed(
     token = created["token"]
     assert len(token) >= 43
     assert created["url_path"] == f"/public/feeds/{token}.ics"
+    # Absolute, through the gateway (the public base URL's default: the gateway's local URL).
+    assert created["url"] == f"http://localhost:8000/api/calendar/public/feeds/{token}.ics"
     assert created["label"] == "My Outlook"
     assert created["created_by"] == "victor"
     assert created["include_subtree"] is False
@@ -592,3 +594,20 @@ async def test_a_creator_who_lost_access_cannot_keep_a_token_alive(
     assert [t["id"] for t in listed.json()["items"]] == [token["id"]]
     await expire(calendar, token["id"])
     assert (await calendar.client.get(token["url_path"])).status_code == 404
+
+
+async def test_the_feed_url_starts_with_the_configured_public_base_url(
+    infrastructure: Infrastructure,
+) -> None:
+    async with running_service(
+        infrastructure, "calendar", public_base_url="https://chorus.example/edge/"
+    ) as calendar:
+        await seed_districts(calendar)
+        created = await new_token(calendar, "fr", FR_WRITER)
+        token = created["token"]
+        assert (
+            created["url"] == f"https://chorus.example/edge/api/calendar/public/feeds/{token}.ics"
+        )
+        # What follows the service's base is the service's own route.
+        assert created["url"].endswith(created["url_path"])
+        await fetch(calendar, created["url_path"])

@@ -10,13 +10,16 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from importlib import import_module
+from urllib.parse import urljoin
 
 import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from openapi_spec_validator import validate
 
 from chassis.app import PUBLIC_PATHS, route_table
+from chassis.openapi import OPERATIONAL_PATHS
 from chassis.principal import PRINCIPAL_HEADER, PUBLIC_PREFIX, sign_principal
 from tests.asyncapi import specification_errors
 from tests.chassis.kit import eventually
@@ -287,3 +290,71 @@ async def test_the_asyncapi_document_is_valid_and_lists_the_catalog(
     assert {message["name"] for message in messages.values()} == declared
     sent = document["operations"].get("publish", {}).get("messages", [])
     assert len(sent) == len(declared)
+
+
+async def test_the_openapi_document_is_valid_and_describes_the_service_at_the_gateway(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    """Valid by openapi-spec-validator; its server is the service's base at the gateway, so
+    its paths work as they are from there; the gateway's bearer JWT is required exactly where
+    the gateway asks for one (not on the operational and /public routes)."""
+    name, app, client = service
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    validate(document)
+    public_base_url = app.state.settings.public_base_url
+    assert public_base_url == "http://localhost:8000"
+    assert [server["url"] for server in document["servers"]] == [
+        f"http://localhost:8000/api/{name}"
+    ]
+    assert document["components"]["securitySchemes"] == {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": document["components"]["securitySchemes"]["bearer"]["description"],
+        }
+    }
+    seen = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            open_to_anyone = path in OPERATIONAL_PATHS or path.startswith(PUBLIC_PREFIX + "/")
+            expected = [] if open_to_anyone else [{"bearer": []}]
+            assert operation["security"] == expected, (method, path)
+            seen.add((path, "[]" if open_to_anyone else "bearer"))
+    assert ("/me", "bearer") in seen
+    assert ("/healthz", "[]") in seen
+
+
+async def test_the_server_of_the_openapi_document_follows_the_public_base_url(
+    infrastructure: Infrastructure,
+) -> None:
+    database_url = await migrated_database(infrastructure, "approvals")
+    app = build_app(
+        "approvals", database_url, infrastructure, public_base_url="https://chorus.example/edge/"
+    )
+    document = app.openapi()
+    assert [server["url"] for server in document["servers"]] == [
+        "https://chorus.example/edge/api/approvals"
+    ]
+    validate(document)
+
+
+async def test_docs_serve_swagger_ui_loading_the_document_by_a_relative_url(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
+) -> None:
+    """Relative, so the page works behind the gateway's /api/<service> prefix too (the e2e
+    test loads it there)."""
+    name, _app, client = service
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in page.text
+    [document_url] = re.findall(r"url: '([^']*)'", page.text)
+    assert document_url == "openapi.json"
+    behind_the_gateway = urljoin(f"http://gateway/api/{name}/docs", document_url)
+    assert behind_the_gateway == f"http://gateway/api/{name}/openapi.json"
+    served = await client.get(urljoin("http://service/docs", document_url))
+    assert served.status_code == 200
+    assert served.json()["info"]["title"] in page.text

@@ -242,12 +242,14 @@ async def test_method_path_query_and_body_pass_through(
 async def test_percent_encoded_path_arrives_as_sent(
     client: httpx.AsyncClient, upstream: EchoUpstream
 ) -> None:
+    # An encoded slash is refused instead (tests/gateway/test_routes.py): the upstream could
+    # read it as a separator, so the gateway would not judge the path it forwards.
     response = await client.get(
-        "/api/inventory/files/a%2Fb%3Fc%23d%20e?x=1", headers=bearer(dev_token())
+        "/api/inventory/files/a%3Fc%23d%20e%25?x=1", headers=bearer(dev_token())
     )
 
     assert response.status_code == 200, response.text
-    assert upstream.last.path == "/files/a%2Fb%3Fc%23d%20e"
+    assert upstream.last.path == "/files/a%3Fc%23d%20e%25"
     assert upstream.last.query == [("x", "1")]
 
 

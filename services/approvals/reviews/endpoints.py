@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from chassis.database import SessionDep
 from chassis.districts import ScopeDep
 from chassis.errors import problem_responses
+from chassis.openapi import PublicLinksDep
 from chassis.pagination import InvalidCursor, Page, PageDep
 from services.approvals.requests.service import (
     AlreadyDecided,
@@ -73,6 +74,7 @@ async def invite_reviewer(
     data: InviteCreate,
     session: SessionDep,
     scope: ScopeDep,
+    links: PublicLinksDep,
 ) -> InviteCreated:
     """Invite an outside reviewer (an agency, outside counsel) to the step being decided,
     without an account. The token and the link's path are in this response only: send them
@@ -83,7 +85,7 @@ async def invite_reviewer(
     `external:<reviewer_email>`; otherwise it is advice shown to the approvers on the request
     (`advisory_answers`). Only someone who may decide the step invites (403), and never the
     request's author, also not as someone's delegate nor through one (403 self-approval)."""
-    return await reviews.invite(session, scope, request_id, position, data)
+    return await reviews.invite(session, scope, request_id, position, data, links)
 
 
 @router.get(

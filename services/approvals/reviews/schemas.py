@@ -79,8 +79,11 @@ class InviteOut(BaseModel):
 class InviteCreated(InviteOut):
     token: str = Field(description="The secret; shown this once, only its hash is kept")
     url_path: str = Field(
-        description="The reviewer's page at the gateway, /public/reviews/<token>; send it to "
-        "the reviewer, who needs no account"
+        description="The reviewer's page in the approvals service, /public/reviews/<token>"
+    )
+    url: str = Field(
+        description="The reviewer's page, absolute, through the gateway; send it to the "
+        "reviewer, who needs no account"
     )
 
 

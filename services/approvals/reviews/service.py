@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import MANAGER_ROLES, Scope
 from chassis.errors import Conflict, Forbidden, NotFound, Problem
+from chassis.openapi import PublicLinks
 from chassis.pagination import Page, PageRequest, keyset_page
 from services.approvals.access import tree
 from services.approvals.models import ApprovalRequest, RequestHistory, RequestStep, ReviewInvite
@@ -156,6 +157,7 @@ class ReviewService:
         request_id: uuid.UUID,
         position: int,
         data: InviteCreate,
+        links: PublicLinks,
     ) -> InviteCreated:
         request = await requests.get_visible(session, scope, request_id)
         # The step's row lock: concurrent invites to one step are counted one after another.
@@ -224,6 +226,7 @@ class ReviewService:
             **InviteOut.model_validate(invite).model_dump(exclude={"status"}),
             token=token,
             url_path=PUBLIC_PATH.format(token=token),
+            url=links.to(PUBLIC_PATH.format(token=token)),
         )
 
     async def list_invites(

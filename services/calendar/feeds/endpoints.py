@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
 from chassis.errors import Forbidden, problem_responses
+from chassis.openapi import PublicLinksDep
 from chassis.pagination import InvalidCursor, Page, PageDep
 from services.calendar.calendars.service import CalendarNotFound
 from services.calendar.feeds.schemas import (
@@ -61,6 +62,7 @@ async def create_feed_token(
     session: SessionDep,
     scope: ScopeDep,
     lifetime: LifetimeDep,
+    links: PublicLinksDep,
 ) -> FeedTokenCreated:
     """Make a feed URL for the calendar, to subscribe to from Outlook or Google Calendar.
     The token and its path are in this response only (the service keeps a hash and the first
@@ -69,7 +71,7 @@ async def create_feed_token(
     someone who reads them all). Anyone holding the URL sees the feed until the token expires
     (`expires_in_days`, by default 90, at most 365: the service's settings) or is revoked;
     `POST /feed-tokens/{id}/renew` extends it."""
-    return await feeds.create_token(session, scope, calendar_id, data, lifetime)
+    return await feeds.create_token(session, scope, calendar_id, data, lifetime, links)
 
 
 @router.get(

@@ -86,6 +86,9 @@ class FeedTokenOut(BaseModel):
 class FeedTokenCreated(FeedTokenOut):
     token: str = Field(description="The secret; shown this once, only its hash is kept")
     url_path: str = Field(
-        description="The feed's path at the gateway, e.g. /public/feeds/<token>.ics; "
-        "subscribe to it (webcal or https) from a calendar client"
+        description="The feed's path in the calendar service, /public/feeds/<token>.ics"
+    )
+    url: str = Field(
+        description="The feed's absolute URL through the gateway; subscribe to it (webcal or "
+        "https) from a calendar client"
     )

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, can_read, is_central
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.openapi import PublicLinks
 from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import tree
 from services.calendar.calendars.service import get_visible
@@ -178,6 +179,7 @@ class FeedService:
         calendar_id: uuid.UUID,
         data: FeedTokenCreate,
         lifetime: TokenLifetime,
+        links: PublicLinks,
     ) -> FeedTokenCreated:
         now = datetime.now(UTC)
         expires_at = lifetime.expiry(data.expires_in_days, now)
@@ -212,6 +214,7 @@ class FeedService:
             **token_out(row, found.district_id, now).model_dump(),
             token=token,
             url_path=PUBLIC_PATH.format(token=token),
+            url=links.to(PUBLIC_PATH.format(token=token)),
         )
 
     async def _reads_everything(self, session: AsyncSession, scope: Scope) -> bool:
