@@ -16,8 +16,8 @@ see a misleading 404. So:
   authoritative but predates the write. The time spent waiting is reported in
   ``Server-Timing: consistency;dur=<ms>``.
 - A token is input like any other: at most ``MAX_TOKEN_CHARS`` characters and ``MAX_EVENTS``
-  events; a malformed one is 400 ``invalid-consistency-token``. A write that publishes more
-  events than that (a bulk import) names its last ``MAX_EVENTS``.
+  events; a malformed one is 400 ``invalid-consistency-token``, an empty one counts as none.
+  A write that publishes more events than that (a bulk import) names its last ``MAX_EVENTS``.
 """
 
 from __future__ import annotations
@@ -153,8 +153,8 @@ class ConsistencyWait:
         self.wait_seconds = wait_seconds
 
     async def __call__(self, request: Request) -> None:
-        token = request.headers.get(HEADER)
-        if token is None:
+        token = request.headers.get(HEADER, "").strip()
+        if not token:  # absent, or empty: a script's first call has no token to send yet
             return
         awaited = self.awaited(decode_token(token))
         if not awaited:
