@@ -140,6 +140,8 @@ class RequestStep(Base):
     key: Mapped[str]
     name: Mapped[str]
     role: Mapped[str]
+    # Only holders of the role itself decide, not of a role that includes it.
+    exact_role: Mapped[bool] = mapped_column(server_default=sql_text("false"))
     # The district where eligibility is resolved (the role held there or above it).
     district_id: Mapped[str]
     quorum_mode: Mapped[str]

@@ -244,6 +244,23 @@ class TestDeciding:
         listed = await approvals.client.get("/approvals/pending", headers=CENTRAL)
         assert listed.json()["items"] == []
 
+    async def test_a_step_may_ask_for_its_exact_role(self, approvals: RunningService) -> None:
+        await set_policy(approvals, [{**MANAGER_STEP, "exact_role": True}])
+        request = await open_request(approvals, title="Exact")
+        assert request["steps"][0]["exact_role"] is True
+        listed = await approvals.client.get("/approvals/pending", headers=CENTRAL)
+        assert listed.json()["items"] == []
+        refused = await decide(approvals, request["id"], CENTRAL)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/not-an-eligible-approver")
+        # A district manager above the district holds the very role.
+        hq_manager = as_user("hannah", hq="district_manager")
+        listed = await approvals.client.get("/approvals/pending", headers=hq_manager)
+        assert [i["request"]["title"] for i in listed.json()["items"]] == ["Exact"]
+        decided = await decide(approvals, request["id"], hq_manager)
+        assert decided.status_code == 201, decided.text
+        assert decided.json()["request"]["status"] == "granted"
+
     async def test_two_approvers_at_once_leave_one_decision(
         self, approvals: RunningService
     ) -> None:

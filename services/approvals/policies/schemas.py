@@ -91,6 +91,11 @@ class StepSpec(BaseModel):
     key: StepKey = Field(description="Unique along the district's chain of policies")
     name: str = Field(min_length=1, max_length=200)
     role: str = Field(max_length=64, description=f"One of {', '.join(APPROVER_ROLES)}")
+    exact_role: bool = Field(
+        default=False,
+        description="Only holders of this very role decide. By default a role that includes "
+        "it decides too (a regional manager decides a district_manager step)",
+    )
     resolve_at: ResolveAt = "subject"
     quorum: Quorum = Field(default_factory=Quorum)
     deadline_hours: int | None = Field(default=None, ge=1, le=24 * 60)
@@ -120,6 +125,7 @@ class PlannedStep(BaseModel):
     key: str
     name: str
     role: str
+    exact_role: bool = Field(default=False, description="Only holders of this very role decide")
     district_id: str = Field(description="Where the role is resolved")
     quorum_mode: str
     quorum_count: int

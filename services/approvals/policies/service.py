@@ -310,6 +310,7 @@ async def plan_for(session: AsyncSession, district_id: str, facts: SubjectFacts)
                     key=spec.key,
                     name=spec.name,
                     role=spec.role,
+                    exact_role=spec.exact_role,
                     district_id=where,
                     quorum_mode=spec.quorum.mode,
                     quorum_count=count,

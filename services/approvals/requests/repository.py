@@ -38,6 +38,8 @@ class RoleReach:
     role: str
     district_ids: Sequence[str]
     not_by: str | None = None
+    # Granted itself (not only included by another role): reaches steps asking for it exactly.
+    granted: bool = True
 
 
 # Reading ----------------------------------------------------------------------------------
@@ -207,8 +209,14 @@ async def list_pending(
     for reach in reaches:
         not_theirs = true() if reach.not_by is None else RequestStep.request_author != reach.not_by
         ids = list(reach.district_ids)
+        exact_ok = true() if reach.granted else RequestStep.exact_role.is_(False)
         conditions.append(
-            and_(RequestStep.role == reach.role, RequestStep.district_id.in_(ids), not_theirs)
+            and_(
+                RequestStep.role == reach.role,
+                RequestStep.district_id.in_(ids),
+                not_theirs,
+                exact_ok,
+            )
         )
         conditions.append(
             and_(

@@ -34,6 +34,7 @@ class StepOut(BaseModel):
     key: str
     name: str
     role: str
+    exact_role: bool = Field(description="Only holders of this very role decide")
     district_id: str
     quorum_mode: str
     quorum_count: int

@@ -472,7 +472,11 @@ class RequestService:
         )
 
         def allowed(candidate: Scope) -> Via | None:
-            if step_path is not None and candidate.has_role(step_path, {step.role}):
+            if step_path is not None and (
+                candidate.holds_exactly(step_path, step.role)
+                if step.exact_role
+                else candidate.has_role(step_path, {step.role})
+            ):
                 return Via.GRANT
             if escalation_path is not None and candidate.has_role(
                 escalation_path, {step.escalate_to_role or ""}
@@ -598,10 +602,16 @@ class RequestService:
         scopes: list[tuple[Scope, str | None]] = [(scope, None)]
         scopes += [(s.scope, s.delegator) for s in await standing_in_for(session, principal)]
         # The districts under each role's grants, as ids.
+        # Granted roles reach every step of their role; roles a grant merely includes reach
+        # only the steps that do not ask for the exact role.
         reaches = [
-            RoleReach(role, await list_district_ids_under(session, paths), not_by)
+            RoleReach(role, await list_district_ids_under(session, paths), not_by, granted)
             for candidate, not_by in scopes
-            for role, paths in candidate.role_paths.items()
+            for granted, by_role in (
+                (True, candidate.granted_paths),
+                (False, candidate.role_paths),
+            )
+            for role, paths in by_role.items()
         ]
         rows = await repository.list_pending(
             session,
