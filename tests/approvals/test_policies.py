@@ -277,6 +277,7 @@ class TestRouting:
                     "key": "district-manager",
                     "name": "District manager",
                     "role": "district_manager",
+                    "exact_role": False,
                     "district_id": "fr-paris",
                     "quorum_mode": "any",
                     "quorum_count": 1,
