@@ -411,12 +411,12 @@ async def test_list_filters_and_pages_newest_first(inventory: RunningService) ->
     newest_first = ["fake_five", "fake_four", "fake_three", "fake_two", "fake_one"]
     assert await handles("") == newest_first
     assert await handles("", FR_VIEWER) == ["fake_five", "fake_four", "fake_two", "fake_one"]
-    assert await handles("district=fr-paris") == ["fake_five", "fake_two"]
+    assert await handles("district_id=fr-paris") == ["fake_five", "fake_two"]
     assert await handles("status=kept") == ["fake_four"]
-    assert await handles("status=open&district=fr") == ["fake_five", "fake_two", "fake_one"]
+    assert await handles("status=open&district_id=fr") == ["fake_five", "fake_two", "fake_one"]
     account_id = await inventory.client.get(f"/takedowns/{cases['fake_two']}", headers=HQ_ADMIN)
     assert await handles(f"account_id={account_id.json()['account_id']}") == ["fake_two"]
-    hidden = await inventory.client.get("/takedowns?district=de", headers=FR_MANAGER)
+    hidden = await inventory.client.get("/takedowns?district_id=de", headers=FR_MANAGER)
     assert hidden.status_code == 404
 
     seen: list[str] = []

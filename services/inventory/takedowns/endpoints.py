@@ -92,7 +92,7 @@ async def list_takedowns(
         CommaSeparated[TakedownStatus] | None,
         Query(alias="status", max_length=6, description="Cases in any of these statuses"),
     ] = None,
-    district: DistrictFilter = None,
+    district_id: DistrictFilter = None,
     account_id: uuid.UUID | None = None,
 ) -> Page[TakedownOut]:
     """The takedown cases the caller can see, newest first (without their timelines)."""
@@ -101,7 +101,7 @@ async def list_takedowns(
         scope,
         page,
         statuses=tuple(status_ or ()),
-        district_id=district,
+        district_id=district_id,
         account_id=account_id,
     )
 
