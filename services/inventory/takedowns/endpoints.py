@@ -31,8 +31,8 @@ from services.inventory.takedowns.service import (
     NotAFoundPage,
     PageAlreadyRegistered,
     PlatformReferenceRequired,
-    TakedownAlreadyOpen,
     TakedownNotFound,
+    TakedownUnderWay,
     TimelineFull,
     takedowns,
 )
@@ -50,7 +50,7 @@ router = APIRouter(tags=["takedowns"])
         DistrictNotFound,
         Forbidden,
         PageAlreadyRegistered,
-        TakedownAlreadyOpen,
+        TakedownUnderWay,
     ),
 )
 async def report_found_page(
@@ -69,7 +69,7 @@ async def report_found_page(
 @router.post(
     "/accounts/{account_id}/takedowns",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownAlreadyOpen),
+    responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownUnderWay),
 )
 async def open_takedown(
     account_id: uuid.UUID, data: TakedownOpen, session: SessionDep, scope: ScopeDep
