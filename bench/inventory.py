@@ -145,7 +145,7 @@ async def bench_search(app: Any, n: int) -> None:
     manager = principal("dieter", {"d7": ["district_manager"]})
     queries = [
         ("first page, whole organisation", "/accounts", admin),
-        ("district subtree", "/accounts?district=d3", admin),
+        ("district subtree", "/accounts?district_id=d3", admin),
         ("platform + status", "/accounts?platform=instagram&status=official", admin),
         ("text search", "/accounts?q=ba", admin),
         ("text search, rare", "/accounts?q=zuzo", admin),

@@ -123,7 +123,6 @@ async def seed_inventory(service: RunningService) -> Known:
     return {
         "district_id": DISTRICT_IDS,
         "parent_id": DISTRICT_IDS,
-        "district": DISTRICT_IDS,
         "under": DISTRICT_IDS,
         "platform": PLATFORMS,
         "account_id": [a["id"] for a in accounts] + [f["account"]["id"] for f in found],

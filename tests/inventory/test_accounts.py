@@ -255,13 +255,13 @@ async def test_search_filters_and_pages(inventory: RunningService) -> None:
         assert response.status_code == 200, response.text
         return [a["handle"] for a in response.json()["items"]]
 
-    assert await handles("district=fr") == ["orangefrance", "orange_fr", "orange_paris", "sosh"]
-    assert await handles("district=fr&platform=x&q=orange") == ["orange_fr", "orange_paris"]
+    assert await handles("district_id=fr") == ["orangefrance", "orange_fr", "orange_paris", "sosh"]
+    assert await handles("district_id=fr&platform=x&q=orange") == ["orange_fr", "orange_paris"]
     assert await handles("owner=owner-de") == ["orange_de"]
     assert await handles("status=official") == []
     assert await handles("q=paris") == ["orange_paris"]
     assert await handles("", FR_MANAGER) == ["orangefrance", "orange_fr", "orange_paris", "sosh"]
-    hidden = await inventory.client.get("/accounts?district=de", headers=FR_MANAGER)
+    hidden = await inventory.client.get("/accounts?district_id=de", headers=FR_MANAGER)
     assert hidden.status_code == 404  # another district does not exist for them
     seen: list[str] = []
     cursor = ""

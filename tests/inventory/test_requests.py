@@ -274,12 +274,12 @@ class TestReading:
         assert await ids(HQ_ADMIN) == [german["id"], france["id"], paris["id"]]
         assert await ids(HQ_ADMIN, status="open") == [german["id"], paris["id"]]
         assert await ids(HQ_ADMIN, status=["cancelled", "approved"]) == [france["id"]]
-        assert await ids(HQ_ADMIN, district="fr-paris") == [paris["id"]]
+        assert await ids(HQ_ADMIN, district_id="fr-paris") == [paris["id"]]
         missing = await inventory.client.get(
-            "/account-requests", params={"district": "de"}, headers=FR_VIEWER
+            "/account-requests", params={"district_id": "de"}, headers=FR_VIEWER
         )
         assert missing.status_code == 404
-        for params in ({"status": "lost"}, {"status": ["open"] * 5}, {"district": "FR!"}):
+        for params in ({"status": "lost"}, {"status": ["open"] * 5}, {"district_id": "FR!"}):
             invalid = await inventory.client.get(
                 "/account-requests", params=params, headers=HQ_ADMIN
             )

@@ -223,7 +223,7 @@ async def test_one_case_under_way_per_account(inventory: RunningService) -> None
         f"/accounts/{account_id}/takedowns", json={}, headers=FR_MANAGER
     )
     assert again.status_code == 409
-    assert again.json()["type"].endswith("/takedown-already-open")
+    assert again.json()["type"].endswith("/takedown-under-way")
     assert again.json()["existing_case_id"] == case_id
     reported_again = await inventory.client.post(
         "/found-pages",
@@ -237,6 +237,15 @@ async def test_one_case_under_way_per_account(inventory: RunningService) -> None
     )
     assert reported_again.status_code == 409
     assert reported_again.json()["existing_case_id"] == case_id
+    # Past its first status (`open`) the case is still under way, and still blocks a new one.
+    moved = await move(inventory, case_id, "reported", platform_reference="X-CASE-7")
+    assert moved.status_code == 200, moved.text
+    still = await inventory.client.post(
+        f"/accounts/{account_id}/takedowns", json={}, headers=FR_MANAGER
+    )
+    assert still.status_code == 409
+    assert still.json()["type"].endswith("/takedown-under-way")
+    assert still.json()["existing_case_id"] == case_id
     # Once the case is closed, a new one can open.
     assert (await move(inventory, case_id, "kept")).status_code == 200
     second = await inventory.client.post(
@@ -411,12 +420,12 @@ async def test_list_filters_and_pages_newest_first(inventory: RunningService) ->
     newest_first = ["fake_five", "fake_four", "fake_three", "fake_two", "fake_one"]
     assert await handles("") == newest_first
     assert await handles("", FR_VIEWER) == ["fake_five", "fake_four", "fake_two", "fake_one"]
-    assert await handles("district=fr-paris") == ["fake_five", "fake_two"]
+    assert await handles("district_id=fr-paris") == ["fake_five", "fake_two"]
     assert await handles("status=kept") == ["fake_four"]
-    assert await handles("status=open&district=fr") == ["fake_five", "fake_two", "fake_one"]
+    assert await handles("status=open&district_id=fr") == ["fake_five", "fake_two", "fake_one"]
     account_id = await inventory.client.get(f"/takedowns/{cases['fake_two']}", headers=HQ_ADMIN)
     assert await handles(f"account_id={account_id.json()['account_id']}") == ["fake_two"]
-    hidden = await inventory.client.get("/takedowns?district=de", headers=FR_MANAGER)
+    hidden = await inventory.client.get("/takedowns?district_id=de", headers=FR_MANAGER)
     assert hidden.status_code == 404
 
     seen: list[str] = []

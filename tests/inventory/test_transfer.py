@@ -628,7 +628,7 @@ async def test_export_csv_with_filters_and_scope(inventory: RunningService) -> N
     assert orange["tags"] == "brand|consumer"
     assert orange["notes"] == "Two\nlines"
     assert orange["profile_url"] == "https://www.instagram.com/orange_fr/"
-    assert [r["handle"] for r in read_csv(await export(inventory, district="fr"))] == [
+    assert [r["handle"] for r in read_csv(await export(inventory, district_id="fr"))] == [
         "orange_fr",
         "orange.paris",
     ]
@@ -643,7 +643,7 @@ async def test_export_csv_with_filters_and_scope(inventory: RunningService) -> N
     # A district manager sees their subtree only; another district is 404.
     mine = read_csv(await export(inventory, FR_MANAGER))
     assert [r["handle"] for r in mine] == ["orange_fr", "orange.paris"]
-    hidden = await export(inventory, FR_MANAGER, district="de")
+    hidden = await export(inventory, FR_MANAGER, district_id="de")
     assert hidden.status_code == 404
     assert hidden.json()["type"].endswith("/district-not-found")
     nobody = read_csv(await export(inventory, as_user("stranger")))
@@ -652,7 +652,7 @@ async def test_export_csv_with_filters_and_scope(inventory: RunningService) -> N
 
 async def test_export_json(inventory: RunningService) -> None:
     await seed_for_export(inventory)
-    response = await export(inventory, format="json", district="fr")
+    response = await export(inventory, format="json", district_id="fr")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     items = response.json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ from services.inventory.vocabulary import (
 from tests.inventory.factories import HQ_ADMIN, register_account, set_status
 from tests.kit import RunningService
 
-pytestmark = pytest.mark.asyncio
+README = Path(__file__).parents[2] / "services" / "inventory" / "README.md"
 
 # The account lifecycle as the central team states it: where an account of each status may go.
 ACCOUNT_RULES = {
@@ -35,6 +36,7 @@ ACCOUNT_RULES = {
 }
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("table", "constraint", "vocabulary"),
     [
@@ -59,6 +61,7 @@ async def test_the_migrated_database_stores_exactly_each_vocabulary(
     assert stored == {member.value for member in vocabulary}
 
 
+@pytest.mark.asyncio
 async def test_accounts_move_between_statuses_as_the_rules_say(inventory: RunningService) -> None:
     """An account in each status is asked to stay where it is (never a transition): the 422
     lists where it may go, which must be what the rules say."""
@@ -94,3 +97,42 @@ async def test_accounts_move_between_statuses_as_the_rules_say(inventory: Runnin
         body = response.json()
         assert body["type"].endswith("/illegal-status-transition")
         assert (body["current"], body["allowed"]) == (status, allowed)
+
+
+def glossary() -> dict[str, set[str]]:
+    """The README's table of statuses: for each kind of object, the status words it defines."""
+    text = README.read_text()
+    table = text.split("## Statuses", 1)[1].split("\n## ", 1)[0]
+    words: dict[str, set[str]] = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        words.setdefault(cells[1], set()).update(re.findall(r"`([a-z_]+)`", cells[0]))
+    return words
+
+
+@pytest.mark.parametrize(
+    ("of", "vocabulary"),
+    [
+        ("account", AccountStatus),
+        ("account request", RequestStatus),
+        ("takedown case", TakedownStatus),
+    ],
+)
+def test_the_readme_glossary_defines_every_status_and_no_other(
+    of: str, vocabulary: type[StrEnum]
+) -> None:
+    assert glossary()[of] == {member.value for member in vocabulary}
+
+
+def test_pending_is_only_an_account_status_and_open_never_is() -> None:
+    assert AccountStatus.PENDING.value not in {*RequestStatus, *TakedownStatus}
+    assert "open" not in set(AccountStatus)
+    assert RequestStatus.OPEN == TakedownStatus.OPEN == "open"
+    by_word: dict[str, set[str]] = {}
+    for of, words in glossary().items():
+        for word in words:
+            by_word.setdefault(word, set()).add(of)
+    assert by_word["pending"] == {"account"}
+    assert by_word["open"] == {"account request", "takedown case"}

@@ -69,10 +69,10 @@ async def list_accounts(
 
 @router.get("/summary")
 async def presence_summary(
-    session: SessionDep, scope: ScopeDep, district: DistrictFilter = None
+    session: SessionDep, scope: ScopeDep, district_id: DistrictFilter = None
 ) -> PresenceSummary:
     """Counts of the visible presence per district, platform and status."""
-    return await accounts.summary(session, scope, district)
+    return await accounts.summary(session, scope, district_id)
 
 
 @router.get("/{account_id}", responses=problem_responses(AccountNotFound))

@@ -156,11 +156,11 @@ class AccountOut(BaseModel):
 
 class AccountFilters(BaseModel):
     """Which accounts a search reads: the query parameters of `GET /accounts`, which the
-    export takes too (their names are the aliases)."""
+    export takes too (a field with an alias is named by its alias). The district filter is
+    `district_id`, as in calendar and approvals."""
 
     district_id: str | None = Field(
         default=None,
-        alias="district",
         pattern=DISTRICT_ID_PATTERN,
         description="This district and everything below it",
     )

@@ -23,7 +23,8 @@ from services.inventory.districts.service import (
 
 router = APIRouter(prefix="/districts", tags=["districts"])
 
-# The `district` query parameter of the lists of accounts, requests and takedown cases.
+# The `district_id` query parameter of the lists of accounts, requests and takedown cases
+# (the name calendar and approvals give the same filter).
 DistrictFilter = Annotated[
     str | None,
     Query(pattern=DISTRICT_ID_PATTERN, description="This district and everything below it"),

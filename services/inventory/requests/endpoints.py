@@ -68,11 +68,11 @@ async def list_account_requests(
         CommaSeparated[RequestStatus] | None,
         Query(alias="status", max_length=4, description="Requests in any of these statuses"),
     ] = None,
-    district: DistrictFilter = None,
+    district_id: DistrictFilter = None,
 ) -> Page[AccountRequestOut]:
     """The requests of the districts the caller can see, newest first."""
     return await account_requests.list_visible(
-        session, scope, page, statuses=tuple(status_ or ()), district_id=district
+        session, scope, page, statuses=tuple(status_ or ()), district_id=district_id
     )
 
 

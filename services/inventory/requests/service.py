@@ -121,9 +121,9 @@ class AccountRequestService:
         await repository.lock_handle(session, rules.key, handle_key)
         # Either conflict names what holds the handle only to a caller who can see it.
         await accounts.refuse_registered(session, scope, rules.key, rules.name, handle, handle_key)
-        pending = await repository.find_open(session, rules.key, handle_key)
-        if pending is not None:
-            open_request, path = pending
+        holder = await repository.find_open(session, rules.key, handle_key)
+        if holder is not None:
+            open_request, path = holder
             raise taken(
                 AccountRequestExists,
                 scope,

@@ -31,8 +31,8 @@ from services.inventory.takedowns.service import (
     NotAFoundPage,
     PageAlreadyRegistered,
     PlatformReferenceRequired,
-    TakedownAlreadyOpen,
     TakedownNotFound,
+    TakedownUnderWay,
     TimelineFull,
     takedowns,
 )
@@ -50,7 +50,7 @@ router = APIRouter(tags=["takedowns"])
         DistrictNotFound,
         Forbidden,
         PageAlreadyRegistered,
-        TakedownAlreadyOpen,
+        TakedownUnderWay,
     ),
 )
 async def report_found_page(
@@ -69,7 +69,7 @@ async def report_found_page(
 @router.post(
     "/accounts/{account_id}/takedowns",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownAlreadyOpen),
+    responses=problem_responses(AccountNotFound, Forbidden, NotAFoundPage, TakedownUnderWay),
 )
 async def open_takedown(
     account_id: uuid.UUID, data: TakedownOpen, session: SessionDep, scope: ScopeDep
@@ -92,7 +92,7 @@ async def list_takedowns(
         CommaSeparated[TakedownStatus] | None,
         Query(alias="status", max_length=6, description="Cases in any of these statuses"),
     ] = None,
-    district: DistrictFilter = None,
+    district_id: DistrictFilter = None,
     account_id: uuid.UUID | None = None,
 ) -> Page[TakedownOut]:
     """The takedown cases the caller can see, newest first (without their timelines)."""
@@ -101,7 +101,7 @@ async def list_takedowns(
         scope,
         page,
         statuses=tuple(status_ or ()),
-        district_id=district,
+        district_id=district_id,
         account_id=account_id,
     )
 

@@ -80,8 +80,10 @@ class TakedownNotFound(NotFound):
     title = "Takedown case not found"
 
 
-class TakedownAlreadyOpen(Conflict):
-    type_slug = "takedown-already-open"
+class TakedownUnderWay(Conflict):
+    # "under way", not "open": `open` is only a case's first status, and a case that is
+    # reported or escalated blocks a new one too.
+    type_slug = "takedown-under-way"
     title = "The account already has a takedown case under way"
 
 
@@ -266,7 +268,7 @@ class TakedownService:
         # The caller holds the account's row lock, so two cases cannot open side by side.
         under_way = await repository.find_under_way(session, account.id, CLOSED)
         if under_way is not None:
-            raise TakedownAlreadyOpen(
+            raise TakedownUnderWay(
                 "The account already has a takedown case under way.",
                 existing_case_id=str(under_way),
             )
