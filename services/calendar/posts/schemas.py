@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from chassis.instants import in_range
 from services.calendar.schemas import refuse_null
+from services.calendar.styleguide.violations import Violation
 from services.calendar.vocabulary import PostStatus, PublicationStatus
 
 MAX_TEXT = 20_000
@@ -227,6 +228,14 @@ class PostOut(PostContent):
     )
     created_at: datetime
     updated_at: datetime
+    warnings: list[Violation] = Field(
+        default_factory=list,
+        description="The style-guide warnings this write found (errors refuse the write "
+        "instead): a submission (`POST /posts/{id}/submit`, or `/status` with `in_review`) "
+        "lints the post; drafting, editing and other status changes do not, and leave it "
+        "empty. Reads always leave it empty (warnings are not stored): "
+        "`GET /posts/{id}/lint` gives the report of the post as it stands.",
+    )
 
 
 class StatusChange(BaseModel):
