@@ -69,6 +69,7 @@ from services.calendar.models import (
     messaging,
 )
 from services.calendar.posts import repository
+from services.calendar.posts.approval import approval_requests
 from services.calendar.posts.schemas import (
     HistoryEntry,
     MediaRef,
@@ -240,6 +241,7 @@ class PostService:
                 "publications": publications,
                 "expired_assets": expired.get(post.id, []),
                 "warnings": list(warnings),
+                "approval": await approval_requests.out(session, post.id),
             }
         )
 
@@ -415,6 +417,8 @@ class PostService:
         post.submitted_hash = post.content_hash
         post.submitted_at = datetime.now(UTC)
         await self.apply_status(session, post, "in_review", scope.principal.sub)
+        # The previous submission's request is closed; this one's arrives from approvals.
+        await repository.delete_approval(session, post.id)
         return post, [v for v in report.violations if v.severity == "warning"]
 
     # Status ------------------------------------------------------------------------------
