@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text, update
 
 from chassis.events import CloudEvent
+from services.calendar.accounts.service import UNKNOWN_ACCOUNT
 from services.calendar.models import Post
 from services.calendar.posts.handlers import APPROVAL_HANDLERS, SCHEDULER_HANDLERS
 from services.calendar.posts.service import TRANSITIONS, IllegalTransition, posts
@@ -204,7 +205,35 @@ class TestDrafting:
         assert response.status_code == 422, response.text
         body = response.json()
         assert body["type"].endswith("/target-not-allowed")
-        assert body["refused"] == [{"account_id": account_id, "reason": reason}]
+        arriving = {"detail": UNKNOWN_ACCOUNT} if reason == "unknown" else {}
+        assert body["refused"] == [{"account_id": account_id, "reason": reason, **arriving}]
+
+    async def test_an_unknown_account_may_still_be_arriving_and_reveals_nothing(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        """An id calendar has never seen and another district's account get the same entry,
+        which says that an account registered moments ago may still be arriving and how to
+        wait for it (the Chorus-Consistency header of the registration)."""
+        never_seen = str(uuid.uuid4())
+        answers = []
+        for account_id in (never_seen, str(accounts.de_x)):
+            payload = {"district_id": "fr", "title": "t", "account_ids": [account_id]}
+            response = await calendar.client.post("/posts", json=payload, headers=FR_WRITER)
+            assert response.status_code == 422, response.text
+            body = response.json()
+            [entry] = body["refused"]
+            assert entry["reason"] == "unknown"
+            assert "may still be arriving" in entry["detail"]
+            assert "Chorus-Consistency" in entry["detail"]
+            assert "Chorus-Consistency" in body["detail"]
+            answers.append(
+                (
+                    response.status_code,
+                    {k: v for k, v in body.items() if k not in {"refused", "instance"}},
+                    {k: v for k, v in entry.items() if k != "account_id"},
+                )
+            )
+        assert answers[0] == answers[1]
 
     async def test_a_paris_contributor_cannot_target_the_parent_district(
         self, calendar: RunningService, accounts: Accounts

@@ -51,6 +51,7 @@ from services.calendar.access import (
     require_manage_district,
     tree,
 )
+from services.calendar.accounts.service import UNKNOWN_ACCOUNT
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.repository import insert_row, save_row
@@ -208,7 +209,8 @@ class StyleGuide:
         )
         if outside:
             raise UnknownAccounts(
-                "Some accounts are unknown or not targetable from this district.",
+                "Some accounts are unknown or not targetable from this district. "
+                + UNKNOWN_ACCOUNT,
                 account_ids=[str(a) for a in outside],
             )
         return await self.lint(session, path, data.subject)
