@@ -39,7 +39,13 @@ from chassis.app import Messaging
 from chassis.database import new_metadata, one_of
 from chassis.districts import district_replica_table
 from services.calendar.events import catalog
-from services.calendar.vocabulary import PostStatus, PublicationStatus, RuleKind, Severity
+from services.calendar.vocabulary import (
+    ApprovalStatus,
+    PostStatus,
+    PublicationStatus,
+    RuleKind,
+    Severity,
+)
 
 
 class Base(DeclarativeBase):
@@ -199,6 +205,31 @@ class PostAsset(Base):
     asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assets.id"), primary_key=True)
 
     __table_args__ = (Index("ix_post_assets_asset", "asset_id"),)
+
+
+class PostApproval(Base):
+    """The approval request of a post's latest submission, as approvals' events tell it (a
+    read model: approvals' handlers write it; a new submission deletes it until its own
+    request arrives). One row per post; ``opened_at`` (the time of its
+    ``approval.requested``) orders requests, so a late event of an older one changes nothing."""
+
+    __tablename__ = "post_approvals"
+
+    post_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(Text)
+    # The plan: [{"position", "key", "name", "role", "district_id"}], in order.
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # The step being decided; NULL once the request is closed.
+    position: Mapped[int | None] = mapped_column(Integer)
+    # {"role", "district_id"}: who may also decide the active step since it was escalated.
+    escalated_to: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (CheckConstraint(one_of("status", ApprovalStatus), name="status"),)
 
 
 class PostHistory(Base):

@@ -47,3 +47,16 @@ class Severity(StrEnum):
 
     ERROR = "error"
     WARNING = "warning"
+
+
+class ApprovalStatus(StrEnum):
+    """Where the approval request of a post's submission is, as approvals' events tell it:
+    open while its steps are decided, then the status the event that closed it names."""
+
+    OPEN = "open"
+    GRANTED = "granted"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"

@@ -1,4 +1,5 @@
-"""Calendars (the company-wide one and one per district, made on first use) and campaigns:
+"""Calendars (the company-wide one and one per district, made when the district arrives or on
+first use; users never create one) and campaigns:
 who sees and changes what, the applies-to filter, and the campaign a post may use."""
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from chassis.events import CloudEvent
 from chassis.principal import Principal
 from services.calendar.access import tree
+from services.calendar.accounts.handlers import HANDLERS as INVENTORY_HANDLERS
 from services.calendar.calendars.service import CampaignNotUsable, calendar_for, usable_campaign
 from services.calendar.models import Calendar
 from tests.calendar.factories import (
@@ -409,3 +412,45 @@ async def test_usable_campaign_refuses_what_the_post_may_not_use(
             if reason == "unknown":
                 # Nothing tells an invisible campaign from one that does not exist.
                 assert refused.value.detail == f"Unknown campaign {campaign_id}."
+
+
+async def test_users_do_not_create_calendars(calendar: RunningService) -> None:
+    """POST /calendars is a problem+json 405 that says why, with the methods allowed."""
+    response = await calendar.client.post("/calendars", json={"name": "Brand X"}, headers=CENTRAL)
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "GET"
+    body = response.json()
+    assert body["type"].endswith("/calendars-are-not-created")
+    assert "each district has exactly one calendar" in body["detail"]
+    assert "campaigns" in body["detail"]
+    assert await calendar.scalar("SELECT count(*) FROM calendars WHERE name = 'Brand X'") == 0
+
+    document = (await calendar.client.get("/openapi.json")).json()
+    described = document["paths"]["/calendars"]
+    assert "Calendars are not created by users" in described["get"]["description"]
+    assert "405" in described["post"]["responses"]
+
+
+async def test_a_district_gets_its_calendar_when_it_arrives(calendar: RunningService) -> None:
+    """inventory's district.created, as the consumer applies it, makes the district's one
+    calendar at once; a replay makes no second one."""
+    event = CloudEvent(
+        source="/services/inventory",
+        type="chorus.inventory.district.created",
+        subject="fr-lyon",
+        data={
+            "id": "fr-lyon",
+            "name": "Lyon",
+            "kind": "team",
+            "parent_id": "fr",
+            "path": "hq.fr.fr-lyon",
+        },
+    )
+    for _ in range(2):
+        async with calendar.sessions.begin() as session:
+            await INVENTORY_HANDLERS[event.type](session, event)
+    made = await calendar.scalar(
+        "SELECT count(*) || '/' || min(name) FROM calendars WHERE district_id = 'fr-lyon'"
+    )
+    assert made == "1/Lyon"

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text, update
 
 from chassis.events import CloudEvent
+from services.calendar.accounts.service import UNKNOWN_ACCOUNT
 from services.calendar.models import Post
 from services.calendar.posts.handlers import APPROVAL_HANDLERS, SCHEDULER_HANDLERS
 from services.calendar.posts.service import TRANSITIONS, IllegalTransition, posts
@@ -204,7 +205,35 @@ class TestDrafting:
         assert response.status_code == 422, response.text
         body = response.json()
         assert body["type"].endswith("/target-not-allowed")
-        assert body["refused"] == [{"account_id": account_id, "reason": reason}]
+        arriving = {"detail": UNKNOWN_ACCOUNT} if reason == "unknown" else {}
+        assert body["refused"] == [{"account_id": account_id, "reason": reason, **arriving}]
+
+    async def test_an_unknown_account_may_still_be_arriving_and_reveals_nothing(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        """An id calendar has never seen and another district's account get the same entry,
+        which says that an account registered moments ago may still be arriving and how to
+        wait for it (the Chorus-Consistency header of the registration)."""
+        never_seen = str(uuid.uuid4())
+        answers = []
+        for account_id in (never_seen, str(accounts.de_x)):
+            payload = {"district_id": "fr", "title": "t", "account_ids": [account_id]}
+            response = await calendar.client.post("/posts", json=payload, headers=FR_WRITER)
+            assert response.status_code == 422, response.text
+            body = response.json()
+            [entry] = body["refused"]
+            assert entry["reason"] == "unknown"
+            assert "may still be arriving" in entry["detail"]
+            assert "Chorus-Consistency" in entry["detail"]
+            assert "Chorus-Consistency" in body["detail"]
+            answers.append(
+                (
+                    response.status_code,
+                    {k: v for k, v in body.items() if k not in {"refused", "instance"}},
+                    {k: v for k, v in entry.items() if k != "account_id"},
+                )
+            )
+        assert answers[0] == answers[1]
 
     async def test_a_paris_contributor_cannot_target_the_parent_district(
         self, calendar: RunningService, accounts: Accounts
@@ -330,7 +359,7 @@ class TestSubmitting:
             variants=[{"platform": "instagram", "text": "Spring 🌸"}],
         )
         result = await submit(calendar, post["id"])
-        assert result["post"]["status"] == "in_review"
+        assert result["status"] == "in_review"
         assert result["warnings"] == []
         [event] = await calendar.events("chorus.calendar.post.submitted")
         assert event["subject"] == post["id"]
@@ -411,6 +440,68 @@ class TestSubmitting:
         fine = await draft(calendar, [accounts.fr_x], text="Results! #a #b")
         result = await submit(calendar, fine["id"])
         assert [w["kind"] for w in result["warnings"]] == ["hashtag_limit"]
+
+    async def test_every_post_write_answers_the_post_bare_with_its_warnings(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        """Create, edit, submit (both routes) and other status changes answer the post itself,
+        with the warnings the write found in `warnings`; reads leave it empty."""
+        warn = await calendar.client.post(
+            "/style-rules",
+            json={
+                "district_id": "fr",
+                "kind": "hashtag_limit",
+                "severity": "warning",
+                "params": {"max": 0},
+            },
+            headers=FR_MANAGER,
+        )
+        assert warn.status_code == 201, warn.text
+        made = await draft(calendar, [accounts.fr_x], text="Spring #sale")
+        assert (made["status"], made["warnings"]) == ("draft", [])
+        edited = await calendar.client.patch(
+            f"/posts/{made['id']}", json={"title": "Spring sale"}, headers=FR_WRITER
+        )
+        assert edited.status_code == 200, edited.text
+        assert (edited.json()["title"], edited.json()["warnings"]) == ("Spring sale", [])
+
+        submitted = await submit(calendar, made["id"])
+        assert submitted["id"] == made["id"]
+        assert submitted["status"] == "in_review"
+        assert [(w["kind"], w["severity"]) for w in submitted["warnings"]] == [
+            ("hashtag_limit", "warning")
+        ]
+        assert (await get(calendar, made["id"]))["warnings"] == []
+
+        reopened = await calendar.client.post(
+            f"/posts/{made['id']}/status", json={"status": "draft"}, headers=FR_WRITER
+        )
+        assert reopened.status_code == 200, reopened.text
+        assert (reopened.json()["status"], reopened.json()["warnings"]) == ("draft", [])
+        by_status = await calendar.client.post(
+            f"/posts/{made['id']}/status", json={"status": "in_review"}, headers=FR_WRITER
+        )
+        assert by_status.status_code == 200, by_status.text
+        assert by_status.json()["status"] == "in_review"
+        assert [w["kind"] for w in by_status.json()["warnings"]] == ["hashtag_limit"]
+
+    async def test_the_openapi_document_says_what_warnings_holds(
+        self, calendar: RunningService
+    ) -> None:
+        document = (await calendar.client.get("/openapi.json")).json()
+        post_out = document["components"]["schemas"]["PostOut"]
+        assert "warnings" in post_out["properties"]
+        assert "Reads always leave it empty" in post_out["properties"]["warnings"]["description"]
+        for path, method in (
+            ("/posts", "post"),
+            ("/posts/{post_id}", "patch"),
+            ("/posts/{post_id}/submit", "post"),
+            ("/posts/{post_id}/status", "post"),
+        ):
+            ok = document["paths"][path][method]["responses"]
+            answered = ok.get("200", ok.get("201"))
+            schema = answered["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/PostOut"}, (path, method)
 
     async def test_a_blackout_refuses_submission(
         self, calendar: RunningService, accounts: Accounts
@@ -1029,7 +1120,7 @@ class TestAssetRights:
                 headers=FR_WRITER,
             )
             assert renewed.status_code == 200, renewed.text
-            assert (await submit(calendar, post["id"]))["post"]["status"] == "in_review"
+            assert (await submit(calendar, post["id"]))["status"] == "in_review"
 
     async def test_rights_ending_before_the_publish_time_block_scheduling(
         self, infrastructure: Infrastructure, tmp_path: Path

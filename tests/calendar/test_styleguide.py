@@ -4,6 +4,7 @@ platforms' built-in limits, variants, crowding on an account and blackout clashe
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -776,3 +777,79 @@ async def test_lint_refuses_a_time_outside_the_years_planned(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["loc"] for e in response.json()["errors"]] == [["body", "subject", "publish_at"]]
+
+
+# --- the same rule twice ---------------------------------------------------------------------
+
+
+async def test_an_identical_rule_is_refused_naming_the_one_there(calendar: RunningService) -> None:
+    first = await add_rule(calendar, "banned_term", {"terms": ["cheap"]}, severity="warning")
+    # The same rule: params as stored (defaults filled in), other severity and description.
+    again = await calendar.client.post(
+        "/style-rules",
+        json={
+            "kind": "banned_term",
+            "district_id": "fr",
+            "params": {"whole_word": True, "terms": ["cheap"], "case_sensitive": False},
+            "description": "again",
+        },
+        headers=FR_MANAGER,
+    )
+    assert again.status_code == 409, again.text
+    body = again.json()
+    assert body["type"].endswith("/style-rule-exists")
+    assert body["existing_rule_id"] == first["id"]
+    assert first["id"] in body["detail"]
+    # Another district, platform or params is another rule.
+    await add_rule(calendar, "banned_term", {"terms": ["cheap"]}, district_id=None)
+    await add_rule(calendar, "banned_term", {"terms": ["cheap"]}, platform="x")
+    other = await add_rule(calendar, "banned_term", {"terms": ["cheaper"]})
+    # An edit that would make a rule identical to another is refused too.
+    edited = await calendar.client.patch(
+        f"/style-rules/{other['id']}", json={"params": {"terms": ["cheap"]}}, headers=FR_MANAGER
+    )
+    assert edited.status_code == 409, edited.text
+    assert edited.json()["existing_rule_id"] == first["id"]
+    count = await calendar.scalar(
+        "SELECT count(*) FROM style_rules WHERE district_id = 'fr' AND platform IS NULL"
+    )
+    assert count == 2
+
+
+async def test_concurrent_identical_rules_make_one(calendar: RunningService) -> None:
+    body = {"kind": "hashtag_limit", "params": {"max": 3}, "district_id": "fr"}
+    responses = await asyncio.gather(
+        *(calendar.client.post("/style-rules", json=body, headers=FR_MANAGER) for _ in range(6))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409, 409, 409], [r.text for r in responses]
+    [made] = [r.json()["id"] for r in responses if r.status_code == 201]
+    assert {r.json()["existing_rule_id"] for r in responses if r.status_code == 409} == {made}
+    assert await calendar.scalar("SELECT count(*) FROM style_rules") == 1
+
+
+async def test_lint_never_reports_the_same_finding_twice(calendar: RunningService) -> None:
+    """Rules that find the same thing at the same place (the company's and a district's, a
+    copy made before identical rules were refused, two lists sharing a term) report it once,
+    as the more severe one's."""
+    company = await add_rule(
+        calendar, "banned_term", {"terms": ["cheap"]}, district_id=None, severity="warning"
+    )
+    district = await add_rule(calendar, "banned_term", {"terms": ["cheap", "free"]})
+    async with calendar.sessions.begin() as session:
+        copy = StyleRule(
+            id=uuid.uuid4(),
+            district_id="fr",
+            kind="banned_term",
+            severity="error",
+            params={"terms": ["cheap", "free"], "case_sensitive": False, "whole_word": True},
+            created_by="legacy",
+        )
+        session.add(copy)
+    report = await lint(calendar, "Cheap and free.", platforms=["x", "instagram"])
+    assert spans(report) == [("banned_term", "text", 0, 5), ("banned_term", "text", 10, 14)]
+    cheap = report["violations"][0]
+    assert cheap["severity"] == "error"
+    assert cheap["rule_id"] in {district["id"], str(copy.id)}
+    assert cheap["rule_id"] != company["id"]
+    assert report["errors"] == 2

@@ -329,3 +329,98 @@ async def test_a_range_outside_the_years_planned_is_422(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"].endswith("/validation-error")
+
+
+class TestBacklog:
+    """GET /posts/backlog: the posts without a publication time, with the range view's
+    filters and pages."""
+
+    async def backlog(
+        self, calendar: RunningService, headers: dict[str, str], **params: Any
+    ) -> list[dict[str, Any]]:
+        response = await calendar.client.get("/posts/backlog", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["next_cursor"] is None
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def test_drafts_without_a_time_are_listed_oldest_first_to_whom_sees_them(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        first = await create_post(calendar, "fr", None, title="an idea", assignee="fanny")
+        paris = await create_post(calendar, "fr-paris", None, account_ids=[accounts.paris_x])
+        company = await create_post(calendar, None, None)
+        await create_post(calendar, "de", None)
+        await create_post(calendar, "fr", day(3))  # has a time: on the range view, not here
+        cancelled = await create_post(calendar, "fr", None, status="cancelled")
+
+        seen = await self.backlog(calendar, FR_MANAGER)
+        assert ids(seen) == [first, paris, company, cancelled]
+        assert seen[0]["title"] == "an idea"
+        assert seen[0]["publish_at"] is None
+        assert seen[0]["assignee"] == "fanny"
+        assert seen[1]["account_ids"] == [str(accounts.paris_x)]
+        assert "created_at" in seen[0]
+        # Not on any range.
+        assert first not in ids(await month(calendar, FR_MANAGER))
+
+        assert ids(await self.backlog(calendar, FR_MANAGER, district_id="fr-paris")) == [paris]
+        assert ids(await self.backlog(calendar, FR_MANAGER, status="draft")) == [
+            first,
+            paris,
+            company,
+        ]
+        assert ids(await self.backlog(calendar, FR_MANAGER, assignee="fanny")) == [first]
+        assert ids(await self.backlog(calendar, FR_MANAGER, account_id=str(accounts.paris_x))) == [
+            paris
+        ]
+        de = await calendar.client.get(
+            "/posts/backlog", params={"district_id": "de"}, headers=FR_MANAGER
+        )
+        assert de.status_code == 404
+
+    async def test_the_backlog_filters_by_calendar_and_campaign(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        campaign = await create_campaign(calendar, "fr")
+        in_campaign = await create_post(calendar, "fr", None, campaign_id=campaign)
+        other = await create_post(calendar, "fr", None)
+        async with calendar.sessions.begin() as session:
+            fr_calendar = (await calendar_for(session, "fr")).id
+        assert ids(await self.backlog(calendar, FR_MANAGER, campaign_id=str(campaign))) == [
+            in_campaign
+        ]
+        assert ids(await self.backlog(calendar, FR_MANAGER, calendar_id=str(fr_calendar))) == [
+            in_campaign,
+            other,
+        ]
+
+    async def test_the_backlog_pages_without_gaps_or_repeats(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        made = [await create_post(calendar, "fr", None, title=f"idea {n}") for n in range(5)]
+        seen: list[uuid.UUID] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            response = await calendar.client.get("/posts/backlog", params=params, headers=FR_VIEWER)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert len(body["items"]) <= 2
+            seen.extend(ids(body["items"]))
+            pages += 1
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert (seen, pages) == (made, 3)
+
+    async def test_unknown_parameters_are_refused(
+        self, calendar: RunningService, accounts: Accounts
+    ) -> None:
+        response = await calendar.client.get(
+            "/posts/backlog", params={"from": MONTH["from"]}, headers=FR_VIEWER
+        )
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("/unknown-query-parameter")

@@ -27,6 +27,14 @@ from services.calendar.accounts.schemas import AccountOut
 from services.calendar.models import Account
 
 TARGETABLE_STATUS = "official"
+# Said of every account refused as unknown: calendar learns accounts from inventory's events,
+# moments after their registration. Said the same of another district's account, so an
+# answer never tells whether an id exists elsewhere.
+UNKNOWN_ACCOUNT = (
+    "No account that this post may target has this id. One registered moments ago may still "
+    "be arriving here: repeat the request with the Chorus-Consistency header that its "
+    "registration returned."
+)
 
 
 class TargetNotAllowed(Unprocessable):
@@ -107,17 +115,22 @@ async def targetable(
     refused: list[dict[str, str]] = []
     for account_id in account_ids:
         if account_id not in found:
-            refused.append({"account_id": str(account_id), "reason": "unknown"})
+            refused.append(_unknown(account_id))
             continue
         account, path = found[account_id]
         if post_path is not None and (path is None or not within(path, post_path)):
-            # Named "unknown" too: another district's account must not be probed through here.
-            refused.append({"account_id": str(account_id), "reason": "unknown"})
+            # Named "unknown" too, word for word: another district's account must not be
+            # probed through here.
+            refused.append(_unknown(account_id))
         elif account.status != TARGETABLE_STATUS:
             refused.append({"account_id": str(account_id), "reason": account.status})
     if refused:
-        raise TargetNotAllowed(
-            "A post targets official accounts of its district or below it only.",
-            refused=refused,
-        )
+        detail = "A post targets official accounts of its district or below it only."
+        if any(entry["reason"] == "unknown" for entry in refused):
+            detail += " " + UNKNOWN_ACCOUNT
+        raise TargetNotAllowed(detail, refused=refused)
     return [found[a][0] for a in account_ids]
+
+
+def _unknown(account_id: uuid.UUID) -> dict[str, str]:
+    return {"account_id": str(account_id), "reason": "unknown", "detail": UNKNOWN_ACCOUNT}

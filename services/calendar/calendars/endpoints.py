@@ -1,6 +1,8 @@
-"""Calendars (company-wide and per district) and campaigns. Reading needs any role on the
-district or above it (the company-wide ones: any grant); changing needs a manager there (the
-central team for company-wide ones). Another district's calendar or campaign is 404."""
+"""Calendars (company-wide and per district) and campaigns. Users do not create calendars:
+each district has exactly one, made when the district arrives, and posts are grouped by
+campaigns (``POST /calendars`` answers 405 saying so). Reading needs any role on the district
+or above it (the company-wide ones: any grant); changing needs a manager there (the central
+team for company-wide ones). Another district's calendar or campaign is 404."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from services.calendar.calendars.schemas import (
     CampaignUpdate,
 )
 from services.calendar.calendars.service import (
+    CALENDARS_NOT_CREATED,
     CalendarNotFound,
+    CalendarsAreNotCreated,
     CampaignNotFound,
     InvalidCampaignDates,
     calendars,
@@ -36,9 +40,27 @@ router = APIRouter(tags=["calendars"])
 @router.get("/calendars", responses=problem_responses(InvalidCursor))
 async def list_calendars(session: SessionDep, scope: ScopeDep, page: PageDep) -> Page[CalendarOut]:
     """The calendars the caller can read: the company-wide one first, then one per district
-    they read (their own and those below it), in tree order. A district's calendar is made the
-    first time it is needed, named after the district."""
+    they read (their own and those below it), in tree order.
+
+    **Calendars are not created by users.** Each district has exactly one calendar, made when
+    the district arrives from inventory and named after it (`PATCH` renames it), and there is
+    one company-wide calendar. To group posts (a brand, a language, an operation), use
+    campaigns (`POST /campaigns`). `POST /calendars` answers 405."""
     return await calendars.list_visible(session, scope, page)
+
+
+@router.post(
+    "/calendars",
+    status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+    response_model=None,
+    responses=problem_responses(CalendarsAreNotCreated),
+    summary="Calendars are not created (405)",
+)
+async def create_calendar() -> None:
+    """Always 405 (`Allow: GET`): users do not create calendars. Each district has exactly one
+    calendar, made when the district arrives, and there is one company-wide calendar; posts
+    are grouped by campaigns (`POST /campaigns`)."""
+    raise CalendarsAreNotCreated(CALENDARS_NOT_CREATED)
 
 
 @router.get(

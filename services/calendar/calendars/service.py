@@ -1,10 +1,13 @@
 """Calendars and campaigns.
 
-There is one company-wide calendar (``district_id`` NULL, seeded by the migration) and one
-calendar per district, made on first use: when a post goes on it (``calendar_for``) or when
-someone lists the calendars they can read. A district calendar is named after its district
-when it is made; renaming it later (PATCH) is the manager's business, and a renamed district
-does not rename its calendar.
+There is one company-wide calendar (``district_id`` NULL, seeded by the migration) and exactly
+one calendar per district, made when the district arrives from inventory (its
+``district.created``); users never create calendars (``POST /calendars`` is 405
+``calendars-are-not-created``): posts are grouped by campaigns. A district that arrived before
+calendars were made that way gets its calendar on first use: when a post goes on it
+(``calendar_for``) or when someone lists the calendars they can read. A district calendar is
+named after its district when it is made; renaming it later (PATCH) is the manager's
+business, and a renamed district does not rename its calendar.
 
 Who sees what follows ``access``: a calendar or campaign of a district is read by anyone with
 a role there or above, the company-wide ones by anyone holding any grant; managing them needs a
@@ -24,7 +27,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import DistrictNotFound, Scope, within
-from chassis.errors import NotFound, Unprocessable
+from chassis.errors import NotFound, Problem, Unprocessable
 from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import (
     optional_district_path,
@@ -47,6 +50,26 @@ from services.calendar.repository import insert_row, save_row
 class CalendarNotFound(NotFound):
     type_slug = "calendar-not-found"
     title = "Calendar not found"
+
+
+class CalendarsAreNotCreated(Problem):
+    """``POST /calendars``: users do not create calendars (see the module's docstring)."""
+
+    status = 405
+    type_slug = "calendars-are-not-created"
+    title = "Calendars are not created by users"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Allow": "GET"}
+
+
+CALENDARS_NOT_CREATED = (
+    "Calendars are not created through the API: each district has exactly one calendar, made "
+    "when the district arrives from inventory (and the company has one company-wide "
+    "calendar). Group posts with campaigns instead (POST /campaigns), for a brand, a "
+    "language or an operation; GET /calendars lists the calendars you read, and PATCH "
+    "/calendars/{id} renames one."
+)
 
 
 class CampaignNotFound(NotFound):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel
 
 from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep
@@ -36,14 +35,9 @@ from services.calendar.posts.service import (
     StaleVersion,
     posts,
 )
-from services.calendar.styleguide.schemas import LintReport, Violation
+from services.calendar.styleguide.schemas import LintReport
 
 router = APIRouter(tags=["posts"])
-
-
-class SubmitResult(BaseModel):
-    post: PostOut
-    warnings: list[Violation]
 
 
 @router.post(
@@ -94,13 +88,12 @@ async def edit_post(
         PostNotFound, Forbidden, IllegalTransition, NotReadyToSubmit, LintFailed, TargetNotAllowed
     ),
 )
-async def submit_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> SubmitResult:
+async def submit_post(post_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> PostOut:
     """Draft -> in_review, emitting `post.submitted` for approvals. Refused (422) when the
     publish time or targets are missing, a target is no longer official, or the style guide
-    finds errors (each violation with its rule, severity and position); warnings come back
-    with the post."""
-    post, warnings = await posts.submit(session, scope, post_id)
-    return SubmitResult(post=post, warnings=warnings)
+    finds errors (each violation with its rule, severity and position). Answers the post,
+    as every post write does, with the style guide's warnings in its `warnings`."""
+    return await posts.submit(session, scope, post_id)
 
 
 @router.post(
@@ -122,7 +115,8 @@ async def change_status(
     requested, or withdrawing it from review), `cancelled` cancels it, `scheduled` retries
     scheduling an approved post that was held (a blackout, an account) or whose publication
     failed. Other changes come from approvals and the scheduler; a change the status machine
-    does not allow is 422 with the allowed ones."""
+    does not allow is 422 with the allowed ones. Answers the post; a submission puts the
+    style guide's warnings in its `warnings`."""
     return await posts.change_status(session, scope, post_id, data.status, data.comment)
 
 

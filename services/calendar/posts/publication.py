@@ -3,7 +3,9 @@ says how it went.
 
 - ``decide``: approvals' decision (approved, changes_requested, rejected; draft when the
   request expired undecided). A decision on a post no longer in review, or whose content
-  changed since (its content hash differs), is stale and changes nothing.
+  changed since (its content hash differs), is stale and changes nothing. The decider's
+  comment on changes requested or a rejection (why, for an expired request) becomes the
+  post's ``status_reason``.
 - ``schedule_or_hold``: an approved post schedules itself at once; if something blocks it
   (``posts.blockers``: the publish time passed, a blackout, an asset's rights, an account no
   longer official), it stays approved with the reason and ``post.schedule_blocked`` says why.
@@ -40,6 +42,10 @@ from services.calendar.events import (
 from services.calendar.models import Asset, Blackout, Post, messaging
 from services.calendar.posts import repository
 from services.calendar.posts.service import TRANSITIONS, S, identity, posts, rights_reason
+
+# Decisions whose comment (or, for an expired request, why it expired) becomes the post's
+# status_reason, until its next status change.
+EXPLAINED_OUTCOMES = frozenset({S.CHANGES_REQUESTED, S.REJECTED, S.DRAFT})
 
 
 class PublicationService:
@@ -212,7 +218,8 @@ class PublicationService:
         await posts.apply_status(session, post, outcome, actor, reason=comment)
         if outcome == "approved":
             await self.schedule_or_hold(session, post, actor)
-        elif outcome == "draft":
+        elif outcome in EXPLAINED_OUTCOMES:
+            # The author reads why on the post itself, not only in its history.
             post.status_reason = comment
             await session.flush()
         return True

@@ -16,6 +16,7 @@ from services.calendar.models import (
     Asset,
     Campaign,
     Post,
+    PostApproval,
     PostAsset,
     PostHistory,
     PostTarget,
@@ -32,6 +33,16 @@ async def find_post(
     if lock:
         query = query.with_for_update()
     return await session.scalar(query)
+
+
+async def find_approval(session: AsyncSession, post_id: uuid.UUID) -> PostApproval | None:
+    """The approval request the post's latest submission opened, as far as calendar knows."""
+    return await session.get(PostApproval, post_id)
+
+
+async def delete_approval(session: AsyncSession, post_id: uuid.UUID) -> None:
+    """Forget the post's approval request (a new submission opens another)."""
+    await session.execute(delete(PostApproval).where(PostApproval.post_id == post_id))
 
 
 async def lock_scheduled_between(

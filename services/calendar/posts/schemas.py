@@ -11,7 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from chassis.instants import in_range
 from services.calendar.schemas import refuse_null
-from services.calendar.vocabulary import PostStatus, PublicationStatus
+from services.calendar.styleguide.violations import Violation
+from services.calendar.vocabulary import ApprovalStatus, PostStatus, PublicationStatus
 
 MAX_TEXT = 20_000
 MAX_MEDIA = 20
@@ -196,6 +197,46 @@ class Publication(BaseModel):
     error: str | None
 
 
+class ApprovalStepOut(BaseModel):
+    """A step of the approval request's plan."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    position: int = Field(description="Its place in the plan, from 0")
+    key: str
+    name: str
+    role: str = Field(description="The approver role that decides it")
+    district_id: str = Field(description="Where that role is held (there or above it)")
+
+
+class Approver(BaseModel):
+    """Who may decide: anyone holding `role` on `district_id` or a district above it."""
+
+    role: str
+    district_id: str
+
+
+class ApprovalOut(BaseModel):
+    """The approval request of the post's latest submission, as approvals' events told
+    calendar (moments after each happened)."""
+
+    request_id: uuid.UUID = Field(description="The request at approvals (`GET /requests/{id}`)")
+    status: ApprovalStatus = Field(
+        description="open while its steps are decided; then granted, rejected, "
+        "changes_requested, expired, superseded (a newer submission) or withdrawn (an edit, "
+        "a reopening, a cancellation)"
+    )
+    step: ApprovalStepOut | None = Field(
+        description="The step being decided now; null once the request is closed"
+    )
+    waiting_for: list[Approver] = Field(
+        description="Who must act now: the current step's role on its district, and the "
+        "escalation's role once its deadline passed (never the post's author); empty once "
+        "the request is closed"
+    )
+    steps: list[ApprovalStepOut] = Field(description="The whole plan, in order")
+
+
 class PostOut(PostContent):
     model_config = ConfigDict(from_attributes=True, extra="ignore")
 
@@ -214,7 +255,17 @@ class PostOut(PostContent):
     assignee: str | None
     due_at: datetime | None
     status: PostStatus
-    status_reason: str | None
+    status_reason: str | None = Field(
+        description="Why the post is where it is: the approver's comment after changes were "
+        "requested or a rejection, why an approval expired, or what holds an approved post "
+        "back from scheduling (a blackout, an account, an asset's usage rights)"
+    )
+    approval: ApprovalOut | None = Field(
+        default=None,
+        description="The approval request of its latest submission: who must act, at which "
+        "step. Null for a post never submitted, and for the moments between a submission and "
+        "approvals opening its request",
+    )
     allowed_transitions: list[str] = Field(default_factory=list)
     version: int
     content_hash: str
@@ -227,6 +278,14 @@ class PostOut(PostContent):
     )
     created_at: datetime
     updated_at: datetime
+    warnings: list[Violation] = Field(
+        default_factory=list,
+        description="The style-guide warnings this write found (errors refuse the write "
+        "instead): a submission (`POST /posts/{id}/submit`, or `/status` with `in_review`) "
+        "lints the post; drafting, editing and other status changes do not, and leave it "
+        "empty. Reads always leave it empty (warnings are not stored): "
+        "`GET /posts/{id}/lint` gives the report of the post as it stands.",
+    )
 
 
 class StatusChange(BaseModel):

@@ -69,6 +69,7 @@ from services.calendar.models import (
     messaging,
 )
 from services.calendar.posts import repository
+from services.calendar.posts.approval import approval_requests
 from services.calendar.posts.schemas import (
     HistoryEntry,
     MediaRef,
@@ -218,7 +219,11 @@ class PostService:
             session, scope, Post, post_id, PostNotFound, shared_down=False, for_update=lock
         )
 
-    async def out(self, session: AsyncSession, post: Post) -> PostOut:
+    async def out(
+        self, session: AsyncSession, post: Post, *, warnings: Sequence[Violation] = ()
+    ) -> PostOut:
+        """The post as the API shows it; `warnings`: the lint warnings of the write that
+        answers with it (a read has none)."""
         targets = await repository.list_targets_with_accounts(session, post.id)
         expired = await asset_service.expired_assets(session, [post.id])
         publications = [
@@ -235,6 +240,8 @@ class PostService:
                 "allowed_transitions": sorted(TRANSITIONS[S(post.status)] & CALLER_TARGETS),
                 "publications": publications,
                 "expired_assets": expired.get(post.id, []),
+                "warnings": list(warnings),
+                "approval": await approval_requests.out(session, post.id),
             }
         )
 
@@ -369,12 +376,11 @@ class PostService:
         )
         return await style_guide.lint(session, path, subject)
 
-    async def submit(
-        self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
-    ) -> tuple[PostOut, list[Violation]]:
-        """Submit the post (see ``_submit``): the post as it is now, and the lint warnings."""
+    async def submit(self, session: AsyncSession, scope: Scope, post_id: uuid.UUID) -> PostOut:
+        """Submit the post (see ``_submit``): the post as it is now, with the lint warnings
+        of the submission in its ``warnings``."""
         post, warnings = await self._submit(session, scope, post_id)
-        return await self.out(session, post), warnings
+        return await self.out(session, post, warnings=warnings)
 
     async def _submit(
         self, session: AsyncSession, scope: Scope, post_id: uuid.UUID
@@ -411,6 +417,8 @@ class PostService:
         post.submitted_hash = post.content_hash
         post.submitted_at = datetime.now(UTC)
         await self.apply_status(session, post, "in_review", scope.principal.sub)
+        # The previous submission's request is closed; this one's arrives from approvals.
+        await repository.delete_approval(session, post.id)
         return post, [v for v in report.violations if v.severity == "warning"]
 
     # Status ------------------------------------------------------------------------------
@@ -426,8 +434,7 @@ class PostService:
         """A caller's status change: submit (in_review, as ``submit``), reopen, cancel, retry
         scheduling."""
         if status == "in_review":
-            submitted, _warnings = await self._submit(session, scope, post_id)
-            return await self.out(session, submitted)
+            return await self.submit(session, scope, post_id)
         post, path = await self.get_visible(session, scope, post_id, lock=True)
         require_write(scope, path, "Changing a post's status")
         self.check_transition(post, status)

@@ -23,6 +23,7 @@ from services.calendar.styleguide.schemas import (
 )
 from services.calendar.styleguide.service import (
     InvalidRuleParams,
+    StyleRuleExists,
     StyleRuleNotFound,
     UnknownAccounts,
     style_guide,
@@ -35,7 +36,7 @@ router = APIRouter(tags=["styleguide"])
 @router.post(
     "/style-rules",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(DistrictNotFound, Forbidden),
+    responses=problem_responses(DistrictNotFound, Forbidden, StyleRuleExists),
 )
 async def create_style_rule(
     data: StyleRuleCreate, session: SessionDep, scope: ScopeDep
@@ -54,7 +55,9 @@ async def create_style_rule(
 
     `platform` limits the rule to one platform. Severity defaults to warning for
     `min_spacing`, error otherwise; errors refuse submission. Needs a manager role on the
-    district; company-wide rules need the central team."""
+    district; company-wide rules need the central team. The same rule twice (same district,
+    kind, platform and params) is 409 `style-rule-exists`, naming the rule already there in
+    `existing_rule_id`."""
     return await style_guide.create(session, scope, data)
 
 
@@ -90,13 +93,14 @@ async def get_style_rule(rule_id: uuid.UUID, session: SessionDep, scope: ScopeDe
 
 @router.patch(
     "/style-rules/{rule_id}",
-    responses=problem_responses(StyleRuleNotFound, Forbidden, InvalidRuleParams),
+    responses=problem_responses(StyleRuleNotFound, Forbidden, InvalidRuleParams, StyleRuleExists),
 )
 async def update_style_rule(
     rule_id: uuid.UUID, data: StyleRuleUpdate, session: SessionDep, scope: ScopeDep
 ) -> StyleRuleOut:
     """Change a rule's severity, params (replaced as a whole, checked against its kind),
-    description, platform or whether it is enabled. Its kind and district stay."""
+    description, platform or whether it is enabled. Its kind and district stay. A change that
+    makes it the same as another rule is 409 `style-rule-exists`."""
     return await style_guide.update(session, scope, rule_id, data)
 
 

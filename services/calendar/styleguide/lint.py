@@ -8,7 +8,8 @@ Decisions worth knowing (see also the service's docstring):
 - Positions are offsets in Unicode code points into the text named by ``field``, start
   inclusive and end exclusive. Each problem is reported once per rule, field and span
   (``Findings``): a problem in the master text shared by several platforms comes once, with
-  ``platform`` null. Length problems name the platform they were counted for, and each
+  ``platform`` null. And the same finding is never reported twice, even when several rules
+  find it (``Findings.report``). Length problems name the platform they were counted for, and each
   platform's built-in limit is a rule of its own.
 - Length counts code points. The link, when not already in the text, is counted as the
   scheduler appends it: after a space, at its length, except on X, where t.co makes every
@@ -110,8 +111,28 @@ class Findings:
         )
 
     def report(self) -> LintReport:
+        """Every finding once, however many rules found it: two rules that say the same
+        thing at the same place (a district repeating a company rule, or two banned-term
+        lists sharing a term) give one violation, the more severe one's (the first rule's
+        on a tie), so an error still refuses the submission."""
+        distinct: dict[tuple[Any, ...], Violation] = {}
+        for violation in self._found.values():
+            same = (
+                violation.kind,
+                violation.platform,
+                violation.position.field,
+                violation.position.start,
+                violation.position.end,
+                violation.message,
+                violation.asset_id,
+            )
+            kept = distinct.get(same)
+            if kept is None or (
+                kept.severity != Severity.ERROR and violation.severity == Severity.ERROR
+            ):
+                distinct[same] = violation
         violations = sorted(
-            self._found.values(),
+            distinct.values(),
             key=lambda v: (
                 v.position.field,
                 -1 if v.position.start is None else v.position.start,

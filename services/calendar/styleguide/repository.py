@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,34 @@ async def rules_applying(
     if limit is not None:
         query = query.limit(limit)
     return list(await session.scalars(query))
+
+
+async def lock_rule_identity(session: AsyncSession, key: int) -> None:
+    """Hold, until the transaction ends, the lock of one rule identity (``identity_lock_key``):
+    two writers of the same rule take turns, so the second sees the first's row."""
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+async def find_identical_rule(
+    session: AsyncSession,
+    *,
+    district_id: str | None,
+    kind: str,
+    platform: str | None,
+    params: dict[str, Any],
+    other_than: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """The id of a rule with the same district, kind, platform and params (compared as JSON
+    values, so key order does not matter), other than `other_than`."""
+    query = select(StyleRule.id).where(
+        StyleRule.district_id.is_not_distinct_from(district_id),
+        StyleRule.kind == kind,
+        StyleRule.platform.is_not_distinct_from(platform),
+        StyleRule.params == params,
+    )
+    if other_than is not None:
+        query = query.where(StyleRule.id != other_than)
+    return await session.scalar(query.order_by(StyleRule.created_at, StyleRule.id).limit(1))
 
 
 async def images(

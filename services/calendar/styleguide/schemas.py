@@ -17,6 +17,10 @@ from chassis.instants import in_range
 from services.calendar.calendars.schemas import DistrictId
 from services.calendar.posts.schemas import MAX_TARGETS, PlatformKey, PostContent
 from services.calendar.schemas import refuse_null
+
+# Re-exported: lint and the posts name them from here too (see ``violations``).
+from services.calendar.styleguide.violations import Position as Position
+from services.calendar.styleguide.violations import Violation as Violation
 from services.calendar.vocabulary import RuleKind, Severity
 
 
@@ -224,33 +228,6 @@ class LintRequest(BaseModel):
         default=None, description="The post's district; null: the company-wide calendar"
     )
     subject: LintSubjectIn
-
-
-class Position(BaseModel):
-    """Where in the post: the field (``text``, ``link``, ``media[0].alt_text``,
-    ``variants.instagram.text``, ``publish_at``...) and a character span when it is text."""
-
-    field: str
-    start: int | None = None
-    end: int | None = None
-
-
-class Violation(BaseModel):
-    rule_id: uuid.UUID | None = Field(
-        description="The style rule; None for built-in checks (platform_limit, blackout, "
-        "asset_rights_expired)"
-    )
-    kind: str = Field(
-        description="The rule kind (banned_term, ...), or a built-in check: platform_limit, "
-        "blackout, asset_rights_expired"
-    )
-    severity: Severity
-    message: str
-    platform: str | None = None
-    position: Position
-    asset_id: uuid.UUID | None = Field(
-        default=None, description="The asset concerned (asset_rights_expired)"
-    )
 
 
 class LintReport(BaseModel):

@@ -31,6 +31,8 @@ the built-in platform length limits and the blackouts. Decisions worth knowing:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +42,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope, can_read
-from chassis.errors import Forbidden, NotFound, Unprocessable
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import (
     delete_managed,
@@ -49,6 +51,7 @@ from services.calendar.access import (
     require_manage_district,
     tree,
 )
+from services.calendar.accounts.service import UNKNOWN_ACCOUNT
 from services.calendar.blackouts.repository import clashes
 from services.calendar.models import StyleRule
 from services.calendar.repository import insert_row, save_row
@@ -74,6 +77,14 @@ class InvalidRuleParams(Unprocessable):
     title = "The rule's parameters do not fit its kind"
 
 
+class StyleRuleExists(Conflict):
+    """The same rule (district, kind, platform and params) is already in the guide: a second
+    copy would report every violation twice."""
+
+    type_slug = "style-rule-exists"
+    title = "The style guide already has this rule"
+
+
 class UnknownAccounts(Unprocessable):
     type_slug = "unknown-accounts"
     title = "Lint was given accounts the post cannot target"
@@ -94,6 +105,7 @@ class StyleGuide:
             params=data.params.model_dump(mode="json"),
             created_by=scope.principal.sub,
         )
+        await self._refuse_identical(session, rule)
         return StyleRuleOut.model_validate(await insert_row(session, rule))
 
     async def list_applying(
@@ -145,6 +157,8 @@ class StyleGuide:
             rule.description = data.description
         if "platform" in given:
             rule.platform = data.platform
+        if given & {"params", "platform"}:
+            await self._refuse_identical(session, rule)
         rule.updated_at = func.now()
         return StyleRuleOut.model_validate(await save_row(session, rule))
 
@@ -152,6 +166,27 @@ class StyleGuide:
         await delete_managed(
             session, scope, StyleRule, rule_id, StyleRuleNotFound, "Changing the style guide"
         )
+
+    async def _refuse_identical(self, session: AsyncSession, rule: StyleRule) -> None:
+        """409 when another rule has the same district, kind, platform and params. The check
+        holds under concurrent writes: each writer first takes the transaction-level lock of
+        the rule's identity, so a second writer waits for the first to commit and then finds
+        its row."""
+        await repository.lock_rule_identity(session, identity_lock_key(rule))
+        existing = await repository.find_identical_rule(
+            session,
+            district_id=rule.district_id,
+            kind=rule.kind,
+            platform=rule.platform,
+            params=rule.params,
+            other_than=rule.id,
+        )
+        if existing is not None:
+            raise StyleRuleExists(
+                f"Style rule {existing} is already this rule (same district, kind, platform and "
+                "params); change or enable that one instead.",
+                existing_rule_id=str(existing),
+            )
 
     async def _get_visible(
         self, session: AsyncSession, scope: Scope, rule_id: uuid.UUID
@@ -174,7 +209,8 @@ class StyleGuide:
         )
         if outside:
             raise UnknownAccounts(
-                "Some accounts are unknown or not targetable from this district.",
+                "Some accounts are unknown or not targetable from this district. "
+                + UNKNOWN_ACCOUNT,
                 account_ids=[str(a) for a in outside],
             )
         return await self.lint(session, path, data.subject)
@@ -213,6 +249,18 @@ class StyleGuide:
 
 
 style_guide = StyleGuide()
+
+
+def identity_lock_key(rule: StyleRule) -> int:
+    """The advisory lock key of a rule's identity (district, kind, platform, params): the
+    first 8 bytes of the sha256 of its canonical JSON, as PostgreSQL's signed bigint."""
+    canonical = json.dumps(
+        [rule.district_id, rule.kind, rule.platform, rule.params],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    digest = hashlib.sha256(b"calendar.style_rule:" + canonical.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _validated_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:

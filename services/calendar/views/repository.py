@@ -1,5 +1,6 @@
-"""Every query of the range view: the summary columns of a range's posts, walked along the
-``(publish_at, id)`` index, and their target accounts in one more query."""
+"""Every query of the views: the summary columns of a range's posts, walked along the
+``(publish_at, id)`` index, those of the backlog (no publication time) by creation, and their
+target accounts in one more query."""
 
 from __future__ import annotations
 
@@ -58,6 +59,26 @@ def _any_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     return clause
 
 
+def _matching(
+    query: Any, district_ids: Sequence[str], include_company: bool, filters: RangeFilters
+) -> Any:
+    """`query` of posts narrowed to the districts and to the caller's filters, but for the
+    accounts (each list reads post_targets its own way)."""
+    where_district = _any_of(Post.district_id, district_ids)
+    if include_company:
+        where_district = or_(Post.district_id.is_(None), where_district)
+    query = query.where(where_district)
+    if filters.calendar_id is not None:
+        query = query.where(Post.calendar_id == filters.calendar_id)
+    if filters.campaign_id is not None:
+        query = query.where(Post.campaign_id == filters.campaign_id)
+    if filters.statuses:
+        query = query.where(Post.status.in_(list(filters.statuses)))
+    if filters.assignee is not None:
+        query = query.where(Post.assignee == filters.assignee)
+    return query
+
+
 async def list_range_summaries(
     session: AsyncSession,
     where: RangeQuery,
@@ -67,17 +88,11 @@ async def list_range_summaries(
 ) -> Sequence[Row[Any]]:
     """The summary columns of the posts publishing in ``[where.start, where.end)`` that match
     `where`, by (publish_at, id) after the keyset `after`."""
-    where_district = _any_of(Post.district_id, where.district_ids)
-    if where.include_company:
-        where_district = or_(Post.district_id.is_(None), where_district)
     query = select(*SUMMARY_COLUMNS).where(
-        Post.publish_at >= where.start, Post.publish_at < where.end, where_district
+        Post.publish_at >= where.start, Post.publish_at < where.end
     )
+    query = _matching(query, where.district_ids, where.include_company, where.filters)
     filters = where.filters
-    if filters.calendar_id is not None:
-        query = query.where(Post.calendar_id == filters.calendar_id)
-    if filters.campaign_id is not None:
-        query = query.where(Post.campaign_id == filters.campaign_id)
     if filters.account_ids:
         # post_targets keeps the post's publish_at (the posts module keeps it in step), so
         # the account's index range finds the month's posts without visiting the others.
@@ -90,11 +105,33 @@ async def list_range_summaries(
                 )
             )
         )
-    if filters.statuses:
-        query = query.where(Post.status.in_(list(filters.statuses)))
-    if filters.assignee is not None:
-        query = query.where(Post.assignee == filters.assignee)
     query = keyset_slice(query, (Post.publish_at, Post.id), after=after, limit=fetch)
+    rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
+    return rows
+
+
+async def list_backlog_summaries(
+    session: AsyncSession,
+    district_ids: Sequence[str],
+    include_company: bool,
+    filters: RangeFilters,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    fetch: int,
+) -> Sequence[Row[Any]]:
+    """The summary columns (and creation time) of the posts without a publication time that
+    match, by (created_at, id) after the keyset `after`."""
+    query = select(*SUMMARY_COLUMNS, Post.created_at).where(Post.publish_at.is_(None))
+    query = _matching(query, district_ids, include_company, filters)
+    if filters.account_ids:
+        query = query.where(
+            Post.id.in_(
+                select(PostTarget.post_id).where(
+                    PostTarget.account_id.in_(list(filters.account_ids))
+                )
+            )
+        )
+    query = keyset_slice(query, (Post.created_at, Post.id), after=after, limit=fetch)
     rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
     return rows
 

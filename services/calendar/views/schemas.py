@@ -1,4 +1,5 @@
-"""Models of the views: the filters of the range view and the light post summary it returns."""
+"""Models of the views: the filters of the range view and the backlog, and the light post
+summaries they return."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.calendar.vocabulary import PostStatus
 
-__all__ = ["PostStatus", "PostSummary", "RangeFilters"]
+__all__ = ["BacklogPost", "PostStatus", "PostSummary", "RangeFilters"]
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,14 @@ class RangeFilters:
     assignee: str | None = None
 
 
-class PostSummary(BaseModel):
-    """A post as a calendar view shows it: enough to place and label it, without content."""
+class _Summary(BaseModel):
+    """What a list of posts shows of each: enough to place and label it, without content."""
 
     id: uuid.UUID
     calendar_id: uuid.UUID
     district_id: str | None = Field(description="null: a post of the company-wide calendar")
     title: str
     status: PostStatus
-    publish_at: datetime = Field(description="The instant it publishes (UTC)")
     timezone: str = Field(description="IANA zone the post is planned in")
     account_ids: list[uuid.UUID] = Field(description="The accounts it publishes on")
     campaign_id: uuid.UUID | None
@@ -42,3 +42,16 @@ class PostSummary(BaseModel):
     assignee: str | None
     due_at: datetime | None
     version: int
+
+
+class PostSummary(_Summary):
+    """A post as a calendar view shows it."""
+
+    publish_at: datetime = Field(description="The instant it publishes (UTC)")
+
+
+class BacklogPost(_Summary):
+    """A post of the backlog: it has no publication time yet."""
+
+    publish_at: None = Field(default=None, description="Always null in the backlog")
+    created_at: datetime
