@@ -192,7 +192,8 @@ def test_analytics_are_pushed_periodically(start_sim: StartSim, receiver: Receiv
 
     pushes = [verified(sim, r) for r in receiver.wait_for(2, "analytics.updated")]
 
-    first, second = (p["data"] for p in pushes)
+    # Callbacks run concurrently: order the pushes by when they were collected.
+    first, second = sorted((p["data"] for p in pushes), key=lambda d: d["collectedAt"])
     assert first["messageId"] == second["messageId"] == message_id
     assert first["postId"] == str(post_id)
     assert first["socialProfileId"] == str(account)
