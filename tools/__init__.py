@@ -1,0 +1,1 @@
+"""Tools that run beside Chorus (simulators, helpers); no service imports them."""
