@@ -4,7 +4,7 @@ Two rules, both applied by ``create_service_app``:
 
 - A query parameter the route does not declare is refused with 422 ``unknown-query-parameter``,
   naming the unknown parameters and the accepted ones. A misspelt filter
-  (``?district_id=spain`` where the route takes ``district``) would otherwise be ignored and
+  (``?district=spain`` where the route takes ``district_id``) would otherwise be ignored and
   widen a list silently. The check is an app-wide dependency, so it runs on every API route
   (operational and public ones included) before the principal is read or anything is looked
   up, like the request guard's refusals. The names a route declares are those of its dependant:

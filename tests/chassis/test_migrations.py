@@ -26,7 +26,7 @@ SERVICES = ["inventory", "calendar", "approvals", "metrics", "webhooks"]
 # new revision is appended to its service's chain.
 REVISION_CHAINS = {
     "inventory": [f"inventory_000{n}" for n in range(1, 7)],
-    "calendar": [f"calendar_000{n}" for n in range(1, 4)],
+    "calendar": [f"calendar_000{n}" for n in range(1, 5)],
     "approvals": [f"approvals_000{n}" for n in range(1, 6)],
     "metrics": ["metrics_0001"],
     "webhooks": ["webhooks_0001"],
