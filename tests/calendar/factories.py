@@ -172,3 +172,13 @@ async def create_campaign(calendar: RunningService, district_id: str | None) -> 
         )
         session.add(campaign)
     return campaign.id
+
+
+# Links the service returns are absolute, as clients reach them through the gateway (the
+# default public base URL); the in-process client requests their path on the service.
+PUBLIC_BASE = "http://localhost:8000/api/calendar"
+
+
+def on_service(url: str) -> str:
+    assert url.startswith(PUBLIC_BASE + "/"), url
+    return url.removeprefix(PUBLIC_BASE)

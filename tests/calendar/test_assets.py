@@ -35,7 +35,9 @@ from tests.calendar.factories import (
     FR_WRITER,
     PARIS_WRITER,
     PNG_MAGIC,
+    PUBLIC_BASE,
     mp4,
+    on_service,
     pdf,
     png,
     seed_districts,
@@ -147,8 +149,8 @@ class TestUploadAndDownload:
         assert asset["rights_expired"] is False
         assert asset["duplicate"] is False
         assert asset["created_by"] == "fanny"
-        assert asset["content_url"] == f"/assets/{asset['id']}/content"
-        assert response.headers["location"] == f"/assets/{asset['id']}"
+        assert asset["content_url"] == f"{PUBLIC_BASE}/assets/{asset['id']}/content"
+        assert response.headers["location"] == f"{PUBLIC_BASE}/assets/{asset['id']}"
         assert stored_files(storage_root(library)) == [storage_root(library) / content_key(sha)]
         assert (storage_root(library) / content_key(sha)).read_bytes() == content
         # Nothing is left behind in the spool.
@@ -158,7 +160,7 @@ class TestUploadAndDownload:
         assert shown.status_code == 200
         assert shown.json() == {k: v for k, v in asset.items() if k != "duplicate"}
 
-        download = await library.client.get(asset["content_url"], headers=FR_VIEWER)
+        download = await library.client.get(on_service(asset["content_url"]), headers=FR_VIEWER)
         assert download.status_code == 200
         assert download.content == content
         assert download.headers["content-type"] == "image/png"
@@ -170,12 +172,13 @@ class TestUploadAndDownload:
         assert download.headers["x-content-type-options"] == "nosniff"
 
         again = await library.client.get(
-            asset["content_url"], headers={**FR_VIEWER, "If-None-Match": f'W/"x", "{sha}"'}
+            on_service(asset["content_url"]),
+            headers={**FR_VIEWER, "If-None-Match": f'W/"x", "{sha}"'},
         )
         assert again.status_code == 304
         assert again.content == b""
         changed = await library.client.get(
-            asset["content_url"], headers={**FR_VIEWER, "If-None-Match": '"other"'}
+            on_service(asset["content_url"]), headers={**FR_VIEWER, "If-None-Match": '"other"'}
         )
         assert changed.status_code == 200
         assert changed.content == content
@@ -196,7 +199,7 @@ class TestUploadAndDownload:
     async def test_download_name_is_made_safe(self, library: RunningService) -> None:
         asset = await uploaded(library, png(), filename='C:\\Users\\me\\Été "final"\r\n.png')
         assert asset["filename"] == 'Été "final".png'
-        download = await library.client.get(asset["content_url"], headers=FR_WRITER)
+        download = await library.client.get(on_service(asset["content_url"]), headers=FR_WRITER)
         disposition = download.headers["content-disposition"]
         assert disposition == (
             'attachment; filename="t_final_.png"; '
@@ -209,12 +212,12 @@ class TestUploadAndDownload:
         content = png()
         asset = await uploaded(library, content)
         (storage_root(library) / content_key(asset["sha256"])).unlink()
-        missing = await library.client.get(asset["content_url"], headers=FR_WRITER)
+        missing = await library.client.get(on_service(asset["content_url"]), headers=FR_WRITER)
         assert_problem(missing, 404, "asset-content-missing")
         again = await upload(library, content)
         assert again.status_code == 200
         assert again.json()["id"] == asset["id"]
-        healed = await library.client.get(asset["content_url"], headers=FR_WRITER)
+        healed = await library.client.get(on_service(asset["content_url"]), headers=FR_WRITER)
         assert healed.content == content
 
 
@@ -590,7 +593,7 @@ class TestAccess:
     async def test_viewer_reads_but_does_not_write(self, library: RunningService) -> None:
         asset = await uploaded(library, png())
         assert (await library.client.get(f"/assets/{asset['id']}", headers=FR_VIEWER)).is_success
-        download = await library.client.get(asset["content_url"], headers=FR_VIEWER)
+        download = await library.client.get(on_service(asset["content_url"]), headers=FR_VIEWER)
         assert download.status_code == 200
         patch = await library.client.patch(
             f"/assets/{asset['id']}", json={"title": "Mine"}, headers=FR_VIEWER
@@ -736,7 +739,7 @@ class TestDelete:
             await library.client.delete(f"/assets/{fr['id']}", headers=FR_WRITER)
         ).status_code == 204
         assert len(stored_files(storage_root(library))) == 1
-        download = await library.client.get(de["content_url"], headers=DE_MANAGER)
+        download = await library.client.get(on_service(de["content_url"]), headers=DE_MANAGER)
         assert download.content == content
         assert (
             await library.client.delete(f"/assets/{de['id']}", headers=DE_MANAGER)
@@ -942,7 +945,7 @@ class TestS3Storage:
             asset = await uploaded(service, content)
             again = await upload(service, content)
             assert again.status_code == 200
-            download = await service.client.get(asset["content_url"], headers=FR_WRITER)
+            download = await service.client.get(on_service(asset["content_url"]), headers=FR_WRITER)
             assert download.status_code == 200
             assert download.content == content
             assert download.headers["etag"] == f'"{asset["sha256"]}"'

@@ -3,7 +3,8 @@
 A newcomer's flow across the real processes: an account, a post submitted for approval, an
 outside reviewer invited, a calendar feed. Every link any response returns (a JSON member
 named ``url``, ``href`` or ``*_url`` that is not a social platform's page, or a ``Location``
-header) is fetched as it is, without a token, and answers 200: a relative link, or one
+header) is fetched as it is and answers 200: a public link (a review page, a feed) without a
+token, any other with the token of the caller it was given to. A relative link, or one
 missing the gateway's ``/api/<service>`` prefix, fails. Then the operational routes: served
 without a token, /metrics not at all, and each service's /docs loads its document, whose
 server is the service's base at the gateway.
@@ -25,6 +26,7 @@ import httpx
 import pytest
 
 from gateway.auth import issue_dev_token
+from tests.calendar.factories import png
 from tests.e2e.test_dev_run import SERVICES, dev_ports, dev_run
 
 pytestmark = pytest.mark.slow
@@ -56,7 +58,8 @@ class Walk:
     def __init__(self, gateway: str, http: httpx.Client) -> None:
         self.gateway = gateway
         self.http = http
-        self.links: list[tuple[str, str]] = []
+        # (where it was returned, the link, the token of the caller it was returned to)
+        self.links: list[tuple[str, str, str]] = []
 
     def call(
         self, method: str, path: str, token: str, expect: int = 200, **kwargs: Any
@@ -70,11 +73,11 @@ class Walk:
         assert response.status_code == expect, (method, path, response.text)
         where = f"{method} {path}"
         if "location" in response.headers:
-            self.links.append((where, response.headers["location"]))
+            self.links.append((where, response.headers["location"], token))
         if not response.content:
             return {}
         body: dict[str, Any] = response.json()
-        self.links.extend((where, link) for link in links_in(body))
+        self.links.extend((where, link, token) for link in links_in(body))
         return body
 
 
@@ -175,10 +178,24 @@ def test_every_link_a_response_returns_works_from_outside() -> None:
         )
         assert feed["url"] == f"{run.gateway}/api/calendar/public/feeds/{feed['token']}.ics"
 
-        # Every link, as it is and without a token: none relative, none without its prefix.
-        assert {link for _where, link in walk.links} >= {invite["url"], feed["url"]}
-        for where, link in walk.links:
-            response = http.get(link)
+        asset = walk.call(
+            "POST",
+            "/api/calendar/assets",
+            author,
+            expect=201,
+            files={"file": ("pixel.png", png(), "image/png")},
+            data={"district_id": "hq", "title": "A pixel"},
+        )
+        assert asset["content_url"] == f"{run.gateway}/api/calendar/assets/{asset['id']}/content"
+
+        # Every link, as it is: none relative, none without its prefix. Public ones answer
+        # without a token; the others with the token of whoever was given them.
+        returned = {link for _where, link, _token in walk.links}
+        assert returned >= {invite["url"], feed["url"], asset["content_url"]}
+        for where, link, token in walk.links:
+            public = link.startswith(f"{run.gateway}/api/") and "/public/" in link
+            headers = {} if public else {"Authorization": f"Bearer {token}"}
+            response = http.get(link, headers=headers)
             assert response.status_code == 200, (where, link, response.text)
         page = http.get(invite["url"]).json()
         assert page["title"] == "Links that work"

@@ -25,6 +25,7 @@ from chassis.database import SessionDep
 from chassis.districts import DistrictNotFound, ScopeDep, is_central
 from chassis.errors import PROBLEM_JSON, Forbidden, problem_responses
 from chassis.guard import body_limit
+from chassis.openapi import PublicLinksDep
 from chassis.pagination import InvalidCursor, Page, PageDep
 from chassis.principal import DISTRICT_ID_PATTERN, PrincipalDep
 from chassis.query import CommaSeparated
@@ -136,7 +137,7 @@ _EXTENSION_OF = {
 )
 @body_limit(lambda settings: settings.asset_max_bytes + FORM_ALLOWANCE_BYTES)
 async def upload_asset(
-    request: Request, principal: PrincipalDep, storage: StorageDep
+    request: Request, principal: PrincipalDep, storage: StorageDep, links: PublicLinksDep
 ) -> JSONResponse:
     """Upload a file to the library, as multipart/form-data: one `file` part, and the fields
     `title` (the file name when left out), `district_id` (left out: company-wide, central team
@@ -171,11 +172,11 @@ async def upload_asset(
         data = _form_metadata(received.fields)
         async with factory() as session, session.begin():
             asset, duplicate = await assets.upload(session, scope, storage, received.file, data)
-    body = AssetUploaded(**out(asset).model_dump(), duplicate=duplicate)
+    body = AssetUploaded(**out(asset, links).model_dump(), duplicate=duplicate)
     return JSONResponse(
         body.model_dump(mode="json"),
         status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
-        headers={"Location": f"/assets/{asset.id}"},
+        headers={"Location": links.to(f"/assets/{asset.id}")},
     )
 
 
@@ -208,6 +209,7 @@ async def search_assets(
     session: SessionDep,
     scope: ScopeDep,
     page: PageDep,
+    links: PublicLinksDep,
     q: Annotated[
         str | None,
         Query(min_length=1, max_length=200, description="In the title or file name, any case"),
@@ -255,6 +257,7 @@ async def search_assets(
             content_type=content_type,
             rights=rights,
         ),
+        links,
     )
 
 
@@ -262,9 +265,11 @@ async def search_assets(
     "/assets/{asset_id}",
     responses=problem_responses(AssetNotFound),
 )
-async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> AssetOut:
+async def get_asset(
+    asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep, links: PublicLinksDep
+) -> AssetOut:
     """One asset's metadata; `content_url` is where its bytes are downloaded."""
-    return out(await assets.get(session, scope, asset_id))
+    return out(await assets.get(session, scope, asset_id), links)
 
 
 @router.patch(
@@ -272,7 +277,11 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -
     responses=problem_responses(AssetNotFound, Forbidden),
 )
 async def update_asset(
-    asset_id: uuid.UUID, data: AssetUpdate, session: SessionDep, scope: ScopeDep
+    asset_id: uuid.UUID,
+    data: AssetUpdate,
+    session: SessionDep,
+    scope: ScopeDep,
+    links: PublicLinksDep,
 ) -> AssetOut:
     """Change an asset's title, tags (the list replaces the old one), alt text, usage rights
     or their expiry; a field left out is unchanged, null clears it (not the title or tags).
@@ -280,7 +289,7 @@ async def update_asset(
     scheduled post using the asset goes out put that post on hold (back to `approved` with
     the reason, `post.unscheduled`). Needs a contributor or manager role on the asset's
     district (the central team for a company-wide asset)."""
-    return await publication.update_asset(session, scope, asset_id, data)
+    return out(await publication.update_asset(session, scope, asset_id, data), links)
 
 
 @router.get(

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from chassis.errors import Conflict, NotFound, Unprocessable
+from chassis.openapi import PublicLinks
 from chassis.pagination import Page, PageRequest, keyset_page
 from services.calendar.access import optional_district_path, require_write, tree
 from services.calendar.assets import repository
@@ -87,12 +88,13 @@ def rights_expired(asset: Asset, now: datetime | None = None) -> bool:
     return expires is not None and expires <= (now or datetime.now(UTC))
 
 
-def out(asset: Asset, now: datetime | None = None) -> AssetOut:
+def out(asset: Asset, links: PublicLinks, now: datetime | None = None) -> AssetOut:
+    """The asset as the API shows it; its `content_url` is absolute, as clients reach it."""
     return response_of(
         AssetOut,
         asset,
         rights_expired=rights_expired(asset, now),
-        content_url=content_path(asset.id),
+        content_url=links.to(content_path(asset.id)),
     )
 
 
@@ -189,7 +191,12 @@ class AssetService:
             ) from exc
 
     async def search(
-        self, session: AsyncSession, scope: Scope, page: PageRequest, search: AssetSearch
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        page: PageRequest,
+        search: AssetSearch,
+        links: PublicLinks,
     ) -> Page[AssetOut]:
         """Visible assets matching the search, newest first; a district it names that the
         caller cannot read is 404."""
@@ -208,7 +215,7 @@ class AssetService:
         )
         now = datetime.now(UTC)
         return keyset_page(
-            rows, page, key=lambda a: (a.created_at, a.id), item=lambda a: out(a, now)
+            rows, page, key=lambda a: (a.created_at, a.id), item=lambda a: out(a, links, now)
         )
 
     async def attachable(

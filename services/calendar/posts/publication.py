@@ -29,9 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
 from services.calendar.access import tree
-from services.calendar.assets.schemas import AssetOut, AssetUpdate
+from services.calendar.assets.schemas import AssetUpdate
 from services.calendar.assets.service import assets
-from services.calendar.assets.service import out as asset_out
 from services.calendar.events import (
     AssetRightsCause,
     BlackoutCause,
@@ -83,7 +82,7 @@ class PublicationService:
 
     async def update_asset(
         self, session: AsyncSession, scope: Scope, asset_id: uuid.UUID, data: AssetUpdate
-    ) -> AssetOut:
+    ) -> Asset:
         """Change an asset (``assets.update``); when its usage rights changed, put on hold the
         scheduled posts using it that would now go out after the rights end, in the same
         transaction. Here rather than in the asset library: posts depend on the library, not
@@ -91,7 +90,7 @@ class PublicationService:
         asset = await assets.update(session, scope, asset_id, data)
         if "rights_expire_at" in data.model_fields_set:
             await self.unschedule_for_asset_rights(session, asset, scope.principal.sub)
-        return asset_out(asset)
+        return asset
 
     async def unschedule_for_asset_rights(
         self, session: AsyncSession, asset: Asset, actor: str
