@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from chassis.app import create_service_app
 from services.webhooks.api import router
 from services.webhooks.consumers import consumers
-from services.webhooks.models import messaging
+from services.webhooks.models import districts, messaging
+from services.webhooks.runtime import WebhooksRuntime
 from services.webhooks.settings import WebhooksSettings
 
 SERVICE_DESCRIPTION = (
@@ -17,11 +18,18 @@ SERVICE_DESCRIPTION = (
 
 
 def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
+    settings = settings or WebhooksSettings()  # internal_key comes from the environment
+
+    def configure(app: FastAPI) -> None:
+        app.state.webhooks = WebhooksRuntime.of(settings)
+
     return create_service_app(
-        settings=settings or WebhooksSettings(),  # internal_key comes from the environment
+        settings=settings,
         title="Chorus webhooks",
         description=SERVICE_DESCRIPTION,
         router=router,
+        districts=districts,
         messaging=messaging,
         consumers=consumers,
+        configure=configure,
     )
