@@ -23,6 +23,7 @@ Everything here is a pure function of its input but the resolver, a seam tests r
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -189,6 +190,13 @@ class AddressGuard:
         return addresses
 
 
+# Where the resolver of a delivery writes the addresses it handed aiohttp (a list the sender
+# sets per attempt: aiohttp may resolve in a task of its own, which sees the same list).
+resolving: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "resolving", default=None
+)
+
+
 class GuardedResolver(AbstractResolver):
     """aiohttp's resolver for deliveries: resolves through the guard, so aiohttp connects only
     to addresses the guard checked at that moment (DNS rebinding is checked per connection)."""
@@ -201,6 +209,9 @@ class GuardedResolver(AbstractResolver):
     ) -> list[ResolveResult]:
         addresses = await self.guard.resolver.resolve(host, port)
         check_addresses(host, addresses, self.guard.allow)
+        handed = resolving.get()
+        if handed is not None:
+            handed.extend(str(address) for address in addresses)
         return [
             ResolveResult(
                 hostname=host,

@@ -7,8 +7,9 @@ secret too, until ``previous_secret_expires_at``. Every change to an endpoint is
 
 A message is one event for one endpoint, stored with the CloudEvent it carries before anything
 is sent: (endpoint, event id) is unique, so an event redelivered by the broker stores nothing
-twice. ``next_attempt_at`` is when its pending delivery job is due; a job whose time does not
-match it is stale and does nothing. Attempts are the delivery log, pruned after the retention.
+twice. ``next_attempt_at`` is when its pending delivery job is due, ``job_token`` names that
+job: a job carrying another token is stale and does nothing. Attempts are the delivery log,
+pruned after the retention.
 
 ``districts`` is the replica of inventory's tree, kept by the chassis's district replica.
 """
@@ -105,6 +106,9 @@ class Message(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(server_default=MessageStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(server_default="0")
+    # Names the one delivery job in force: each scheduling bumps it, and a job carrying an
+    # older token (a retry overtaken by a replay, a lease's rescue) does nothing.
+    job_token: Mapped[int] = mapped_column(server_default="0")
     next_attempt_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]
     created_at: Mapped[InsertedAt]

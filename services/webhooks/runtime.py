@@ -1,6 +1,6 @@
 """What the webhooks service's code shares in one process besides the database: the address
-guard, the box that seals endpoint secrets, and the clock. Built once per app
-(``app.state.webhooks``); tests replace the clock and the guard's resolver there."""
+guard, the box that seals endpoint secrets, the clock and the retries' jitter. Built once per app
+(``app.state.webhooks``); tests replace the clock, the jitter and the guard's resolver there."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.webhooks.address_guard import AddressGuard, AllowList
+from services.webhooks.deliveries.schedule import Jitter, random_jitter
 from services.webhooks.settings import WebhooksSettings
 from services.webhooks.signing import SecretBox
 
@@ -28,6 +29,7 @@ class WebhooksRuntime:
     guard: AddressGuard
     box: SecretBox
     clock: Clock = system_clock
+    jitter: Jitter = random_jitter
 
     @classmethod
     def of(cls, settings: WebhooksSettings) -> WebhooksRuntime:

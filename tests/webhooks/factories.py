@@ -69,7 +69,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.received.append(Received(dict(request.headers), await request.read(), request.path))
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.received.append(Received(headers, await request.read(), request.path))
         self.arrived.set()
         if self.answer is not None:
             return await self.answer(request)
@@ -129,3 +130,32 @@ def event(
     if district_id is not None:
         body["district_id"] = district_id
     return CloudEvent(source=f"/services/{service}", type=event_type, subject=body["id"], data=body)
+
+
+async def store(service: RunningService, cloud_event: CloudEvent) -> list[dict[str, Any]]:
+    """What the consumer does with an event: its messages, stored with their first jobs."""
+    from services.webhooks.deliveries.service import route
+
+    async with service.sessions.begin() as session:
+        await route(session, cloud_event)
+    return await messages_of(service, cloud_event.id)
+
+
+async def messages_of(service: RunningService, event_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await service.scalar(
+        "SELECT coalesce(json_agg(to_json(m) ORDER BY created_at), '[]') FROM messages m"
+        " WHERE event_id = :id",
+        id=event_id,
+    )
+    return list(rows)
+
+
+async def jobs_of(service: RunningService, message_id: str) -> list[dict[str, Any]]:
+    """The delivery jobs deferred for a message, in order."""
+    rows = await service.scalar(
+        "SELECT coalesce(json_agg(json_build_object('token', (args->>'token')::int,"
+        " 'scheduled_at', scheduled_at, 'status', status) ORDER BY id), '[]')"
+        " FROM procrastinate_jobs WHERE args->>'message_id' = :id",
+        id=message_id,
+    )
+    return list(rows)
