@@ -159,3 +159,11 @@ async def jobs_of(service: RunningService, message_id: str) -> list[dict[str, An
         id=message_id,
     )
     return list(rows)
+
+
+async def execute(service: RunningService, sql: str, **params: Any) -> None:
+    """A committed statement (``RunningService.scalar`` only reads)."""
+    from sqlalchemy import text
+
+    async with service.sessions.begin() as session:
+        await session.execute(text(sql), params)

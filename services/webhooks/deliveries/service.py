@@ -40,16 +40,21 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chassis.districts import Scope
+from chassis.errors import Conflict, NotFound
 from chassis.events import CloudEvent
+from chassis.pagination import Page, PageRequest, keyset_page
 from services.webhooks.deliveries import repository
 from services.webhooks.deliveries.matching import event_district, matching
 from services.webhooks.deliveries.schedule import delay_after, retry_after
+from services.webhooks.deliveries.schemas import AttemptOut, MessageOut
 from services.webhooks.deliveries.sender import Outcome, Sender
 from services.webhooks.events import DeliveryExhausted, EndpointDisabled
 from services.webhooks.models import Attempt, Endpoint, Message, messaging
 from services.webhooks.runtime import WebhooksRuntime
 from services.webhooks.signing import signature_header
 from services.webhooks.subscriptions.repository import add_audit
+from services.webhooks.subscriptions.service import EndpointNotFound, endpoints
 from services.webhooks.vocabulary import AttemptOutcome, AuditAction, DisabledReason, MessageStatus
 
 log = logging.getLogger("webhooks.deliveries")
@@ -291,3 +296,113 @@ async def replay(session: AsyncSession, message: Message, now: datetime) -> None
     message.status = MessageStatus.PENDING.value
     message.attempts = 0
     await _schedule(session, message, now)
+
+
+class MessageNotFound(NotFound):
+    type_slug = "message-not-found"
+    title = "Message not found"
+
+
+class EndpointDisabledProblem(Conflict):
+    type_slug = "endpoint-disabled"
+    title = "The endpoint is disabled"
+
+
+# One replay request re-attempts at most this many messages; repeat it for more.
+REPLAY_LIMIT = 10_000
+
+
+class DeliveryLog:
+    """The messages and attempts of the endpoints the caller manages, and replays."""
+
+    async def message(self, session: AsyncSession, scope: Scope, message_id: uuid.UUID) -> Message:
+        message = await repository.get_message(session, message_id)
+        if message is not None:
+            try:
+                await endpoints.get(session, scope, message.endpoint_id)
+            except EndpointNotFound:
+                pass
+            else:
+                return message
+        raise MessageNotFound(f"No message {message_id}.")
+
+    async def messages_of_endpoint(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        endpoint_id: uuid.UUID,
+        page: PageRequest,
+        status: MessageStatus | None,
+    ) -> Page[MessageOut]:
+        await endpoints.get(session, scope, endpoint_id)
+        rows = await repository.list_messages_of_endpoint(session, endpoint_id, page, status)
+        return keyset_page(rows, page, lambda m: (m.created_at, m.id), MessageOut.model_validate)
+
+    async def attempts_of_endpoint(
+        self, session: AsyncSession, scope: Scope, endpoint_id: uuid.UUID, page: PageRequest
+    ) -> Page[AttemptOut]:
+        await endpoints.get(session, scope, endpoint_id)
+        rows = await repository.list_attempts_of_endpoint(session, endpoint_id, page)
+        return keyset_page(rows, page, lambda a: (a.id,), AttemptOut.model_validate)
+
+    async def attempts_of_message(
+        self, session: AsyncSession, scope: Scope, message_id: uuid.UUID, page: PageRequest
+    ) -> Page[AttemptOut]:
+        await self.message(session, scope, message_id)
+        rows = await repository.list_attempts_of_message(session, message_id, page)
+        return keyset_page(rows, page, lambda a: (a.id,), AttemptOut.model_validate)
+
+    async def replay_message(
+        self, session: AsyncSession, scope: Scope, message_id: uuid.UUID, now: datetime
+    ) -> Message:
+        """The message attempted again now, from the start of the schedule (whatever its
+        status: a delivered one is sent again, with the same ``webhook-id``)."""
+        found = await self.message(session, scope, message_id)
+        endpoint = await endpoints.get(session, scope, found.endpoint_id)
+        _require_enabled(endpoint)
+        message = await repository.lock_message(session, found.id)
+        assert message is not None
+        await replay(session, message, now)
+        add_audit(
+            session,
+            endpoint.id,
+            AuditAction.REPLAYED,
+            scope.principal.sub,
+            {"message_id": str(message.id)},
+        )
+        return message
+
+    async def replay_failed(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        endpoint_id: uuid.UUID,
+        since: datetime,
+        now: datetime,
+    ) -> int:
+        """Every failed message of the endpoint stored since `since`, attempted again now."""
+        endpoint = await endpoints.get(session, scope, endpoint_id)
+        _require_enabled(endpoint)
+        failed = await repository.lock_failed_messages_since(
+            session, endpoint_id, since, REPLAY_LIMIT
+        )
+        for message in failed:
+            await replay(session, message, now)
+        add_audit(
+            session,
+            endpoint.id,
+            AuditAction.REPLAYED,
+            scope.principal.sub,
+            {"since": since.isoformat(), "messages": len(failed)},
+        )
+        return len(failed)
+
+
+def _require_enabled(endpoint: Endpoint) -> None:
+    if not endpoint.enabled:
+        raise EndpointDisabledProblem(
+            "The endpoint is disabled; enable it (PATCH enabled=true) before replaying."
+        )
+
+
+delivery_log = DeliveryLog()
