@@ -380,3 +380,33 @@ async def test_the_address_is_checked_again_at_delivery(
     assert "refused" in logged["error"]
     assert "10.0.0.1 is a private address" in logged["error"]
     assert created["id"] == logged["endpoint_id"]
+
+
+async def test_an_attempt_cut_short_is_made_again_by_its_lease(
+    webhooks: RunningService, deliverer: Deliverer
+) -> None:
+    """A process killed after claiming a message, before recording the attempt: the rescue job
+    deferred with the claim attempts it again (at least once)."""
+    clock = Clock(datetime.now(UTC))
+    webhooks.app.state.webhooks.clock = clock
+    async with receiver() as box:
+        created = await create_endpoint(webhooks, box.url())
+        [message] = await store(webhooks, event())
+        async with webhooks.sessions.begin() as session:
+            claim = await deliverer.claim(session, uuid.UUID(message["id"]), 0)
+        assert claim is not None
+        # ...the process dies here: nothing was sent, nothing recorded.
+        leased = await reread(webhooks, message)
+        assert leased["status"] == "pending"
+        lease_end = datetime.fromisoformat(leased["next_attempt_at"])
+        assert lease_end == clock.now + timedelta(seconds=15 + 30)
+        rescue = (await jobs_of(webhooks, message["id"]))[-1]
+        assert rescue["token"] == leased["job_token"] == claim.token
+        assert datetime.fromisoformat(rescue["scheduled_at"]) == lease_end
+        # The original job, run again by the queue, is stale; the rescue delivers.
+        await attempt(deliverer, message, token=0)
+        assert box.received == []
+        await attempt(deliverer, leased)
+        [got] = box.received
+        Webhook(created["secret"]).verify(got.body, got.headers)
+    assert (await reread(webhooks, message))["status"] == "succeeded"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.webhooks.address_guard import AllowList
 from tests.kit import RunningService
 from tests.webhooks.factories import (
     CENTRAL,
@@ -31,6 +32,7 @@ def public_names(webhooks: RunningService) -> FakeResolver:
         {
             "hooks.example.com": ["93.184.215.14"],
             "internal.example.com": ["93.184.215.15", "10.1.2.3"],
+            "localhost.test": ["127.0.0.1"],
         }
     )
     webhooks.app.state.webhooks.guard.resolver = resolver
@@ -104,6 +106,19 @@ async def test_urls_reaching_the_internal_network_are_refused_when_saved(
     assert response.json()["type"].endswith("/url-refused")
     assert why in response.json()["detail"]
     assert await webhooks.scalar("SELECT count(*) FROM endpoints") == 0
+
+
+async def test_loopback_is_refused_unless_allow_listed(webhooks: RunningService) -> None:
+    webhooks.app.state.webhooks.guard.allow = AllowList()
+    for url in ("https://127.0.0.1/x", "http://127.0.0.1:9/x", "https://localhost.test/x"):
+        response = await webhooks.client.post(
+            "/endpoints",
+            json={"url": url, "event_types": ["*"], "district_id": "fr"},
+            headers=FR_MANAGER,
+        )
+        assert response.status_code == 422, url
+    webhooks.app.state.webhooks.guard.allow = AllowList.parse(["localhost.test"])
+    await create_endpoint(webhooks, "http://localhost.test/x")
 
 
 async def test_an_allow_listed_local_receiver_may_use_http(webhooks: RunningService) -> None:
