@@ -29,7 +29,7 @@ REVISION_CHAINS = {
     "calendar": [f"calendar_000{n}" for n in range(1, 5)],
     "approvals": [f"approvals_000{n}" for n in range(1, 6)],
     "metrics": ["metrics_0001"],
-    "webhooks": ["webhooks_0001"],
+    "webhooks": [f"webhooks_000{n}" for n in range(1, 4)],
 }
 
 
