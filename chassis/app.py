@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import import_module
+from importlib.util import find_spec
+from types import ModuleType
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
@@ -47,6 +51,7 @@ from chassis.query import QueryParameterGate, UnknownQueryParameter, document_co
 from chassis.settings import ServiceSettings, events_topic
 
 log = logging.getLogger("chassis.app")
+PartT = TypeVar("PartT")
 
 # Routes a service serves without a principal: probes and scraping by the platform, and the
 # documents the gateway merges. Everything else needs the gateway-signed principal.
@@ -106,22 +111,64 @@ class ProblemDetails(BaseModel):
     instance: str | None = None
 
 
+@dataclass(frozen=True)
+class ServiceParts:
+    """What a service is made of, found in its package by the shape every service has (held by
+    ``tests/test_structure.py``), so that no service lists its own modules again:
+
+    - ``api.router``, and ``api.public_router`` if it has public routes;
+    - ``models.messaging``, and ``models.districts`` if it answers scopes from a district tree
+      (inventory's own table, or a replica);
+    - ``consumers.consumers``;
+    - ``jobs.periodic_jobs`` if it has a ``jobs`` module;
+    - the package's docstring, which describes the service in its documents."""
+
+    title: str
+    description: str
+    router: APIRouter
+    messaging: Messaging
+    consumers: Sequence[ConsumerSpec] = ()
+    periodic_jobs: Sequence[PeriodicJob] = ()
+    public_router: APIRouter | None = None
+    districts: Table | None = None
+
+    @classmethod
+    def of(cls, package: str) -> ServiceParts:
+        api = import_module(f"{package}.api")
+        models = import_module(f"{package}.models")
+        jobs = import_module(f"{package}.jobs") if find_spec(f"{package}.jobs") else None
+        return cls(
+            title=f"Chorus {package.rsplit('.', 1)[-1]}",
+            description=inspect.cleandoc(import_module(package).__doc__ or ""),
+            router=_part(api, "router", APIRouter),
+            messaging=_part(models, "messaging", Messaging),
+            consumers=_part(import_module(f"{package}.consumers"), "consumers", list),
+            periodic_jobs=[] if jobs is None else _part(jobs, "periodic_jobs", list),
+            public_router=_part(api, "public_router", APIRouter, required=False),
+            districts=_part(models, "districts", Table, required=False),
+        )
+
+
+def _part(module: ModuleType, name: str, kind: type[PartT], *, required: bool = True) -> PartT:
+    """`module.name`, checked to be a `kind`: a service whose module lacks a part, or holds
+    something else under its name, fails at start with the name of what is wrong."""
+    value = getattr(module, name, None)
+    if value is None and not required:
+        return value  # type: ignore[return-value]
+    if not isinstance(value, kind):
+        raise TypeError(f"{module.__name__}.{name} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
 def create_service_app(
-    *,
     settings: ServiceSettings,
-    title: str,
-    description: str,
-    router: APIRouter,
-    messaging: Messaging,
-    consumers: Sequence[ConsumerSpec] = (),
-    periodic_jobs: Sequence[PeriodicJob] = (),
+    parts: ServiceParts,
+    *,
     version: str = "0.1.0",
     configure: Callable[[FastAPI], None] | None = None,
-    public_router: APIRouter | None = None,
-    districts: Table | None = None,
 ) -> FastAPI:
-    """The service's app. `districts` is the table of the district tree the service answers
-    scopes from (inventory's own, or a service's replica): ``ScopeDep`` reads it."""
+    """The service's app, from its settings and its parts (``ServiceParts.of``); `configure`
+    may add to the app once it is built."""
     configure_logging(settings.service_name, settings.log_level)
     metrics = HttpMetrics(settings.service_name)
     runtime = Runtime()
@@ -144,13 +191,17 @@ def create_service_app(
         )
         await producer.start()
         app.state.producer = producer
-        jobs = JobQueue(settings, session_factory, periodic_jobs) if periodic_jobs else None
+        jobs = (
+            JobQueue(settings, session_factory, parts.periodic_jobs)
+            if parts.periodic_jobs
+            else None
+        )
         app.state.jobs = jobs
         try:
             if jobs is not None:
                 await jobs.open()
             topics = {settings.events_topic, settings.dead_letter_topic}
-            topics.update(events_topic(src) for spec in consumers for src in spec.sources)
+            topics.update(events_topic(src) for spec in parts.consumers for src in spec.sources)
             await ensure_topics(
                 settings.kafka_bootstrap_servers, topics, partitions=TOPIC_PARTITIONS
             )
@@ -169,15 +220,15 @@ def create_service_app(
                 on_sent=metrics.events_relayed.labels(settings.service_name).inc,
             )
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
-            for spec in consumers:
+            for spec in parts.consumers:
                 counter = metrics.events_consumed.labels(settings.service_name, spec.name)
                 consumer = IdempotentConsumer(
                     name=consumer_name(settings, spec),
                     topics=[events_topic(src) for src in spec.sources],
                     handlers=spec.handlers,
                     session_factory=session_factory,
-                    inbox=messaging.inbox,
-                    publisher=messaging.publisher,
+                    inbox=parts.messaging.inbox,
+                    publisher=parts.messaging.publisher,
                     dead_letter_topic=settings.dead_letter_topic,
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     max_attempts=settings.consumer_max_attempts,
@@ -197,8 +248,8 @@ def create_service_app(
             await engine.dispose()
 
     app = FastAPI(
-        title=title,
-        description=description,
+        title=parts.title,
+        description=parts.description,
         version=version,
         lifespan=lifespan,
         docs_url=None,
@@ -207,13 +258,13 @@ def create_service_app(
         # operation of the document it serves.
         dependencies=[
             Depends(QueryParameterGate()),
-            Depends(consistency_wait(settings, messaging, consumers)),
+            Depends(consistency_wait(settings, parts.messaging, parts.consumers)),
         ],
     )
     app.state.settings = settings
     app.state.internal_key = settings.internal_key.get_secret_value().encode()
     app.state.runtime = runtime
-    app.state.district_tree = None if districts is None else DistrictTree(districts)
+    app.state.district_tree = None if parts.districts is None else DistrictTree(parts.districts)
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_middleware(
@@ -225,12 +276,14 @@ def create_service_app(
     # Added last, so it runs first: refusals by the guard are logged with a request id too.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(_operations_router(settings, runtime, metrics))
-    app.include_router(_event_document_router(messaging.publisher.catalog, description, version))
-    app.include_router(router, dependencies=[Depends(require_principal)])
+    app.include_router(
+        _event_document_router(parts.messaging.publisher.catalog, parts.description, version)
+    )
+    app.include_router(parts.router, dependencies=[Depends(require_principal)])
     app.include_router(_caller_router(settings), dependencies=[Depends(require_principal)])
-    if public_router is not None:
+    if parts.public_router is not None:
         # No principal here: each route authenticates its caller itself (see PUBLIC_PREFIX).
-        app.include_router(public_router, prefix=PUBLIC_PREFIX)
+        app.include_router(parts.public_router, prefix=PUBLIC_PREFIX)
     if configure is not None:
         configure(app)
     _document_problems(app)

@@ -143,6 +143,32 @@ def keyset_slice(
     return query.order_by(*order).limit(limit)
 
 
+def page_of(
+    query: SelectT,
+    at: QueryableAttribute[datetime],
+    row_id: QueryableAttribute[uuid.UUID],
+    page: PageRequest,
+    *,
+    descending: bool = False,
+) -> SelectT:
+    """The rows of `query` that `page` asks for, ordered by (`at`, `row_id`): the keyset of most
+    lists, whose cursors carry an instant and a UUID."""
+    return keyset_slice(
+        query,
+        (at, row_id),
+        after=page.after_key(datetime, uuid.UUID),
+        limit=page.fetch,
+        descending=descending,
+    )
+
+
+def serial_page_of(query: SelectT, row_id: QueryableAttribute[int], page: PageRequest) -> SelectT:
+    """The rows of `query` that `page` asks for, newest first by a serial key (a log)."""
+    return keyset_slice(
+        query, (row_id,), after=page.after_key(int), limit=page.fetch, descending=True
+    )
+
+
 def keyset_page(
     rows: Sequence[RowT],
     page: PageRequest,

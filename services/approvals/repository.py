@@ -3,35 +3,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
 
 from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
 
-from chassis.pagination import PageRequest, SelectT, keyset_slice
 from services.approvals.models import districts
-
-
-def page_of(
-    query: SelectT,
-    at: QueryableAttribute[datetime],
-    row_id: QueryableAttribute[uuid.UUID],
-    page: PageRequest,
-    *,
-    descending: bool = False,
-) -> SelectT:
-    """The rows of `query` that `page` asks for, ordered by (`at`, `row_id`): every list of
-    the service pages in that order, so each cursor carries an instant and a UUID."""
-    return keyset_slice(
-        query,
-        (at, row_id),
-        after=page.after_key(datetime, uuid.UUID),
-        limit=page.fetch,
-        descending=descending,
-    )
 
 
 def _under(paths: Sequence[str]) -> TextClause:

@@ -75,6 +75,10 @@ class District(Base):
     )
 
 
+# The district tree the service answers scopes from (``ScopeDep``): its own table.
+districts = District.__table__
+
+
 class Platform(Base):
     """A social platform Chorus knows: its handle rules and profile URL patterns. Adding one is
     a row, not code."""

@@ -1,3 +1,3 @@
-"""The metrics service: kPI definitions, polling schedules, collected samples, rollups up the
+"""The metrics service: KPI definitions, polling schedules, collected samples, rollups up the
 organisation, targets, alerts and reports.
 """

@@ -17,14 +17,19 @@ from pydantic import AwareDatetime, Field
 from chassis.events import EventCatalog, EventData
 
 
-class DeliveryExhausted(EventData):
+class EndpointEvent(EventData):
+    """What every event about an endpoint carries: the endpoint and its district filter."""
+
+    endpoint_id: uuid.UUID
+    district_id: str | None = Field(description="The endpoint's district filter")
+
+
+class DeliveryExhausted(EndpointEvent):
     """Every attempt to deliver a message failed: the message will not be retried again unless
     it is replayed."""
 
     published_as: ClassVar[str] = "webhook.delivery_exhausted"
 
-    endpoint_id: uuid.UUID
-    district_id: str | None = Field(description="The endpoint's district filter")
     message_id: uuid.UUID
     event_id: uuid.UUID = Field(description="The id of the event that was not delivered")
     event_type: str
@@ -33,14 +38,12 @@ class DeliveryExhausted(EventData):
     last_error: str | None
 
 
-class EndpointDisabled(EventData):
+class EndpointDisabled(EndpointEvent):
     """An endpoint stopped receiving: the receiver answered 410 Gone, or every attempt failed
     for the whole failure window."""
 
     published_as: ClassVar[str] = "webhook.endpoint_disabled"
 
-    endpoint_id: uuid.UUID
-    district_id: str | None = Field(description="The endpoint's district filter")
     url: str
     reason: str = Field(description="gone (410) or failing")
     failing_since: AwareDatetime | None

@@ -11,10 +11,9 @@ from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, tr
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import PageRequest
+from chassis.pagination import PageRequest, page_of
 from services.approvals.delegations.schemas import Direction
 from services.approvals.models import Delegation
-from services.approvals.repository import page_of
 
 
 async def list_in_force_to(session: AsyncSession, delegate: str, at: datetime) -> list[Delegation]:

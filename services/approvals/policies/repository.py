@@ -10,10 +10,9 @@ from sqlalchemy import Select, and_, delete, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import PageRequest
+from chassis.pagination import PageRequest, page_of
 from services.approvals.models import Policy, PolicyVersion, RosterEntry, districts
 from services.approvals.policies.schemas import StepSpec
-from services.approvals.repository import page_of
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import PageRequest, keyset_slice
+from chassis.pagination import PageRequest, keyset_slice, page_of
 from services.approvals.models import (
     ApprovalRequest,
     Decision,
@@ -19,7 +19,6 @@ from services.approvals.models import (
     RequestStep,
     ReviewInvite,
 )
-from services.approvals.repository import page_of
 from services.approvals.vocabulary import OutsideReviewMode, RequestStatus, StepStatus
 
 

@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import PageRequest
+from chassis.pagination import PageRequest, page_of
 from services.approvals.models import ReviewInvite
-from services.approvals.repository import page_of
 
 
 async def database_now(session: AsyncSession) -> datetime:

@@ -17,10 +17,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chassis.pagination import PageRequest
+from chassis.pagination import PageRequest, page_of, serial_page_of
 from services.webhooks.deliveries.matching import LiveEndpoint
 from services.webhooks.models import Attempt, Endpoint, Message, districts
-from services.webhooks.repository import page_of, serial_page_of
 from services.webhooks.vocabulary import MessageStatus
 
 DELIVERY_QUEUE = "webhooks_deliveries"

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,7 +50,7 @@ from services.webhooks.deliveries.matching import event_district, matching
 from services.webhooks.deliveries.schedule import delay_after, retry_after
 from services.webhooks.deliveries.schemas import AttemptOut, MessageOut
 from services.webhooks.deliveries.sender import Outcome, Sender
-from services.webhooks.events import DeliveryExhausted, EndpointDisabled
+from services.webhooks.events import DeliveryExhausted, EndpointDisabled, EndpointEvent
 from services.webhooks.models import Attempt, Endpoint, Message, messaging
 from services.webhooks.runtime import WebhooksRuntime
 from services.webhooks.signing import signature_header
@@ -234,19 +235,16 @@ class Deliverer:
         delay = delay_after(message.attempts, self.runtime.jitter)
         if delay is None:
             _finish(message, MessageStatus.FAILED)
-            await messaging.publisher.publish(
+            await _publish_about(
                 session,
-                DeliveryExhausted(
-                    endpoint_id=endpoint.id,
-                    district_id=endpoint.district_id,
-                    message_id=message.id,
-                    event_id=message.event_id,
-                    event_type=message.event_type,
-                    attempts=message.attempts,
-                    last_status_code=outcome.status_code,
-                    last_error=outcome.error,
-                ),
-                subject=str(endpoint.id),
+                endpoint,
+                DeliveryExhausted,
+                message_id=message.id,
+                event_id=message.event_id,
+                event_type=message.event_type,
+                attempts=message.attempts,
+                last_status_code=outcome.status_code,
+                last_error=outcome.error,
             )
             return
         if outcome.status_code in HONOURED_RETRY_AFTER:
@@ -263,18 +261,27 @@ class Deliverer:
         add_audit(
             session, endpoint.id, AuditAction.DISABLED, SERVICE_ACTOR, {"reason": reason.value}
         )
-        await messaging.publisher.publish(
+        await _publish_about(
             session,
-            EndpointDisabled(
-                endpoint_id=endpoint.id,
-                district_id=endpoint.district_id,
-                url=endpoint.url,
-                reason=reason.value,
-                failing_since=endpoint.failing_since,
-            ),
-            subject=str(endpoint.id),
+            endpoint,
+            EndpointDisabled,
+            url=endpoint.url,
+            reason=reason.value,
+            failing_since=endpoint.failing_since,
         )
         log.warning("endpoint %s disabled: %s", endpoint.id, reason.value)
+
+
+async def _publish_about(
+    session: AsyncSession, endpoint: Endpoint, event: type[EndpointEvent], **data: Any
+) -> None:
+    """An event about `endpoint`: it names the endpoint and its district, and the endpoint's id
+    is its subject (and Kafka key)."""
+    await messaging.publisher.publish(
+        session,
+        event(endpoint_id=endpoint.id, district_id=endpoint.district_id, **data),
+        subject=str(endpoint.id),
+    )
 
 
 async def _schedule(session: AsyncSession, message: Message, at: datetime) -> None:

@@ -9,10 +9,9 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.districts import Scope
-from chassis.pagination import PageRequest
+from chassis.pagination import PageRequest, page_of, serial_page_of
 from services.webhooks.access import tree
 from services.webhooks.models import Endpoint, EndpointAudit
-from services.webhooks.repository import page_of, serial_page_of
 
 
 async def get(
