@@ -155,6 +155,19 @@ def test_every_link_a_response_returns_works_from_outside() -> None:
             )["items"],
             "the approval request of the post",
         )
+
+        # The post shows its approval request as approvals' events told calendar: the
+        # request, its step and who must act (the submission's consistency token would make
+        # the read wait; a poll does the same here).
+        def shown() -> dict[str, Any] | None:
+            approval = walk.call("GET", f"/api/calendar/posts/{post['id']}", author)["approval"]
+            return approval if approval and approval["request_id"] == request["id"] else None
+
+        approval = eventually(shown, "the approval request on the post")
+        assert approval["status"] == "open"
+        assert approval["step"]["role"] == "legal"
+        assert {"role": "legal", "district_id": "hq"}.items() <= approval["waiting_for"][0].items()
+
         invite = walk.call(
             "POST",
             f"/api/approvals/requests/{request['id']}/steps/0/invites",
@@ -200,6 +213,23 @@ def test_every_link_a_response_returns_works_from_outside() -> None:
         page = http.get(invite["url"]).json()
         assert page["title"] == "Links that work"
         assert "BEGIN:VCALENDAR" in http.get(feed["url"]).text
+
+        # Changes asked for: the post carries the approver's comment as its status_reason.
+        walk.call(
+            "POST",
+            f"/api/approvals/requests/{request['id']}/decisions",
+            lawyer,
+            expect=201,
+            json={"outcome": "request_changes", "comment": "Name the offer's end date."},
+        )
+
+        def sent_back() -> dict[str, Any] | None:
+            now = walk.call("GET", f"/api/calendar/posts/{post['id']}", author)
+            return now if now["status"] == "changes_requested" else None
+
+        back = eventually(sent_back, "the post back with the approver's comment")
+        assert back["status_reason"] == "Name the offer's end date."
+        assert back["approval"]["status"] == "changes_requested"
 
         for service in SERVICES:
             operational_routes_work_through_the_gateway(http, run.gateway, service, author)
