@@ -144,20 +144,23 @@ class ServiceParts:
             messaging=_part(models, "messaging", Messaging),
             consumers=_part(import_module(f"{package}.consumers"), "consumers", list),
             periodic_jobs=[] if jobs is None else _part(jobs, "periodic_jobs", list),
-            public_router=_part(api, "public_router", APIRouter, required=False),
-            districts=_part(models, "districts", Table, required=False),
+            public_router=_optional_part(api, "public_router", APIRouter),
+            districts=_optional_part(models, "districts", Table),
         )
 
 
-def _part(module: ModuleType, name: str, kind: type[PartT], *, required: bool = True) -> PartT:
+def _part(module: ModuleType, name: str, kind: type[PartT]) -> PartT:
     """`module.name`, checked to be a `kind`: a service whose module lacks a part, or holds
     something else under its name, fails at start with the name of what is wrong."""
     value = getattr(module, name, None)
-    if value is None and not required:
-        return value  # type: ignore[return-value]
     if not isinstance(value, kind):
         raise TypeError(f"{module.__name__}.{name} must be a {kind.__name__}, not {value!r}")
     return value
+
+
+def _optional_part(module: ModuleType, name: str, kind: type[PartT]) -> PartT | None:
+    """`module.name` if the service has that part (checked as `_part` does), else None."""
+    return None if getattr(module, name, None) is None else _part(module, name, kind)
 
 
 def create_service_app(
